@@ -1,0 +1,319 @@
+"""Shared fixtures: one fresh database per test, on SQLite and PostgreSQL; a real SMTP server.
+
+Every test that uses ``app`` runs once per backend. PostgreSQL is used when it can be reached
+(``TEST_DATABASE_URL``, else a local server on 127.0.0.1:5432); with ``REQUIRE_POSTGRES=1`` its
+absence fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import os
+import secrets
+import shutil
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy.orm import Session
+
+from voting import create_app
+from voting.db import make_engine, upgrade
+
+PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _postgres_reason() -> str | None:
+    """None when PostgreSQL can be used, else why not."""
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3, autocommit=True) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc.__class__.__name__}: {exc}"
+    return None
+
+
+POSTGRES_SKIP_REASON = _postgres_reason()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    backends = ["sqlite"] + ([] if POSTGRES_SKIP_REASON else ["postgresql"])
+    lines = [f"database backends: {', '.join(backends)}"]
+    if POSTGRES_SKIP_REASON:
+        lines.append(f"postgresql skipped: {POSTGRES_SKIP_REASON}")
+    return lines
+
+
+def _pg_url(name: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def _pg_admin(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    if POSTGRES_SKIP_REASON:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"REQUIRE_POSTGRES=1 but {POSTGRES_SKIP_REASON}")
+        pytest.skip(POSTGRES_SKIP_REASON)
+    name = f"kvtest_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    try:
+        upgrade(_pg_url(name))
+        yield name
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated, empty database of each backend; dropped after the test."""
+    if request.param == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    template = request.getfixturevalue("postgres_template")
+    name = f"kvtest_{os.getpid()}_{uuid.uuid4().hex[:10]}"
+    _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Clock:
+    """A settable clock handed to the app as its CLOCK."""
+
+    moment: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+    def set(self, moment: datetime) -> None:
+        if moment.tzinfo is None:
+            raise ValueError("give the test clock an aware datetime")
+        self.moment = moment
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+class SmtpSink:
+    """A real SMTP server on loopback (aiosmtpd) that keeps what it receives."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[EmailMessage] = []
+        self.reject: set[str] = set()
+        self._lock = threading.Lock()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802, E501
+        if address in self.reject:
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self._lock:
+            self.messages.append(message)  # type: ignore[arg-type]
+        return "250 Message accepted"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        """Messages addressed to ``address``."""
+        return [m for m in self.messages if address.lower() in str(m["To"]).lower()]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.messages.clear()
+            self.reject.clear()
+
+
+@pytest.fixture(scope="session")
+def _smtp_server() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    sink.controller.start()
+    yield sink
+    sink.controller.stop()
+
+
+@pytest.fixture
+def smtp(_smtp_server: SmtpSink) -> Iterator[SmtpSink]:
+    _smtp_server.clear()
+    yield _smtp_server
+    _smtp_server.clear()
+
+
+def new_data_key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def make_app(database_url: str, clock: Clock, smtp_port: int, tmp_path: Path, **extra: Any) -> Flask:
+    config: dict[str, Any] = {
+        "TESTING": True,
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "DATA_KEY": new_data_key(),
+        "DATABASE_URL": database_url,
+        "CLOCK": clock,
+        "RATELIMIT_ENABLED": False,
+        "WTF_CSRF_ENABLED": False,
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": smtp_port,
+        "BASE_URL": "http://localhost",
+        "SERVER_NAME": "localhost",
+    }
+    config.update(extra)
+    return create_app(config, instance_path=str(tmp_path / "instance"))
+
+
+@pytest.fixture
+def app(database_url: str, clock: Clock, _smtp_server: SmtpSink, tmp_path: Path) -> Iterator[Flask]:
+    application = make_app(database_url, clock, _smtp_server.port, tmp_path)
+    with application.app_context():
+        yield application
+    application.extensions["db"]["engine"].dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def db_session(app: Flask) -> Iterator[Session]:
+    """A session on the test's own database; whatever it leaves is dropped with the database."""
+    session = app.extensions["db"]["sessionmaker"]()
+    yield session
+    session.rollback()
+    session.close()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+# --- Browser tests -------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+
+
+def _browser_skip_reason() -> str | None:
+    if not os.path.exists(CHROMIUM):
+        return f"{CHROMIUM} is not installed (scripts/test installs Debian's chromium when it can)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as exc:
+        return f"playwright is not installed: {exc}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def _playwright_browser() -> Iterator[Any]:
+    reason = _browser_skip_reason()
+    if reason:
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser(_playwright_browser: Any) -> Iterator[Any]:
+    """A fresh headless Chromium context (own cookies and storage) for one test."""
+    context = _playwright_browser.new_context(locale="sv-SE")
+    context.set_default_timeout(15_000)
+    yield context
+    context.close()
+
+
+class LiveServer:
+    """The app served over real HTTP on loopback, in a thread."""
+
+    def __init__(self, app: Flask) -> None:
+        from werkzeug.serving import make_server
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        app.config["BASE_URL"] = self.url
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def live_app(database_url: str, clock: Clock, _smtp_server: SmtpSink, tmp_path: Path) -> Iterator[Flask]:
+    """The app as a browser meets it: CSRF on, no SERVER_NAME pinned to the test client."""
+    application = make_app(
+        database_url, clock, _smtp_server.port, tmp_path, WTF_CSRF_ENABLED=True, SERVER_NAME=None
+    )
+    yield application
+    application.extensions["db"]["engine"].dispose()
+
+
+@pytest.fixture
+def live_server(live_app: Flask) -> Iterator[LiveServer]:
+    with LiveServer(live_app) as server:
+        yield server

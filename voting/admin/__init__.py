@@ -1,0 +1,1 @@
+"""Staff: the election committee, admins and auditors."""

@@ -1,0 +1,28 @@
+"""Staff accounts: argon2id password hash and an encrypted TOTP secret."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from voting.auth import Role
+from voting.db import Base, IntPK, UTCTime
+
+
+class User(Base):
+    __tablename__ = "staff_user"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "role IN (" + ", ".join(repr(r.value) for r in Role) + ")", name="role_known"
+        ),
+    )
+
+    id: Mapped[IntPK]
+    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    role: Mapped[str] = mapped_column(sa.String(20))
+    password_hash: Mapped[str] = mapped_column(sa.String(200))
+    totp_secret_enc: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    # The last TOTP time step accepted, so that one code cannot be replayed.
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+    created_at: Mapped[UTCTime]
+    last_login_at: Mapped[UTCTime | None]

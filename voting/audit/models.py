@@ -1,0 +1,28 @@
+"""Append-only log rows. Database triggers (see migrations) refuse UPDATE and DELETE."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from voting.db import Base
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_entry"
+
+    log: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    type: Mapped[str] = mapped_column(sa.String(60), index=True)
+    body: Mapped[str] = mapped_column(sa.Text)  # the exact canonical JSON that was hashed
+    hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+class AuditHead(Base):
+    """Where each log ends; locked while appending so that appends are serialized per log."""
+
+    __tablename__ = "audit_head"
+
+    log: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
+    size: Mapped[int]
+    head_hash: Mapped[str] = mapped_column(sa.String(64))

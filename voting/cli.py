@@ -1,0 +1,57 @@
+"""The ``voting`` command: one Flask CLI group, subcommands grouped by noun."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup
+
+from voting.db import upgrade
+
+
+@click.group("db", help="Database schema.")
+def db_group() -> None:
+    pass
+
+
+@db_group.command("upgrade", help="Migrate the database to the newest schema.")
+def db_upgrade() -> None:
+    upgrade(current_app.config["DATABASE_URL"])
+    click.echo("Database is at the newest schema.")
+
+
+def register(app: Flask) -> None:
+    """Attach every command group to ``app.cli``."""
+    from voting.admin.cli import admin_group, candidates_group, nominations_group
+    from voting.elections.cli import election_group
+    from voting.mail.cli import mail_group
+    from voting.members.cli import foreningar_group, members_group
+
+    for group in (
+        db_group,
+        admin_group,
+        election_group,
+        members_group,
+        foreningar_group,
+        nominations_group,
+        candidates_group,
+        mail_group,
+    ):
+        app.cli.add_command(group)
+    if app.debug or app.testing:
+        from voting.dev.cli import demo_group
+
+        app.cli.add_command(demo_group)
+
+
+def _create_app() -> Flask:
+    from voting import create_app
+
+    return create_app()
+
+
+main = FlaskGroup(
+    name="voting",
+    create_app=_create_app,
+    help="Kongressval: nominations and elections of congress delegates.",
+)

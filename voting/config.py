@@ -1,0 +1,65 @@
+"""Configuration: defaults, then the instance file, then ``VOTING_*`` environment variables."""
+
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+
+DEFAULTS: dict[str, object] = {
+    "DATABASE_URL": None,  # None: SQLite file under the instance folder
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_NAME": "kv_session",
+    "PERMANENT_SESSION_LIFETIME": timedelta(hours=8),
+    "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+    "MAX_CONTENT_LENGTH": 3 * 1024 * 1024,  # a 2 MB photo plus the rest of the form
+    "BABEL_DEFAULT_LOCALE": "sv",
+    "BABEL_DEFAULT_TIMEZONE": "Europe/Stockholm",
+    "LANGUAGES": ("sv", "en"),
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_HEADERS_ENABLED": True,
+    "RATELIMIT_PUBLIC_FORM": "10 per minute;60 per hour",
+    "RATELIMIT_LINKS": "30 per minute",
+    "RATELIMIT_LOGIN": "10 per minute;50 per hour",
+    "MAIL_TRANSPORT": "smtp",  # "smtp" or "sink" (files under instance/mail-sink)
+    "MAIL_FROM": "Valberedningen <valberedningen@example.org>",
+    "SMTP_HOST": "127.0.0.1",
+    "SMTP_PORT": 25,
+    "SMTP_USERNAME": None,
+    "SMTP_PASSWORD": None,
+    "SMTP_STARTTLS": False,
+    "SMTP_TIMEOUT": 10,
+    "MAIL_MAX_ATTEMPTS": 6,
+    "BASE_URL": "http://127.0.0.1:5000",
+    "NOMINATION_CONFIRM_HOURS": 48,
+    "NOMINEE_LINK_DAYS": 30,
+    "ADMIN_SESSION_MINUTES": 60,
+}
+
+# Secrets the app refuses to start without. There is no fallback value for any of them.
+REQUIRED_SECRETS = ("SECRET_KEY", "DATA_KEY")
+
+
+class ConfigError(RuntimeError):
+    """The configuration is missing a secret or holds a bad value."""
+
+
+def check_secrets(config: dict[str, object]) -> None:
+    """Refuse to run without real secrets; explain which one is missing and how to make it."""
+    for name in REQUIRED_SECRETS:
+        value = config.get(name)
+        if not value or not isinstance(value, str | bytes):
+            raise ConfigError(
+                f"{name} is not set. Set VOTING_{name} in the environment or in the instance "
+                "config (for example: python -c 'import secrets,base64;"
+                "print(base64.b64encode(secrets.token_bytes(32)).decode())')."
+            )
+    if len(str(config["SECRET_KEY"])) < 32:
+        raise ConfigError("SECRET_KEY is shorter than 32 characters.")
+    try:
+        key = base64.b64decode(str(config["DATA_KEY"]), validate=True)
+    except ValueError as exc:
+        raise ConfigError("DATA_KEY must be base64 of 32 random bytes.") from exc
+    if len(key) != 32:
+        raise ConfigError("DATA_KEY must be base64 of exactly 32 random bytes.")

@@ -1,0 +1,1 @@
+"""Elections, their kretsar (contests) and their schedule."""

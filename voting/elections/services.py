@@ -1,0 +1,216 @@
+"""Create elections from their TOML file, read them, and change their schedule."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ballots import SelectionRule, SelectionRuleError
+from voting.audit.services import append
+from voting.elections.errors import ElectionFileError, ElectionNotFound
+from voting.elections.models import Contest, Election
+from voting.members.models import Krets
+
+SCHEDULE_FIELDS = ("nomination_opens", "nomination_closes", "voting_opens", "voting_closes")
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+KRETS_CODE_RE = re.compile(r"^[A-Z0-9_-]{1,40}$")
+
+
+def parse_time(value: object, tz: ZoneInfo, field: str, now: datetime | None = None) -> datetime:
+    """ISO 8601 to aware UTC; a time without offset is wall-clock time in ``tz`` (DST aware)."""
+    if isinstance(value, str) and value.strip().lower() == "now" and now is not None:
+        return now
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise ElectionFileError(f"{field}: {value!r} is not an ISO 8601 time") from exc
+    else:
+        raise ElectionFileError(f"{field}: must be an ISO 8601 time")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment.astimezone(ZoneInfo("UTC"))
+
+
+def check_schedule(times: dict[str, datetime]) -> None:
+    """The windows must be in order: nominations, then voting."""
+    pairs = (
+        ("nomination_opens", "nomination_closes", "must be before nomination_closes"),
+        ("nomination_closes", "voting_opens", "the nomination window must end before voting opens"),
+        ("voting_opens", "voting_closes", "must be before voting_closes"),
+    )
+    for first, second, message in pairs:
+        if not times[first] < times[second]:
+            field = second if first == "nomination_closes" else first
+            raise ElectionFileError(f"schedule.{field}: {message}")
+
+
+def _require(data: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in data:
+        raise ElectionFileError(f"{where}{key}: missing")
+    value = data[key]
+    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        raise ElectionFileError(f"{where}{key}: must be {kind.__name__}")
+    return value
+
+
+def parse_election_file(text: str) -> dict[str, Any]:
+    """Validate an election file completely; return clean values or raise naming the field."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ElectionFileError(f"not valid TOML: {exc}") from exc
+    known = {"slug", "title", "timezone", "schedule", "krets"}
+    for key in data:
+        if key not in known:
+            raise ElectionFileError(f"{key}: unknown field")
+    slug = _require(data, "slug", str, "")
+    if not SLUG_RE.match(slug):
+        raise ElectionFileError("slug: use 2-63 lower-case letters, digits and hyphens")
+    title = _require(data, "title", str, "").strip()
+    if not title:
+        raise ElectionFileError("title: must not be empty")
+    tz_name = data.get("timezone", "Europe/Stockholm")
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+        raise ElectionFileError(f"timezone: unknown timezone {tz_name!r}") from exc
+    schedule = _require(data, "schedule", dict, "")
+    for key in schedule:
+        if key not in SCHEDULE_FIELDS:
+            raise ElectionFileError(f"schedule.{key}: unknown field")
+    times = {}
+    for field in SCHEDULE_FIELDS:
+        if field not in schedule:
+            raise ElectionFileError(f"schedule.{field}: missing")
+        times[field] = parse_time(schedule[field], tz, f"schedule.{field}")
+    check_schedule(times)
+    kretsar = data.get("krets")
+    if not isinstance(kretsar, list) or not kretsar:
+        raise ElectionFileError("krets: at least one [[krets]] is needed")
+    contests, seen = [], set()
+    for index, krets in enumerate(kretsar, start=1):
+        where = f"krets[{index}]."
+        if not isinstance(krets, dict):
+            raise ElectionFileError(f"krets[{index}]: must be a table")
+        for key in krets:
+            if key not in {"code", "name", "seats", "min_selections", "max_selections", "substitutes"}:
+                raise ElectionFileError(f"{where}{key}: unknown field")
+        code = _require(krets, "code", str, where)
+        if not KRETS_CODE_RE.match(code):
+            raise ElectionFileError(f"{where}code: use A-Z, 0-9, '_' and '-' only")
+        if code in seen:
+            raise ElectionFileError(f"{where}code: {code} appears twice")
+        seen.add(code)
+        name = _require(krets, "name", str, where).strip()
+        if not name:
+            raise ElectionFileError(f"{where}name: must not be empty")
+        try:
+            rule = SelectionRule.build(
+                _require(krets, "seats", int, where),
+                krets.get("min_selections"),
+                krets.get("max_selections"),
+                krets.get("substitutes"),
+            )
+        except SelectionRuleError as exc:
+            raise ElectionFileError(f"{where}{exc}") from exc
+        contests.append({"code": code, "name": name, "rule": rule})
+    return {"slug": slug, "title": title, "timezone": tz_name, "times": times, "contests": contests}
+
+
+def create_election(session: Session, text: str, now: datetime) -> Election:
+    """Create an election and its contests from the TOML text; nothing is written on error."""
+    spec = parse_election_file(text)
+    if session.scalar(select(Election.id).where(Election.slug == spec["slug"])) is not None:
+        raise ElectionFileError(f"slug: an election {spec['slug']!r} already exists")
+    election = Election(
+        slug=spec["slug"], title=spec["title"], timezone=spec["timezone"], created_at=now,
+        **spec["times"],
+    )
+    session.add(election)
+    for item in spec["contests"]:
+        krets = session.get(Krets, item["code"])
+        if krets is None:
+            session.add(Krets(code=item["code"], name=item["name"]))
+        else:
+            krets.name = item["name"]
+        rule: SelectionRule = item["rule"]
+        election.contests.append(
+            Contest(
+                krets_code=item["code"],
+                seats=rule.seats,
+                min_selections=rule.min_selections,
+                max_selections=rule.max_selections,
+                substitutes=rule.substitutes,
+            )
+        )
+    session.flush()
+    append(
+        session,
+        election.slug,
+        "election.created",
+        {
+            "title": election.title,
+            "timezone": election.timezone,
+            "schedule": {f: getattr(election, f).isoformat() for f in SCHEDULE_FIELDS},
+            "contests": [
+                {
+                    "id": c.id,
+                    "krets": c.krets_code,
+                    "seats": c.seats,
+                    "min_selections": c.min_selections,
+                    "max_selections": c.max_selections,
+                    "substitutes": c.substitutes,
+                }
+                for c in election.contests
+            ],
+        },
+        now,
+    )
+    return election
+
+
+def get_election(session: Session, slug: str) -> Election:
+    """The election with ``slug``, or ElectionNotFound."""
+    election = session.scalar(select(Election).where(Election.slug == slug))
+    if election is None:
+        raise ElectionNotFound(f"no election with slug {slug!r}")
+    return election
+
+
+def list_elections(session: Session) -> list[Election]:
+    return list(session.scalars(select(Election).order_by(Election.nomination_opens.desc())))
+
+
+def reschedule(
+    session: Session, election: Election, changes: dict[str, str | datetime], now: datetime
+) -> dict[str, tuple[datetime, datetime]]:
+    """Change schedule times; log each change with old and new value. Returns what changed."""
+    times = {f: getattr(election, f) for f in SCHEDULE_FIELDS}
+    for field, value in changes.items():
+        if field not in SCHEDULE_FIELDS:
+            raise ElectionFileError(f"{field}: unknown schedule field")
+        times[field] = parse_time(value, election.tz, field, now)
+    check_schedule(times)
+    changed = {
+        f: (getattr(election, f), times[f]) for f in SCHEDULE_FIELDS if times[f] != getattr(election, f)
+    }
+    for field, (old, new) in changed.items():
+        setattr(election, field, new)
+        append(
+            session,
+            election.slug,
+            "election.schedule_changed",
+            {"field": field, "old": old.isoformat(), "new": new.isoformat()},
+            now,
+        )
+    session.flush()
+    return changed

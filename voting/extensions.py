@@ -1,0 +1,24 @@
+"""Flask extensions, created unbound and wired in by ``create_app``."""
+
+from __future__ import annotations
+
+from flask import current_app, request, session
+from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFProtect
+
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
+babel = Babel()
+
+
+def select_locale() -> str:
+    """The language the member picked (``?lang=``, kept in the session), else Swedish."""
+    languages = current_app.config["LANGUAGES"]
+    chosen = request.args.get("lang")
+    if chosen in languages:
+        session["lang"] = chosen
+        return chosen
+    stored = session.get("lang")
+    return stored if stored in languages else current_app.config["BABEL_DEFAULT_LOCALE"]

@@ -1,0 +1,55 @@
+"""Register tables. Personnummer is stored only encrypted, with a keyed hash for look-ups."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from voting.db import Base, IntPK, UTCTime
+
+
+class Krets(Base):
+    """A part of the district; members and candidates belong to exactly one."""
+
+    __tablename__ = "krets"
+
+    code: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+
+
+class Forening(Base):
+    """A local association. Its contact may nominate on its behalf within its krets."""
+
+    __tablename__ = "forening"
+
+    id: Mapped[IntPK]
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    krets_code: Mapped[str] = mapped_column(sa.ForeignKey("krets.code"))
+    contact_email: Mapped[str | None] = mapped_column(sa.String(320), index=True)
+
+    krets: Mapped[Krets] = relationship()
+
+
+class Member(Base):
+    """One member of the register, keyed by the party's member ID."""
+
+    __tablename__ = "member"
+
+    member_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    # AES-GCM ciphertext of the 12-digit form; never stored or logged in clear.
+    personnummer_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    # Keyed hash of the 12-digit form, to find a member by personnummer without decrypting all.
+    personnummer_lookup: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    first_name: Mapped[str] = mapped_column(sa.String(200))
+    last_name: Mapped[str] = mapped_column(sa.String(200))
+    email: Mapped[str | None] = mapped_column(sa.String(320), index=True)  # stored lower-case
+    phone: Mapped[str | None] = mapped_column(sa.String(40))
+    krets_code: Mapped[str] = mapped_column(sa.ForeignKey("krets.code"), index=True)
+    forening: Mapped[str | None] = mapped_column(sa.String(200))
+    updated_at: Mapped[UTCTime]
+
+    krets: Mapped[Krets] = relationship()
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"

@@ -1,0 +1,24 @@
+"""Import every model module so that ``Base.metadata`` knows all tables (for Alembic)."""
+
+from voting.admin.models import User
+from voting.audit.models import AuditEntry, AuditHead
+from voting.elections.models import Contest, Election
+from voting.mail.models import OutboxMessage
+from voting.members.models import Forening, Krets, Member
+from voting.nominations.models import Nomination, NominationSubmission
+from voting.tokens import LinkToken
+
+__all__ = [
+    "AuditEntry",
+    "AuditHead",
+    "Contest",
+    "Election",
+    "Forening",
+    "Krets",
+    "LinkToken",
+    "Member",
+    "Nomination",
+    "NominationSubmission",
+    "OutboxMessage",
+    "User",
+]

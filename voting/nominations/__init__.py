@@ -1,0 +1,1 @@
+"""The nomination period: the public questionnaire, confirmation, the nominee's answer."""

@@ -1,0 +1,1 @@
+"""Public pages: the list of elections and each election's page."""
