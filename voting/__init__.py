@@ -47,12 +47,14 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     headers.init_app(app)
 
     from voting.admin.views import bp as admin_bp
+    from voting.members.views import bp as members_bp
     from voting.nominations.views import bp as nominations_bp
     from voting.public.views import bp as public_bp
 
     app.register_blueprint(public_bp)
     app.register_blueprint(nominations_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(members_bp)
     if app.debug:
         from voting.dev.views import bp as dev_bp
 
