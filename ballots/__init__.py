@@ -1,8 +1,91 @@
-"""Pure ballot domain: selection rules now; canonical ballots and RFC 9474 glue later.
+"""Pure ballot domain: selection rules, canonical ballots, RFC 9474 blind signatures, client.
 
 Imports nothing of ours and nothing of the web.
 """
 
+from ballots.ballot import (
+    BALLOT_VERSION,
+    MAX_BALLOT_LENGTH,
+    NONCE_LENGTH,
+    ParsedBallot,
+    b64url_decode,
+    b64url_encode,
+    ballot_hash,
+    ballot_input_msg,
+    canonical_ballot,
+    new_nonce,
+    parse_ballot,
+)
+from ballots.blindrsa import (
+    DEFAULT_KEY_BITS,
+    MIN_KEY_BITS,
+    PREFIX_LENGTH,
+    SALT_LENGTH,
+    BlindSigner,
+    blind,
+    blind_sign,
+    finalize,
+    generate_private_key,
+    load_public_key_spki,
+    modulus_length,
+    prepare,
+    public_key_jwk,
+    public_key_spki,
+    verify,
+)
+from ballots.errors import (
+    ApiError,
+    BallotError,
+    BlindingError,
+    BlindSignError,
+    ClientError,
+    InvalidBallot,
+    InvalidBlindedMessage,
+    InvalidEncoding,
+    InvalidKey,
+    InvalidSignature,
+    SigningFailure,
+)
 from ballots.rules import SelectionRule, SelectionRuleError
 
-__all__ = ["SelectionRule", "SelectionRuleError"]
+__all__ = [
+    "BALLOT_VERSION",
+    "DEFAULT_KEY_BITS",
+    "MAX_BALLOT_LENGTH",
+    "MIN_KEY_BITS",
+    "NONCE_LENGTH",
+    "PREFIX_LENGTH",
+    "SALT_LENGTH",
+    "ApiError",
+    "BallotError",
+    "BlindSignError",
+    "BlindSigner",
+    "BlindingError",
+    "ClientError",
+    "InvalidBallot",
+    "InvalidBlindedMessage",
+    "InvalidEncoding",
+    "InvalidKey",
+    "InvalidSignature",
+    "ParsedBallot",
+    "SelectionRule",
+    "SelectionRuleError",
+    "SigningFailure",
+    "b64url_decode",
+    "b64url_encode",
+    "ballot_hash",
+    "ballot_input_msg",
+    "blind",
+    "blind_sign",
+    "canonical_ballot",
+    "finalize",
+    "generate_private_key",
+    "load_public_key_spki",
+    "modulus_length",
+    "new_nonce",
+    "parse_ballot",
+    "prepare",
+    "public_key_jwk",
+    "public_key_spki",
+    "verify",
+]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import timedelta
+from pathlib import Path
 
 DEFAULTS: dict[str, object] = {
     "DATABASE_URL": None,  # None: SQLite file under the instance folder
@@ -15,6 +16,7 @@ DEFAULTS: dict[str, object] = {
     "MAX_CONTENT_LENGTH": 3 * 1024 * 1024,  # a 2 MB photo plus the rest of the form
     "BABEL_DEFAULT_LOCALE": "sv",
     "BABEL_DEFAULT_TIMEZONE": "Europe/Stockholm",
+    "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).resolve().parent.parent / "translations"),
     "LANGUAGES": ("sv", "en"),
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_ENABLED": True,
