@@ -1,7 +1,7 @@
 """Canonical log entries and their hash chain.
 
-An entry is the canonical JSON (sorted keys, no whitespace, UTF-8) of
-``{"data": ..., "prev": <hex leaf hash of the entry before>, "seq": n, "time": "...Z", "type": "..."}``.
+An entry is the canonical JSON (sorted keys, no whitespace, UTF-8) of ``{"data": ...,
+"prev": <hex leaf hash of the entry before>, "seq": n, "time": "...Z", "type": "..."}``.
 Its leaf hash is SHA-256(0x00 || entry bytes), the RFC 9162 leaf hash, so the same
 hashes later feed the Merkle tree of the signed checkpoints.
 """
@@ -64,7 +64,13 @@ def make_entry(
     if not event_type or not event_type.replace("_", "").replace(".", "").isalnum():
         raise ValueError(f"bad event type {event_type!r}")
     body = canonical_json(
-        {"data": dict(data), "prev": prev, "seq": seq, "time": format_time(moment), "type": event_type}
+        {
+            "data": dict(data),
+            "prev": prev,
+            "seq": seq,
+            "time": format_time(moment),
+            "type": event_type,
+        }
     )
     return Entry(seq=seq, body=body, hash=leaf_hash(body))
 

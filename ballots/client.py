@@ -177,12 +177,14 @@ class VoterClient:
         *,
         transport: Transport = urllib_transport,
         rng: RandomBytes = secrets.token_bytes,
+        manifests: dict[str, Manifest] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self._transport = transport
         self._rng = rng
-        self._manifests: dict[str, Manifest] = {}
+        # Many voters of one election may share one dict: the manifest is public and fixed.
+        self._manifests: dict[str, Manifest] = {} if manifests is None else manifests
 
     def _url(self, *parts: str) -> str:
         return self.base_url + "/api/v1/" + "/".join(urllib.parse.quote(p, safe="") for p in parts)
@@ -219,6 +221,13 @@ class VoterClient:
             )
             self._manifests[slug] = parse_manifest(slug, data)
         return self._manifests[slug]
+
+    def voter(self) -> dict[str, Any]:
+        """``GET /api/v1/voter`` with the link token: the voter's election, contest and status."""
+        _, data = self._call("GET", self._url("voter"), None, bearer=True)
+        if not isinstance(data, dict) or not {"election", "contest"} <= data.keys():
+            raise ClientError("voter: the answer has no election and contest")
+        return data
 
     def request_blind_signature(self, contest_id: str, blinded_msg: bytes) -> bytes:
         """``POST /api/v1/contests/<id>/blind-sign`` with the link token; the blind signature."""

@@ -19,7 +19,7 @@ versions = MIGRATIONS / "versions"
 target = versions / "0001_initial.py"
 target.unlink(missing_ok=True)
 with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as aside:
-    later = [p for p in versions.glob("*.py")]
+    later = list(versions.glob("*.py"))
     for path in later:  # the later revisions depend on 0001: set them aside meanwhile
         shutil.move(path, Path(aside) / path.name)
     engine = make_engine(f"sqlite:///{Path(tmp) / 'empty.db'}")
@@ -29,7 +29,11 @@ with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as asid
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.revision(
-            cfg, message="initial schema", autogenerate=True, rev_id="0001", head="base",
+            cfg,
+            message="initial schema",
+            autogenerate=True,
+            rev_id="0001",
+            head="base",
             branch_label=None,
         )
     engine.dispose()

@@ -108,6 +108,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def rsa_keys() -> list[Any]:
+    """Two 2048-bit contest keys made once: key generation is too slow to repeat per test."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2)]
+
+
 @dataclass
 class Clock:
     """A settable clock handed to the app as its CLOCK."""
@@ -142,7 +150,9 @@ class SmtpSink:
             self.port = s.getsockname()[1]
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802, E501
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:  # noqa: N802, E501
         if address in self.reject:
             return "550 5.1.1 No such user"
         envelope.rcpt_tos.append(address)
@@ -183,7 +193,9 @@ def new_data_key() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def make_app(database_url: str, clock: Clock, smtp_port: int, tmp_path: Path, **extra: Any) -> Flask:
+def make_app(
+    database_url: str, clock: Clock, smtp_port: int, tmp_path: Path, **extra: Any
+) -> Flask:
     config: dict[str, Any] = {
         "TESTING": True,
         "SECRET_KEY": secrets.token_urlsafe(32),
@@ -196,6 +208,7 @@ def make_app(database_url: str, clock: Clock, smtp_port: int, tmp_path: Path, **
         "SMTP_PORT": smtp_port,
         "BASE_URL": "http://localhost",
         "SERVER_NAME": "localhost",
+        "CONTEST_KEY_BITS": 2048,  # 3072-bit keys take seconds to make; the code path is the same
     }
     config.update(extra)
     return create_app(config, instance_path=str(tmp_path / "instance"))
@@ -304,7 +317,9 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_app(database_url: str, clock: Clock, _smtp_server: SmtpSink, tmp_path: Path) -> Iterator[Flask]:
+def live_app(
+    database_url: str, clock: Clock, _smtp_server: SmtpSink, tmp_path: Path
+) -> Iterator[Flask]:
     """The app as a browser meets it: CSRF on, no SERVER_NAME pinned to the test client."""
     application = make_app(
         database_url, clock, _smtp_server.port, tmp_path, WTF_CSRF_ENABLED=True, SERVER_NAME=None

@@ -47,6 +47,8 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     headers.init_app(app)
 
     from voting.admin.views import bp as admin_bp
+    from voting.ballot.views import api as api_bp
+    from voting.ballot.views import bp as ballot_bp
     from voting.members.views import bp as members_bp
     from voting.nominations.views import bp as nominations_bp
     from voting.public.views import bp as public_bp
@@ -55,6 +57,8 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     app.register_blueprint(nominations_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(members_bp)
+    app.register_blueprint(ballot_bp)
+    app.register_blueprint(api_bp)
     if app.debug:
         from voting.dev.views import bp as dev_bp
 

@@ -40,7 +40,9 @@ def role_required(*roles: Role) -> Callable[[F], F]:
             if user is not None and any(r in GRANTS[Role(user.role)] for r in roles):
                 return view(*args, **kwargs)
             if wants_json():
-                response = jsonify(error="forbidden", message="This needs a staff login with rights.")
+                response = jsonify(
+                    error="forbidden", message="This needs a staff login with rights."
+                )
                 response.status_code = 403
                 return response
             if user is not None:

@@ -14,6 +14,7 @@ DEFAULTS: dict[str, object] = {
     "PERMANENT_SESSION_LIFETIME": timedelta(hours=8),
     "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
     "MAX_CONTENT_LENGTH": 3 * 1024 * 1024,  # a 2 MB photo plus the rest of the form
+    "MEMBER_IMPORT_MAX_BYTES": 32 * 1024 * 1024,  # staff uploads of the member register
     "BABEL_DEFAULT_LOCALE": "sv",
     "BABEL_DEFAULT_TIMEZONE": "Europe/Stockholm",
     "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).resolve().parent.parent / "translations"),
@@ -24,7 +25,8 @@ DEFAULTS: dict[str, object] = {
     "RATELIMIT_PUBLIC_FORM": "10 per minute;60 per hour",
     "RATELIMIT_LINKS": "30 per minute",
     "RATELIMIT_LOGIN": "10 per minute;50 per hour",
-    "MAIL_TRANSPORT": "smtp",  # "smtp" or "sink" (files under instance/mail-sink)
+    "MAIL_TRANSPORT": "smtp",  # "smtp" or "sink" (files under MAIL_SINK_DIR)
+    "MAIL_SINK_DIR": None,  # None: <instance>/mail-sink
     "MAIL_FROM": "Valberedningen <valberedningen@example.org>",
     "SMTP_HOST": "127.0.0.1",
     "SMTP_PORT": 25,
@@ -37,6 +39,7 @@ DEFAULTS: dict[str, object] = {
     "NOMINATION_CONFIRM_HOURS": 48,
     "NOMINEE_LINK_DAYS": 30,
     "ADMIN_SESSION_MINUTES": 60,
+    "CONTEST_KEY_BITS": 3072,
 }
 
 # Secrets the app refuses to start without. There is no fallback value for any of them.

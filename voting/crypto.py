@@ -31,7 +31,9 @@ def subkey(purpose: str, data_key: str | None = None) -> bytes:
     return _subkey(data_key or current_app.config["DATA_KEY"], purpose)
 
 
-def encrypt(plaintext: bytes, purpose: str, *, aad: bytes = b"", data_key: str | None = None) -> bytes:
+def encrypt(
+    plaintext: bytes, purpose: str, *, aad: bytes = b"", data_key: str | None = None
+) -> bytes:
     """AES-256-GCM with a random 96-bit nonce; returns nonce || ciphertext+tag."""
     nonce = os.urandom(12)
     return nonce + AESGCM(subkey(purpose, data_key)).encrypt(nonce, plaintext, aad)

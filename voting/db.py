@@ -95,6 +95,8 @@ class Database:
         app.config["DATABASE_URL"] = url
         engine = make_engine(url)
         app.extensions["db"] = {"engine": engine, "sessionmaker": sessionmaker(engine)}
+        # Each request ends its session, even when an outer app context lives on (as in tests).
+        app.teardown_request(self._close)
         app.teardown_appcontext(self._close)
 
     @property

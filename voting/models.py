@@ -1,7 +1,16 @@
 """Import every model module so that ``Base.metadata`` knows all tables (for Alembic)."""
 
 from voting.admin.models import User
-from voting.audit.models import AuditEntry, AuditHead
+from voting.audit.models import AuditEntry, AuditHead, LogKey
+from voting.ballot.models import (
+    Ballot,
+    BoardSeal,
+    ContestKey,
+    RollEntry,
+    RollFreeze,
+    SignatureIssued,
+    VoterLink,
+)
 from voting.elections.models import Contest, Election
 from voting.mail.models import OutboxMessage
 from voting.members.models import Forening, Krets, Member
@@ -9,6 +18,14 @@ from voting.nominations.models import Nomination, NominationSubmission
 from voting.tokens import LinkToken
 
 __all__ = [
+    "Ballot",
+    "BoardSeal",
+    "ContestKey",
+    "LogKey",
+    "RollEntry",
+    "RollFreeze",
+    "SignatureIssued",
+    "VoterLink",
     "AuditEntry",
     "AuditHead",
     "Contest",

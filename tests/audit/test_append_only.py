@@ -60,7 +60,9 @@ def test_concurrent_appends_keep_one_chain(app, engine):
     assert errors == []
     with Session(engine) as session:
         rows = list(
-            session.scalars(select(AuditEntry).where(AuditEntry.log == "race").order_by(AuditEntry.seq))
+            session.scalars(
+                select(AuditEntry).where(AuditEntry.log == "race").order_by(AuditEntry.seq)
+            )
         )
     assert len(rows) == 40
     verify_chain(row.body.encode() for row in rows)

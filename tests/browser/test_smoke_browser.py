@@ -10,7 +10,8 @@ pytestmark = pytest.mark.browser
 def test_front_page_in_chromium(browser, live_server):
     page = browser.new_page()
     response = page.goto(live_server.url + "/")
-    assert response is not None and response.status == 200
+    assert response is not None
+    assert response.status == 200
     assert page.locator("h1").inner_text() == "Val av kongressombud"
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     page.get_by_role("link", name="English").click()

@@ -41,7 +41,12 @@ def test_creates_election_with_defaults_and_local_times(db_session):
     election = create_election(db_session, GOOD, NOW)
     db_session.commit()
     soder, bromma = sorted(election.contests, key=lambda c: c.krets_code, reverse=True)
-    assert (soder.seats, soder.min_selections, soder.max_selections, soder.substitutes) == (3, 3, 3, 3)
+    assert (soder.seats, soder.min_selections, soder.max_selections, soder.substitutes) == (
+        3,
+        3,
+        3,
+        3,
+    )
     assert (bromma.min_selections, bromma.max_selections, bromma.substitutes) == (1, 4, 2)
     # 30 November is winter time (UTC+1); 1 October is summer time (UTC+2).
     assert election.nomination_closes == datetime(2020, 11, 30, 22, 59, 59, tzinfo=UTC)
@@ -63,15 +68,21 @@ def test_deadline_is_inclusive_in_stockholm_time(db_session):
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        (("slug = \"kongress-2021\"", "slug = \"Bad Slug\""), "slug"),
-        (("timezone = \"Europe/Stockholm\"", "timezone = \"Mars/Olympus\""), "timezone"),
+        (('slug = "kongress-2021"', 'slug = "Bad Slug"'), "slug"),
+        (('timezone = "Europe/Stockholm"', 'timezone = "Mars/Olympus"'), "timezone"),
         (("seats = 3", "seats = 0"), "krets[1].seats"),
-        (("seats = 3", "seats = \"three\""), "krets[1].seats"),
+        (("seats = 3", 'seats = "three"'), "krets[1].seats"),
         (("max_selections = 4", "max_selections = 0"), "krets[2].max_selections"),
-        (("voting_opens = \"2021-01-12T00:00\"", "voting_opens = \"2020-11-30T12:00\""), "schedule.voting_opens"),
-        (("nomination_opens = \"2020-10-01T00:00\"", "nomination_opens = \"yesterday\""), "schedule.nomination_opens"),
-        (("code = \"BROMMA\"", "code = \"SODERMALM\""), "krets[2].code"),
-        (("name = \"Bromma\"", "name = \"Bromma\"\nseat = 2"), "krets[2].seat"),
+        (
+            ('voting_opens = "2021-01-12T00:00"', 'voting_opens = "2020-11-30T12:00"'),
+            "schedule.voting_opens",
+        ),
+        (
+            ('nomination_opens = "2020-10-01T00:00"', 'nomination_opens = "yesterday"'),
+            "schedule.nomination_opens",
+        ),
+        (('code = "BROMMA"', 'code = "SODERMALM"'), "krets[2].code"),
+        (('name = "Bromma"', 'name = "Bromma"\nseat = 2'), "krets[2].seat"),
     ],
 )
 def test_bad_file_names_the_field_and_creates_nothing(db_session, change, field):

@@ -1,8 +1,30 @@
-"""``voting admin``, ``voting nominations`` and ``voting candidates``."""
+"""``voting admin``, ``voting nominations`` and ``voting candidates``.
+
+The command line acts as "cli" in the audit log (the web logs the staff user's id).
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
 import click
+from flask import current_app
+
+from voting.admin.errors import AdminError, PublicationBlocked
+from voting.admin.services import create_user, provisioning_uri
+from voting.auth import Role
+from voting.db import db
+from voting.elections.errors import ElectionError
+from voting.elections.services import get_election
+from voting.nominations import review
+from voting.nominations.models import Nomination, NominationStatus
+
+
+def _now() -> datetime:
+    return current_app.config["CLOCK"]()  # type: ignore[no-any-return]
 
 
 @click.group("admin", help="Staff accounts.")
@@ -10,11 +32,158 @@ def admin_group() -> None:
     pass
 
 
+@admin_group.command("create")
+@click.argument("email")
+@click.option(
+    "--role", required=True, type=click.Choice([r.value for r in Role]), help="The account's role."
+)
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
+)
+def admin_create(email: str, role: str, password_stdin: bool) -> None:
+    """Create a staff account; prints its TOTP secret and otpauth:// URI once."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        # Why prompted and hidden, never an option: a password in argv lands in shell history
+        # and in every process listing.
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with db.transaction() as session:
+            user, secret = create_user(session, email, role, password, _now())
+            address, user_id = user.email, user.id
+    except AdminError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"Created {role} account {user_id} for {address}.")
+    click.echo("Add this to an authenticator app now; it is not shown again.")
+    click.echo(f"TOTP secret: {secret}")
+    click.echo(f"Provisioning URI: {provisioning_uri(address, secret)}")
+
+
 @click.group("nominations", help="Review nominations.")
 def nominations_group() -> None:
     pass
 
 
+def nomination_info(nomination: Nomination) -> dict[str, Any]:
+    """What the committee sees of one nomination, as plain data."""
+    member = nomination.member
+    return {
+        "id": nomination.id,
+        "status": nomination.status,
+        "krets": nomination.contest.krets_code,
+        "member_id": member.member_id,
+        "first_name": member.first_name,
+        "last_name": member.last_name,
+        "email": member.email,
+        "nominators": nomination.nominator_count,
+        "reviewed_at": nomination.reviewed_at.isoformat() if nomination.reviewed_at else None,
+        "review_reason": nomination.review_reason,
+        "submissions": [
+            {
+                "nominator": s.nominator.full_name if s.nominator else None,
+                "forening": s.forening.name if s.forening else None,
+                "nominator_says_accepted": s.nominator_says_accepted,
+                "motivation": s.motivation,
+                "duplicate": s.status == "duplicate",
+            }
+            for s in review.merged_submissions(nomination)
+        ],
+    }
+
+
+@nominations_group.command("list")
+@click.argument("slug")
+@click.option("--krets", help="Only this krets code.")
+@click.option(
+    "--status", type=click.Choice([s.value for s in NominationStatus]), help="Only this status."
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def nominations_list(slug: str, krets: str | None, status: str | None, as_json: bool) -> None:
+    """List an election's nominations with the member's data and merged nominators."""
+    try:
+        election = get_election(db.session, slug)
+        rows = review.list_nominations(db.session, election, krets=krets, status=status)
+    except (ElectionError, AdminError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    items = [nomination_info(n) for n in rows]
+    if as_json:
+        click.echo(json.dumps(items, ensure_ascii=False, indent=2))
+        return
+    if not items:
+        click.echo("No nominations.")
+        return
+    for item in items:
+        click.echo(
+            f"{item['id']:>5}  {item['krets']:<22} {item['status']:<17} "
+            f"{item['first_name']} {item['last_name']} ({item['member_id']}, "
+            f"{item['email'] or 'no email'}), {item['nominators']} nominator(s)"
+        )
+        for sub in item["submissions"]:
+            who = f"förening {sub['forening']}" if sub["forening"] else sub["nominator"]
+            said = "yes" if sub["nominator_says_accepted"] else "no"
+            extra = " [duplicate]" if sub["duplicate"] else ""
+            click.echo(f"         - {who}{extra}; says accepted: {said}")
+            if sub["motivation"]:
+                click.echo(f"           {sub['motivation']}")
+
+
+def _review(nomination_id: int, action: str, reason: str | None = None) -> str:
+    try:
+        with db.transaction() as session:
+            nomination = review.get_nomination(session, nomination_id)
+            if action == "approve":
+                review.approve(session, nomination, None, _now())
+            else:
+                review.reject(session, nomination, None, reason or "", _now())
+            return f"Nomination {nomination.id} is now {nomination.status}."
+    except AdminError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@nominations_group.command("approve")
+@click.argument("nomination_id", metavar="ID", type=int)
+def nominations_approve(nomination_id: int) -> None:
+    """Approve nomination ID (the nominee must have accepted) and mail the nominee."""
+    click.echo(_review(nomination_id, "approve"))
+
+
+@nominations_group.command("reject")
+@click.argument("nomination_id", metavar="ID", type=int)
+@click.option("--reason", required=True, help="Why; mailed to the nominee, kept off the log.")
+def nominations_reject(nomination_id: int, reason: str) -> None:
+    """Reject nomination ID with a reason and mail the nominee."""
+    click.echo(_review(nomination_id, "reject", reason))
+
+
 @click.group("candidates", help="Candidate lists.")
 def candidates_group() -> None:
     pass
+
+
+@candidates_group.command("publish")
+@click.argument("slug")
+def candidates_publish(slug: str) -> None:
+    """Publish and freeze the candidate lists; prints what blocks it and exits 1 if anything."""
+    try:
+        with db.transaction() as session:
+            election = get_election(session, slug)
+            warnings = review.publication_warnings(session, election)
+            published = review.publish_candidates(
+                session, election, _now(), key_bits=current_app.config["CONTEST_KEY_BITS"]
+            )
+    except PublicationBlocked as exc:
+        click.echo("The candidate lists cannot be published yet:", err=True)
+        for blocker in exc.blockers:
+            click.echo(f"  - {blocker}", err=True)
+        sys.exit(1)
+    except (ElectionError, AdminError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    for warning in warnings:
+        click.echo(f"Note: {warning}")
+    click.echo(f"Published the candidate lists of {slug}:")
+    for item in published:
+        click.echo(
+            f"  {item['krets']:<22} {len(item['candidates'])} candidate(s)  "
+            f"sha256 {item['list_hash']}"
+        )

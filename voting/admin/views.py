@@ -1,26 +1,379 @@
-"""The committee's web admin."""
+"""The committee's web admin: login, elections, nomination review and candidate lists."""
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, url_for
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
-from voting.auth import Role, role_required
+from voting.admin.errors import LoginError, NotFound, PublicationBlocked, ReviewError
+from voting.admin.forms import (
+    ActionForm,
+    ElectionUploadForm,
+    LoginForm,
+    RejectForm,
+    ScheduleForm,
+)
+from voting.admin.services import authenticate, end_session, start_session
+from voting.auth import GRANTS, Role, role_required
+from voting.db import db
+from voting.elections.errors import ElectionError, ElectionNotFound
+from voting.elections.models import Election
+from voting.elections.services import (
+    SCHEDULE_FIELDS,
+    create_election,
+    get_election,
+    list_elections,
+    reschedule,
+)
+from voting.extensions import limiter
+from voting.nominations import review
+from voting.nominations.models import NominationStatus
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
+View = str | Response | tuple[str, int]
+
+STATUS_LABELS = {
+    NominationStatus.AWAITING_NOMINEE.value: _l("Väntar på kandidatens svar"),
+    NominationStatus.DECLINED.value: _l("Avböjd av kandidaten"),
+    NominationStatus.AWAITING_REVIEW.value: _l("Väntar på granskning"),
+    NominationStatus.APPROVED.value: _l("Godkänd"),
+    NominationStatus.REJECTED.value: _l("Avslagen"),
+}
+PHASE_LABELS = {
+    "before_nomination": _l("Före nomineringen"),
+    "nomination": _l("Nominering pågår"),
+    "review": _l("Granskning"),
+    "voting": _l("Röstning pågår"),
+    "closed": _l("Avslutat"),
+}
+
+
+def _now() -> datetime:
+    return current_app.config["CLOCK"]()  # type: ignore[no-any-return]
+
+
+def can_review() -> bool:
+    """Whether the logged-in user may see member data and act (committee or admin)."""
+    user = g.get("user")
+    return user is not None and Role.COMMITTEE in GRANTS[Role(user.role)]
+
+
+@bp.context_processor
+def _admin_globals() -> dict[str, Any]:
+    return {
+        "status_labels": STATUS_LABELS,
+        "phase_labels": PHASE_LABELS,
+        "can_review": can_review(),
+        "action_form": ActionForm(),
+    }
+
+
+def safe_next(target: str | None) -> str:
+    """``target`` if it is a same-site relative path, else the dashboard."""
+    fallback = url_for("admin.dashboard")
+    if not target:
+        return fallback
+    # Why so strict: the login page is reached by links anyone can craft; "next" must never
+    # send a freshly logged-in user to another site ("//evil", "/\\evil", "https:", tabs
+    # that browsers strip to make "//").
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return fallback
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return fallback
+    return target
+
+
+def _election_or_404(slug: str) -> Election:
+    try:
+        return get_election(db.session, slug)
+    except ElectionNotFound:
+        abort(404)
+
+
+# --- Login ------------------------------------------------------------------------------
+
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> str:
-    return "login"
+# Why rate-limited (POST only, per address): TOTP has a million codes and passwords can be
+# guessed; the limit makes online guessing hopeless without locking out real users.
+@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"], methods=["POST"])
+def login() -> View:
+    """Email, password and the authenticator app's six-digit code."""
+    form = LoginForm()
+    error = None
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+    if form.validate_on_submit():
+        now = _now()
+        try:
+            with db.transaction() as s:
+                user = authenticate(
+                    s, form.email.data or "", form.password.data or "", form.code.data or "", now
+                )
+        except LoginError as exc:
+            error = exc.message
+        else:
+            # Only after the commit: the code's time step must be spent before the cookie says
+            # "logged in".
+            start_session(session, user, now)
+            return redirect(safe_next(form.next.data))
+    status = 400 if request.method == "POST" else 200
+    return render_template("admin/login.html", form=form, error=error), status
 
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Response:
-    return redirect(url_for("public.index"))
+    """Forget the login (the CSRF token is checked by CSRFProtect, as on every POST)."""
+    end_session(session)
+    flash(_("Du är utloggad."), "success")
+    return redirect(url_for("admin.login"))
+
+
+# --- Elections --------------------------------------------------------------------------
 
 
 @bp.route("/", methods=["GET"])
 @role_required(Role.AUDITOR)
-def dashboard() -> str:
-    return "dashboard"
+def dashboard() -> View:
+    """Every election with its phase and where to go next."""
+    elections = list_elections(db.session)
+    counts = {e.id: review.status_counts(db.session, e) for e in elections}
+    return render_template("admin/dashboard.html", elections=elections, counts=counts, now=_now())
+
+
+@bp.route("/val/<slug>/", methods=["GET"])
+@role_required(Role.AUDITOR)
+def election(slug: str) -> View:
+    """One election: its schedule, its kretsar and how far the review has come."""
+    item = _election_or_404(slug)
+    counts = review.status_counts(db.session, item)
+    return render_template(
+        "admin/election.html",
+        election=item,
+        counts=counts,
+        fields=SCHEDULE_FIELDS,
+        now=_now(),
+    )
+
+
+@bp.route("/nytt-val", methods=["GET", "POST"])
+@role_required(Role.COMMITTEE)
+def election_new() -> View:
+    """Create an election from an uploaded TOML file."""
+    form = ElectionUploadForm()
+    if form.validate_on_submit():
+        raw = form.file.data.read()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            form.file.errors.append(_("Filen måste vara UTF-8-kodad text."))
+        else:
+            try:
+                with db.transaction() as s:
+                    created = create_election(s, text, _now())
+                    slug = created.slug
+            except ElectionError as exc:
+                form.file.errors.append(str(exc))
+            else:
+                flash(_("Valet %(slug)s har skapats.", slug=slug), "success")
+                return redirect(url_for("admin.election", slug=slug))
+    status = 400 if request.method == "POST" else 200
+    return render_template("admin/election_new.html", form=form), status
+
+
+def _local_naive(item: Election, moment: datetime) -> datetime:
+    return item.local(moment).replace(tzinfo=None, microsecond=0)
+
+
+@bp.route("/val/<slug>/schema", methods=["GET", "POST"])
+@role_required(Role.COMMITTEE)
+def schedule(slug: str) -> View:
+    """Edit the four schedule times, entered as wall-clock time in the election's timezone."""
+    item = _election_or_404(slug)
+    form = ScheduleForm()
+    if request.method == "GET":
+        for field in SCHEDULE_FIELDS:
+            getattr(form, field).data = _local_naive(item, getattr(item, field))
+    elif form.validate_on_submit():
+        # Only what was changed: a form saved unchanged must not log or move anything.
+        changes: dict[str, str | datetime] = {
+            field: getattr(form, field).data
+            for field in SCHEDULE_FIELDS
+            if getattr(form, field).data != _local_naive(item, getattr(item, field))
+        }
+        try:
+            with db.transaction() as s:
+                changed = reschedule(s, item, changes, _now())
+        except ElectionError as exc:
+            message = str(exc)
+            target = next((f for f in SCHEDULE_FIELDS if f"{f}:" in message), None)
+            if target:
+                getattr(form, target).errors.append(message.split(":", 1)[1].strip())
+            else:
+                flash(message, "error")
+        else:
+            if changed:
+                flash(_("Tidsplanen är ändrad."), "success")
+            else:
+                flash(_("Inget ändrades."), "success")
+            return redirect(url_for("admin.election", slug=slug))
+    status = 400 if request.method == "POST" else 200
+    return render_template("admin/schedule.html", election=item, form=form), status
+
+
+# --- Nominations ------------------------------------------------------------------------
+
+
+@bp.route("/val/<slug>/nomineringar", methods=["GET"])
+@role_required(Role.COMMITTEE)
+def nominations(slug: str) -> View:
+    """Nominations per krets with the member's data and every merged nominator."""
+    item = _election_or_404(slug)
+    krets = request.args.get("krets") or None
+    status = request.args.get("status") or None
+    error = None
+    try:
+        rows = review.list_nominations(db.session, item, krets=krets, status=status)
+    except ReviewError as exc:
+        error, rows = exc.message, []
+    groups: dict[str, list[Any]] = {}
+    for row in rows:
+        groups.setdefault(row.contest.krets_code, []).append(row)
+    return render_template(
+        "admin/nominations.html",
+        election=item,
+        groups=groups,
+        krets=krets,
+        status=status,
+        error=error,
+        merged=review.merged_submissions,
+        approvable={s.value for s in review.APPROVABLE},
+        rejectable={s.value for s in review.REJECTABLE},
+        published=item.candidates_published_at is not None,
+    ), (400 if error else 200)
+
+
+def _back_to_list(slug: str, nomination_id: int) -> Response:
+    # The list's filters travel as hidden fields: with Referrer-Policy no-referrer there is no
+    # Referer to go back to. url_for quotes them, and the list validates them.
+    args: dict[str, Any] = {k: v for k in ("krets", "status") if (v := request.form.get(k))}
+    return redirect(url_for("admin.nominations", slug=slug, _anchor=f"n{nomination_id}", **args))
+
+
+def _nomination_or_404(nomination_id: int) -> Any:
+    try:
+        return review.get_nomination(db.session, nomination_id)
+    except NotFound:
+        abort(404)
+
+
+@bp.route("/nomineringar/<int:nomination_id>/godkann", methods=["POST"])
+@role_required(Role.COMMITTEE)
+def approve(nomination_id: int) -> Response:
+    """Approve a nomination the nominee has accepted."""
+    nomination = _nomination_or_404(nomination_id)
+    slug = nomination.election.slug
+    name = nomination.member.full_name
+    try:
+        with db.transaction() as s:
+            review.approve(s, nomination, g.user, _now())
+    except ReviewError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(_("%(name)s är godkänd som kandidat.", name=name), "success")
+    return _back_to_list(slug, nomination_id)
+
+
+@bp.route("/nomineringar/<int:nomination_id>/avsla", methods=["GET", "POST"])
+@role_required(Role.COMMITTEE)
+def reject(nomination_id: int) -> View:
+    """Reject a nomination; the reason is required and mailed to the nominee."""
+    nomination = _nomination_or_404(nomination_id)
+    slug = nomination.election.slug
+    name = nomination.member.full_name
+    form = RejectForm()
+    if form.validate_on_submit():
+        try:
+            with db.transaction() as s:
+                review.reject(s, nomination, g.user, form.reason.data or "", _now())
+        except ReviewError as exc:
+            if exc.field == "reason":
+                form.reason.errors.append(exc.message.split(":", 1)[-1].strip())
+            else:
+                flash(exc.message, "error")
+                return _back_to_list(slug, nomination_id)
+        else:
+            flash(_("Nomineringen av %(name)s är avslagen.", name=name), "success")
+            return _back_to_list(slug, nomination_id)
+    status = 400 if request.method == "POST" else 200
+    return render_template(
+        "admin/reject.html",
+        nomination=nomination,
+        form=form,
+        krets=request.values.get("krets", ""),
+        status_filter=request.values.get("status", ""),
+    ), status
+
+
+# --- Candidate lists --------------------------------------------------------------------
+
+
+@bp.route("/val/<slug>/kandidater", methods=["GET"])
+@role_required(Role.AUDITOR)
+def candidates(slug: str) -> View:
+    """Each krets's candidate list: approved nominations in list order (names only)."""
+    item = _election_or_404(slug)
+    lists = [(c, review.candidate_list(db.session, c)) for c in item.contests]
+    return render_template("admin/candidates.html", election=item, lists=lists)
+
+
+@bp.route("/val/<slug>/publicera", methods=["GET", "POST"])
+@role_required(Role.COMMITTEE)
+def publish(slug: str) -> View:
+    """The guard page: what blocks publication, what to know, and the button."""
+    item = _election_or_404(slug)
+    form = ActionForm()
+    status = 200
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            with db.transaction() as s:
+                review.publish_candidates(
+                    s, item, _now(), g.user, key_bits=current_app.config["CONTEST_KEY_BITS"]
+                )
+        except PublicationBlocked:
+            flash(_("Kandidatlistorna kunde inte publiceras."), "error")
+            status = 409
+        else:
+            flash(_("Kandidatlistorna är publicerade."), "success")
+            return redirect(url_for("admin.candidates", slug=slug))
+    now = _now()
+    return render_template(
+        "admin/publish.html",
+        election=item,
+        form=form,
+        blockers=review.publication_blockers(db.session, item, now),
+        warnings=review.publication_warnings(db.session, item),
+        counts=review.status_counts(db.session, item),
+    ), status
+

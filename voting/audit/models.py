@@ -26,3 +26,13 @@ class AuditHead(Base):
     log: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
     size: Mapped[int]
     head_hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+class LogKey(Base):
+    """The Ed25519 key that signs a log's checkpoints and the election's receipts."""
+
+    __tablename__ = "log_key"
+
+    log: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
+    public_key: Mapped[bytes] = mapped_column(sa.LargeBinary)  # 32 raw bytes
+    private_key_enc: Mapped[bytes] = mapped_column(sa.LargeBinary)  # AES-GCM(32 raw bytes)

@@ -38,7 +38,9 @@ def append(
     ).one()
     entry = make_entry(head.size, head.head_hash, event_type, data, now)
     session.add(
-        AuditEntry(log=log, seq=entry.seq, type=event_type, body=entry.body.decode(), hash=entry.hash)
+        AuditEntry(
+            log=log, seq=entry.seq, type=event_type, body=entry.body.decode(), hash=entry.hash
+        )
     )
     head.size += 1
     head.head_hash = entry.hash

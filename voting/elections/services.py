@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ballots import SelectionRule, SelectionRuleError
+from voting.audit.keys import ensure_log_key, public_key_b64
 from voting.audit.services import append
 from voting.elections.errors import ElectionFileError, ElectionNotFound
 from voting.elections.models import Contest, Election
@@ -102,7 +103,14 @@ def parse_election_file(text: str) -> dict[str, Any]:
         if not isinstance(krets, dict):
             raise ElectionFileError(f"krets[{index}]: must be a table")
         for key in krets:
-            if key not in {"code", "name", "seats", "min_selections", "max_selections", "substitutes"}:
+            if key not in {
+                "code",
+                "name",
+                "seats",
+                "min_selections",
+                "max_selections",
+                "substitutes",
+            }:
                 raise ElectionFileError(f"{where}{key}: unknown field")
         code = _require(krets, "code", str, where)
         if not KRETS_CODE_RE.match(code):
@@ -132,7 +140,10 @@ def create_election(session: Session, text: str, now: datetime) -> Election:
     if session.scalar(select(Election.id).where(Election.slug == spec["slug"])) is not None:
         raise ElectionFileError(f"slug: an election {spec['slug']!r} already exists")
     election = Election(
-        slug=spec["slug"], title=spec["title"], timezone=spec["timezone"], created_at=now,
+        slug=spec["slug"],
+        title=spec["title"],
+        timezone=spec["timezone"],
+        created_at=now,
         **spec["times"],
     )
     session.add(election)
@@ -153,6 +164,7 @@ def create_election(session: Session, text: str, now: datetime) -> Election:
             )
         )
     session.flush()
+    log_key = ensure_log_key(session, election.slug)
     append(
         session,
         election.slug,
@@ -160,6 +172,7 @@ def create_election(session: Session, text: str, now: datetime) -> Election:
         {
             "title": election.title,
             "timezone": election.timezone,
+            "log_key": public_key_b64(log_key),
             "schedule": {f: getattr(election, f).isoformat() for f in SCHEDULE_FIELDS},
             "contests": [
                 {
@@ -201,7 +214,9 @@ def reschedule(
         times[field] = parse_time(value, election.tz, field, now)
     check_schedule(times)
     changed = {
-        f: (getattr(election, f), times[f]) for f in SCHEDULE_FIELDS if times[f] != getattr(election, f)
+        f: (getattr(election, f), times[f])
+        for f in SCHEDULE_FIELDS
+        if times[f] != getattr(election, f)
     }
     for field, (old, new) in changed.items():
         setattr(election, field, new)

@@ -1,10 +1,81 @@
-"""``voting mail``."""
+"""``voting mail``: deliver the outbox once, run a delivery worker, or count the outbox."""
 
 from __future__ import annotations
 
+import json
+import signal
+import threading
+from types import FrameType
+
 import click
+from flask import current_app
+from sqlalchemy.exc import OperationalError
+
+from voting.db import db
+from voting.mail.delivery import DeliveryError, DeliveryReport, deliver_due, outbox_counts
 
 
 @click.group("mail", help="The outbox.")
 def mail_group() -> None:
     pass
+
+
+def _deliver_once(limit: int | None) -> DeliveryReport:
+    sessions = current_app.extensions["db"]["sessionmaker"]
+    try:
+        report = deliver_due(sessions, current_app.config, current_app.config["CLOCK"](), limit)
+    except DeliveryError as exc:
+        raise click.ClickException(str(exc)) from exc
+    return report
+
+
+@mail_group.command("send", help="Deliver what is due in the outbox once, then exit.")
+@click.option("--limit", type=click.IntRange(min=1), help="Deliver at most this many.")
+def send_command(limit: int | None) -> None:
+    click.echo(str(_deliver_once(limit)))
+
+
+@mail_group.command("worker", help="Deliver the outbox until stopped (SIGTERM or Ctrl-C).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds between looks at the outbox.",
+)
+def worker_command(interval: float) -> None:
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    # Finish the message on the wire, then leave: a killed send would be re-sent.
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    click.echo(f"Mail worker started (every {interval:g} s). Stop with Ctrl-C or SIGTERM.")
+    try:
+        while not stop.is_set():
+            try:
+                report = _deliver_once(None)
+            except OperationalError as exc:
+                # The database may be restarting: say so and try again, do not die.
+                click.echo(f"database unavailable: {exc.__class__.__name__}", err=True)
+                stop.wait(interval)
+                continue
+            if report.total:  # quiet while there is nothing to do
+                click.echo(str(report))
+            stop.wait(interval)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    click.echo("Mail worker stopped.")
+
+
+@mail_group.command("status", help="How many messages are queued, due, sent and failed.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status_command(as_json: bool) -> None:
+    counts = outbox_counts(db.session, current_app.config["CLOCK"]())
+    db.session.rollback()
+    if as_json:
+        click.echo(json.dumps(counts, sort_keys=True))
+        return
+    click.echo(", ".join(f"{name} {count}" for name, count in counts.items()))

@@ -93,4 +93,6 @@ class NominationSubmission(Base):
 
     @property
     def nominator_key(self) -> str:
-        return f"m:{self.nominator_member_id}" if self.nominator_member_id else f"f:{self.forening_id}"
+        return (
+            f"m:{self.nominator_member_id}" if self.nominator_member_id else f"f:{self.forening_id}"
+        )

@@ -1,17 +1,331 @@
-"""The public questionnaire, the confirmation link and the nominee's pages."""
+"""The public questionnaire, the confirmation link, the nominee's pages and the candidate lists."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from voting.db import db
+from voting.elections.errors import ElectionNotFound
+from voting.elections.models import Election
+from voting.elections.services import get_election
+from voting.extensions import limiter
+from voting.nominations.errors import LinkInvalid, NominationError, PresentationInvalid
+from voting.nominations.forms import AnswerForm, NominationForm, PresentationForm
+from voting.nominations.models import Nomination, NominationStatus
+from voting.nominations.photos import MAX_UPLOAD_BYTES
+from voting.nominations.services import (
+    ACCEPTED,
+    LinkResult,
+    SubmissionInput,
+    confirm,
+    forening_groups,
+    is_published,
+    may_see_photo,
+    nomination_links,
+    open_nominee_link,
+    published_contests,
+    require_open,
+    respond,
+    submit,
+    update_presentation,
+)
 
 bp = Blueprint("nominations", __name__)
 
+# How long the nominee's browser session stays signed in after opening the emailed link.
+NOMINEE_SESSION = timedelta(hours=4)
+
+
+def _now() -> datetime:
+    return current_app.config["CLOCK"]()  # type: ignore[no-any-return]
+
+
+def _election(slug: str) -> Election:
+    try:
+        return get_election(db.session, slug)
+    except ElectionNotFound:
+        abort(404)
+
+
+def _public_form_limit() -> str:
+    return str(current_app.config["RATELIMIT_PUBLIC_FORM"])
+
+
+def _links_limit() -> str:
+    return str(current_app.config["RATELIMIT_LINKS"])
+
+
+def _nominee_id() -> int | None:
+    """The nomination this browser opened by its emailed link, while that session lasts."""
+    marker = session.get("nominee")
+    if not isinstance(marker, dict):
+        return None
+    nomination_id, until = marker.get("id"), marker.get("until")
+    if not isinstance(nomination_id, int) or not isinstance(until, int | float):
+        return None
+    if _now().timestamp() > until:
+        session.pop("nominee", None)
+        return None
+    return nomination_id
+
+
+# --- The questionnaire ---------------------------------------------------------------------
+
 
 @bp.route("/val/<slug>/nominera", methods=["GET", "POST"])
-def form(slug: str) -> str:
-    return "form"
+@limiter.limit(_public_form_limit, methods=["POST"])
+def form(slug: str) -> Any:
+    """The nomination questionnaire; a valid POST always gets the same answer."""
+    election = _election(slug)
+    now = _now()
+    try:
+        require_open(election, now)
+    except NominationError as exc:
+        # Why 403 on POST: a submission after the deadline is refused, not just unanswered.
+        status = 403 if request.method == "POST" else 200
+        return render_template(
+            "nominations/closed.html", election=election, message=exc.message
+        ), status
+    groups = forening_groups(db.session)
+    ids = frozenset(fid for _name, items in groups for fid, _label in items)
+    nomination_form = NominationForm(forening_ids=ids)
+    if request.method == "POST":
+        if not nomination_form.validate():
+            return render_template(
+                "nominations/form.html", election=election, form=nomination_form, groups=groups
+            ), 400
+        f = nomination_form
+        data = SubmissionInput(
+            nominator_email=f.nominator_email.data,
+            as_forening=f.nominating_as.data == "forening",
+            forening_id=f.forening_id.data,
+            first_name=f.nominee_first_name.data,
+            last_name=f.nominee_last_name.data,
+            identifier=f.nominee_identifier.data,
+            nominee_says_accepted=f.nominee_has_accepted.data == "ja",
+            motivation=f.motivation.data or None,
+        )
+        try:
+            with db.transaction() as tx:
+                submit(tx, election, data, now, current_app.config)
+        except NominationError as exc:
+            return render_template(
+                "nominations/closed.html", election=election, message=exc.message
+            ), exc.status
+        # Why the same page whatever happened: the answer must not reveal who is a member.
+        return render_template(
+            "nominations/submitted.html", election=election, email=data.nominator_email
+        )
+    return render_template(
+        "nominations/form.html", election=election, form=nomination_form, groups=groups
+    )
+
+
+@bp.route("/nominera/bekrafta/<token>", methods=["GET"])
+@limiter.limit(_links_limit)
+def confirm_link(token: str) -> Any:
+    """Redeem the nominator's confirmation link, then redirect so the token leaves the URL."""
+    try:
+        with db.transaction() as tx:
+            result = confirm(tx, token, _now(), current_app.config)
+            marker = {
+                "title": result.nomination.election.title,
+                "slug": result.nomination.election.slug,
+                "duplicate": result.duplicate,
+            }
+    except LinkInvalid as exc:
+        return render_template(
+            "nominations/link_invalid.html", message=exc.message, reason=exc.reason
+        ), exc.status
+    except NominationError as exc:
+        return render_template(
+            "nominations/link_invalid.html", message=exc.message, reason="closed"
+        ), exc.status
+    session["nomination_confirmed"] = marker
+    return redirect(url_for(".confirmed"))
+
+
+@bp.route("/nominera/bekraftad", methods=["GET"])
+def confirmed() -> Any:
+    """The landing page after a confirmation link was opened."""
+    return render_template("nominations/confirmed.html", marker=session.get("nomination_confirmed"))
+
+
+# --- The nominee ---------------------------------------------------------------------------
+
+
+@bp.route("/kandidat/<token>", methods=["GET"])
+@limiter.limit(_links_limit)
+def nominee_link(token: str) -> Any:
+    """Open the nominee's emailed link: sign this browser in to /kandidat, or mail a new link."""
+    now = _now()
+    try:
+        with db.transaction() as tx:
+            result, nomination_id = open_nominee_link(
+                tx, token, now, current_app.config, _nominee_id()
+            )
+    except LinkInvalid as exc:
+        return render_template(
+            "nominations/link_invalid.html", message=exc.message, reason=exc.reason
+        ), exc.status
+    if result in (LinkResult.OPENED, LinkResult.ALREADY_HERE):
+        session["nominee"] = {
+            "id": nomination_id,
+            "until": int((now + NOMINEE_SESSION).timestamp()),
+        }
+        return redirect(url_for(".nominee"))
+    return render_template(
+        "nominations/link_resent.html", recently=result is LinkResult.RECENTLY_SENT
+    ), 410
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(_exc: RequestEntityTooLarge) -> Any:
+    return render_template(
+        "nominations/link_invalid.html",
+        message=_("Filen är för stor. Fotot får vara högst 2 MB."),
+        reason="too_large",
+    ), 413
+
+
+@bp.route("/kandidat", methods=["GET", "POST"])
+def nominee() -> Any:
+    """The nominee's page: accept or decline, then write the presentation until publication."""
+    nomination_id = _nominee_id()
+    nomination = db.session.get(Nomination, nomination_id) if nomination_id else None
+    if nomination is None:
+        return render_template("nominations/no_session.html"), 403
+    now = _now()
+    published = is_published(nomination)
+    answer_form = AnswerForm()
+    presentation_form: PresentationForm | None = None
+    status_code = 200
+    if nomination.status == NominationStatus.AWAITING_NOMINEE:
+        chosen = answer_form.accept.data or answer_form.decline.data
+        if request.method == "POST" and not (answer_form.validate_on_submit() and chosen):
+            status_code = 400
+        elif request.method == "POST":
+            accept = bool(answer_form.accept.data)
+            try:
+                with db.transaction() as tx:
+                    respond(tx, nomination, accept, now)
+            except NominationError as exc:
+                flash(exc.message, "error")
+                return redirect(url_for(".nominee"))
+            flash(
+                _("Tack! Du har tackat ja. Skriv gärna din presentation nedan.")
+                if accept
+                else _("Du har tackat nej till nomineringen."),
+                "success",
+            )
+            return redirect(url_for(".nominee"))
+    elif nomination.status in ACCEPTED and not published:
+        if request.method == "POST":
+            presentation_form = PresentationForm()
+            if presentation_form.validate_on_submit():
+                try:
+                    with db.transaction() as tx:
+                        update_presentation(
+                            tx,
+                            nomination,
+                            text=presentation_form.text.data,
+                            links=presentation_form.links,
+                            photo=_uploaded_photo(presentation_form),
+                            remove_photo=bool(presentation_form.remove_photo.data),
+                            now=now,
+                        )
+                except PresentationInvalid as exc:
+                    _attach_error(presentation_form, exc)
+                    status_code = 400
+                except NominationError as exc:
+                    flash(exc.message, "error")
+                    return redirect(url_for(".nominee"))
+                else:
+                    flash(_("Presentationen är sparad."), "success")
+                    return redirect(url_for(".nominee"))
+            else:
+                status_code = 400
+        else:
+            links = nomination_links(nomination) + ["", "", ""]
+            presentation_form = PresentationForm(
+                data={
+                    "text": nomination.presentation or "",
+                    "link_1": links[0],
+                    "link_2": links[1],
+                    "link_3": links[2],
+                }
+            )
+    elif request.method == "POST":
+        flash(_("Det går inte längre att ändra något här."), "error")
+        return redirect(url_for(".nominee"))
+    return render_template(
+        "nominations/nominee.html",
+        nomination=nomination,
+        answer_form=answer_form,
+        form=presentation_form,
+        published=published,
+        links=nomination_links(nomination),
+    ), status_code
+
+
+def _uploaded_photo(form: PresentationForm) -> bytes | None:
+    storage = form.photo.data
+    if storage is None or not getattr(storage, "filename", None):
+        return None
+    # Read one byte past the limit, so a too-large file is told apart without reading it all.
+    data: bytes = storage.read(MAX_UPLOAD_BYTES + 1)
+    return data
+
+
+def _attach_error(form: PresentationForm, exc: PresentationInvalid) -> None:
+    field = {"text": form.text, "photo": form.photo, "links": form.link_1}.get(exc.field or "")
+    if field is None:
+        flash(exc.message, "error")
+        return
+    field.errors = [*field.errors, exc.message]
+
+
+@bp.route("/kandidat/foto/<int:nomination_id>.jpg", methods=["GET"])
+def photo(nomination_id: int) -> Response:
+    """A candidate's photo: public once published and approved, else only for the nominee."""
+    nomination = db.session.get(Nomination, nomination_id)
+    if nomination is None or nomination.photo is None:
+        abort(404)
+    # Why 404 rather than 403: an unpublished nominee's photo must not even be known to exist.
+    if not may_see_photo(nomination, _nominee_id()):
+        abort(404)
+    response = Response(nomination.photo, mimetype="image/jpeg")
+    response.headers["Content-Disposition"] = "inline"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+# --- The published lists -------------------------------------------------------------------
 
 
 @bp.route("/val/<slug>/kandidater", methods=["GET"])
-def candidates(slug: str) -> str:
-    return "candidates"
+def candidates(slug: str) -> Any:
+    """The published candidate lists, one per krets, with presentations."""
+    election = _election(slug)
+    return render_template(
+        "nominations/candidates.html",
+        election=election,
+        lists=published_contests(db.session, election),
+        links_of=nomination_links,
+    )

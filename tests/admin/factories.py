@@ -1,0 +1,166 @@
+"""Test data for the committee's side: elections, members, nominations, staff, logging in."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import pyotp
+from sqlalchemy.orm import Session
+
+from voting.admin.models import User
+from voting.admin.services import PASSWORD_HASHER, create_user
+from voting.crypto import encrypt
+from voting.elections.models import Election
+from voting.elections.services import create_election
+from voting.members.models import Forening, Member
+from voting.nominations.models import (
+    Nomination,
+    NominationStatus,
+    NominationSubmission,
+    SubmissionStatus,
+)
+
+PASSWORD = "correct horse battery staple"
+_ids = itertools.count(1000)
+
+
+def election_toml(
+    slug: str,
+    now: datetime,
+    kretsar: tuple[tuple[str, str, int], ...],
+    closes_in: timedelta = timedelta(days=1),
+) -> str:
+    """An election whose nomination period is open at ``now`` (closes after ``closes_in``)."""
+
+    def iso(moment: datetime) -> str:
+        return moment.isoformat()
+
+    lines = [
+        f'slug = "{slug}"',
+        'title = "Kongressombudsval test"',
+        'timezone = "Europe/Stockholm"',
+        "[schedule]",
+        f'nomination_opens = "{iso(now - timedelta(days=10))}"',
+        f'nomination_closes = "{iso(now + closes_in)}"',
+        f'voting_opens = "{iso(now + timedelta(days=10))}"',
+        f'voting_closes = "{iso(now + timedelta(days=20))}"',
+    ]
+    for code, name, seats in kretsar:
+        lines += ["[[krets]]", f'code = "{code}"', f'name = "{name}"', f"seats = {seats}"]
+    return "\n".join(lines) + "\n"
+
+
+KRETSAR = (("SODERMALM", "Södermalm", 2), ("BROMMA", "Bromma", 1))
+
+
+def make_election(
+    session: Session,
+    now: datetime,
+    slug: str = "val-test",
+    kretsar: Any = KRETSAR,
+    closes_in: timedelta = timedelta(days=1),
+) -> Election:
+    return create_election(session, election_toml(slug, now, kretsar, closes_in), now)
+
+
+def make_member(
+    session: Session,
+    krets: str,
+    first: str,
+    last: str,
+    now: datetime,
+    email: str | None = None,
+    member_id: str | None = None,
+) -> Member:
+    member_id = member_id or str(next(_ids))
+    if email is None:
+        email = f"{re.sub(r'[^a-z]', '', first.lower())}.{member_id}@example.org"
+    member = Member(
+        member_id=member_id,
+        first_name=first,
+        last_name=last,
+        email=email,
+        krets_code=krets,
+        updated_at=now,
+    )
+    session.add(member)
+    session.flush()
+    return member
+
+
+def make_nomination(
+    session: Session,
+    election: Election,
+    nominee: Member,
+    now: datetime,
+    status: str = NominationStatus.AWAITING_REVIEW,
+    nominators: list[Member | Forening] | None = None,
+    motivation: str | None = "Engagerad och kunnig.",
+) -> Nomination:
+    contest = next(c for c in election.contests if c.krets_code == nominee.krets_code)
+    nomination = Nomination(
+        election_id=election.id,
+        contest_id=contest.id,
+        member_id=nominee.member_id,
+        status=status,
+        created_at=now,
+        responded_at=now if status != NominationStatus.AWAITING_NOMINEE else None,
+    )
+    session.add(nomination)
+    session.flush()
+    for nominator in nominators or []:
+        is_forening = isinstance(nominator, Forening)
+        session.add(
+            NominationSubmission(
+                election_id=election.id,
+                nominee_member_id=nominee.member_id,
+                nominator_member_id=None if is_forening else nominator.member_id,
+                forening_id=nominator.id if is_forening else None,
+                nominator_says_accepted=True,
+                motivation=motivation,
+                status=SubmissionStatus.CONFIRMED,
+                submitted_at=now,
+                confirmed_at=now,
+                nomination_id=nomination.id,
+            )
+        )
+    session.flush()
+    return nomination
+
+
+def make_staff(
+    session: Session, role: str, now: datetime, email: str | None = None
+) -> tuple[User, str]:
+    """A staff user with the test PASSWORD; returns it and its TOTP secret."""
+    return create_user(session, email or f"{role}.{next(_ids)}@example.org", role, PASSWORD, now)
+
+
+@lru_cache(maxsize=1)
+def _password_hash() -> str:
+    return PASSWORD_HASHER.hash(PASSWORD)
+
+
+def make_staff_quick(session: Session, role: str, now: datetime) -> User:
+    """Like :func:`make_staff` without hashing anew (argon2id is slow by design); no secret."""
+    email = f"{role}.{next(_ids)}@example.org"
+    user = User(
+        email=email,
+        role=role,
+        password_hash=_password_hash(),
+        totp_secret_enc=encrypt(pyotp.random_base32().encode(), "totp", aad=email.encode()),
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def login(client: Any, email: str, secret: str, moment: datetime, **extra: Any) -> Any:
+    """POST the real login form with the code for ``moment`` (the app's clock)."""
+    data = {"email": email, "password": PASSWORD, "code": pyotp.TOTP(secret).at(moment)}
+    data.update(extra)
+    return client.post("/admin/login", data=data)

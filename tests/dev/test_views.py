@@ -1,0 +1,129 @@
+"""The debug-only pages: the mail sink viewer and the demo staff's TOTP codes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pyotp
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import make_app
+from voting.admin.models import User
+from voting.admin.services import totp_secret
+from voting.dev.demo import load_demo
+from voting.dev.views import body_parts
+from voting.mail.delivery import deliver_due, sink_dir
+from voting.mail.services import queue_mail
+
+LINK = "http://localhost/nominera/bekrafta/AbC-123_xyz"
+BODY = (
+    "Hej Åsa!\n\nBekräfta här: " + LINK + ".\n"
+    "Inte en länk: javascript:alert(1) och <script>alert(2)</script>\n"
+)
+
+
+@pytest.fixture
+def debug_app(database_url, clock, smtp, tmp_path) -> Iterator:
+    application = make_app(
+        database_url, clock, smtp.port, tmp_path, DEBUG=True, MAIL_TRANSPORT="sink"
+    )
+    with application.app_context():
+        yield application
+    application.extensions["db"]["engine"].dispose()
+
+
+def _deliver_to_sink(application, clock, subject="Bekräfta din nominering", to="asa@example.org"):
+    session = application.extensions["db"]["sessionmaker"]()
+    try:
+        queue_mail(session, to=to, subject=subject, body=BODY, kind="t", now=clock())
+        session.commit()
+    finally:
+        session.close()
+    report = deliver_due(application.extensions["db"]["sessionmaker"], application.config, clock())
+    assert report.sent == 1
+
+
+@pytest.mark.parametrize(
+    "path", ["/dev/", "/dev/mail", "/dev/totp", "/dev/mail/20260101T000000000000Z-000001.eml"]
+)
+def test_dev_pages_do_not_exist_outside_debug(app, client, path):
+    assert not app.debug
+    assert client.get(path).status_code == 404
+
+
+def test_mail_sink_lists_and_shows_mail(debug_app, clock):
+    _deliver_to_sink(debug_app, clock)
+    client = debug_app.test_client()
+
+    listing = client.get("/dev/mail")
+
+    assert listing.status_code == 200
+    html = listing.get_data(as_text=True)
+    assert "asa@example.org" in html
+    assert "Bekräfta din nominering" in html
+    name = next(sink_dir(debug_app.config).glob("*.eml")).name
+    assert f"/dev/mail/{name}" in html
+
+    page = client.get(f"/dev/mail/{name}")
+
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert f'<a href="{LINK}">{LINK}</a>.' in html  # the trailing full stop is not in the link
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in html
+    assert "<script>" not in html
+    assert 'href="javascript:' not in html
+    assert "Hej Åsa!" in html
+
+
+def test_mail_list_is_newest_first(debug_app, clock):
+    from datetime import timedelta
+
+    _deliver_to_sink(debug_app, clock, subject="Första")
+    clock.set(clock() + timedelta(minutes=1))
+    _deliver_to_sink(debug_app, clock, subject="Andra")
+
+    html = debug_app.test_client().get("/dev/mail").get_data(as_text=True)
+
+    assert html.index("Andra") < html.index("Första")
+
+
+@pytest.mark.parametrize(
+    "name", ["..%2F..%2Fconfig.py", "config.py", "20260101T000000000000Z-000001.eml", "x.eml"]
+)
+def test_mail_show_refuses_other_files(debug_app, name):
+    assert debug_app.test_client().get(f"/dev/mail/{name}").status_code == 404
+
+
+def test_empty_sink(debug_app):
+    response = debug_app.test_client().get("/dev/mail")
+    assert response.status_code == 200
+    assert "Ingen e-post har skickats ännu." in response.get_data(as_text=True)
+
+
+def test_totp_page_shows_the_demo_accounts_current_codes(debug_app, clock):
+    session = debug_app.extensions["db"]["sessionmaker"]()
+    try:
+        load_demo(session, clock(), members=10)
+        session.commit()
+        users = session.scalars(select(User).order_by(User.email)).all()
+        codes = {u.email: pyotp.TOTP(totp_secret(u)).at(clock()) for u in users}
+    finally:
+        session.close()
+
+    html = debug_app.test_client().get("/dev/totp").get_data(as_text=True)
+
+    assert set(codes) == {"admin@example.org", "valberedning@example.org"}
+    for email, code in codes.items():
+        assert email in html
+        assert code in html
+
+
+def test_body_parts_links_only_http_urls():
+    parts = body_parts("Se https://example.org/a?b=1, sedan ftp://x och javascript:alert(1).")
+    assert parts == [
+        ("Se ", False),
+        ("https://example.org/a?b=1", True),
+        (", sedan ftp://x och javascript:alert(1).", False),
+    ]
+    assert body_parts("") == []

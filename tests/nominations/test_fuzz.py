@@ -1,0 +1,69 @@
+"""Property test: whatever is typed into the questionnaire, the answer is a page, never a 500."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from tests.nominations.conftest import NOMINEE_PNR, SLUG
+from voting.db import db
+from voting.mail.models import OutboxMessage
+from voting.nominations.models import NominationSubmission
+
+URL = f"/val/{SLUG}/nominera"
+SENT = "Ett bekräftelsemejl har skickats till"
+
+junk = st.one_of(
+    st.text(max_size=50),
+    st.text(max_size=3000),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=300),
+    st.sampled_from(["", " ", "\x00", "\u202e", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "' OR 1=1 --", "<script>x</script>"]),
+)
+
+
+def field(*valid):
+    return st.one_of(st.sampled_from(valid), junk)
+
+
+questionnaire = st.fixed_dictionaries(
+    {
+        "nominator_email": field("anna@example.org", "soder@example.org", "Ny@Example.org"),
+        "nominating_as": field("member", "forening"),
+        "forening_id": field("", "1", "2", "99999999999999999999999"),
+        "nominee_first_name": field("Karl", "Johan", "karl johan"),
+        "nominee_last_name": field("Berg", "BERG"),
+        "nominee_identifier": field("1002", NOMINEE_PNR, "800517-1234", "1004"),
+        "nominee_has_accepted": field("ja", "nej"),
+        "motivation": field("", "Bra kandidat."),
+    }
+)
+
+
+def _counts():
+    submissions = db.session.scalar(select(func.count(NominationSubmission.id)))
+    mails = db.session.scalar(select(func.count(OutboxMessage.id)))
+    db.session.rollback()
+    return submissions, mails
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=questionnaire)
+def test_questionnaire_never_fails_and_stores_nothing_when_invalid(client, register, data):
+    before = _counts()
+    response = client.post(URL, data=data)
+    after = _counts()
+    assert response.status_code in (200, 400), response.status_code
+    if response.status_code == 400:
+        assert "Formuläret innehåller fel" in response.text
+        assert 'class="errors"' in response.text
+        assert after == before
+    else:
+        assert SENT in response.text
+        # Exactly one mail to the nominator; at most one unconfirmed submission.
+        assert after[1] == before[1] + 1
+        assert after[0] - before[0] in (0, 1)

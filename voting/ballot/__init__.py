@@ -1,0 +1,1 @@
+"""The voter's side: the electoral roll, contest keys, voting links, blind signing and the board."""

@@ -1,0 +1,150 @@
+"""``voting roll``, ``voting links``, ``voting board`` and ``voting vote``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+from flask import current_app
+
+from ballots.client import VoterClient
+from ballots.errors import BallotError
+from voting.ballot import links, services
+from voting.ballot.errors import VotingError
+from voting.db import db
+from voting.elections.errors import ElectionError
+from voting.elections.services import get_election
+from voting.members.models import Member
+
+
+def _now() -> Any:
+    return current_app.config["CLOCK"]()
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@click.group("roll", help="The electoral roll.")
+def roll_group() -> None:
+    pass
+
+
+@roll_group.command("freeze")
+@click.argument("slug")
+def roll_freeze(slug: str) -> None:
+    """Freeze the roll now: every member of the election's kretsar, as the register is."""
+    try:
+        with db.transaction() as session:
+            sizes = services.freeze_roll(session, get_election(session, slug), _now())
+    except (VotingError, ElectionError) as exc:
+        raise _fail(exc) from exc
+    for code, size in sorted(sizes.items()):
+        click.echo(f"{code:24} {size}")
+    click.echo(f"Roll frozen: {sum(sizes.values())} members.")
+
+
+@roll_group.command("add")
+@click.argument("slug")
+@click.argument("member_id")
+def roll_add(slug: str, member_id: str) -> None:
+    """Add a member to a frozen roll (logged)."""
+    try:
+        with db.transaction() as session:
+            member = session.get(Member, member_id)
+            if member is None:
+                raise click.ClickException(f"no member {member_id!r}")
+            services.add_to_roll(session, get_election(session, slug), member, _now())
+    except (VotingError, ElectionError) as exc:
+        raise _fail(exc) from exc
+    click.echo(f"Added {member_id} to the roll.")
+
+
+@click.group("links", help="Voting links.")
+def links_group() -> None:
+    pass
+
+
+@links_group.command("send")
+@click.argument("slug")
+def links_send(slug: str) -> None:
+    """Queue a voting link to every member of the roll who has none (freezes the roll if needed)."""
+    try:
+        with db.transaction() as session:
+            count = links.send_links(
+                session, get_election(session, slug), _now(), current_app.config["BASE_URL"]
+            )
+    except (VotingError, ElectionError) as exc:
+        raise _fail(exc) from exc
+    click.echo(f"Queued {count} voting links. Deliver them with `voting mail send`.")
+
+
+@links_group.command("resend")
+@click.argument("slug")
+@click.argument("member_id")
+def links_resend(slug: str, member_id: str) -> None:
+    """Revoke a member's link and send a new one."""
+    try:
+        with db.transaction() as session:
+            member = session.get(Member, member_id)
+            if member is None:
+                raise click.ClickException(f"no member {member_id!r}")
+            links.resend_link(
+                session, get_election(session, slug), member, _now(), current_app.config["BASE_URL"]
+            )
+    except (VotingError, ElectionError) as exc:
+        raise _fail(exc) from exc
+    click.echo("A new link is queued; the old one no longer works.")
+
+
+@links_group.command("remind")
+@click.argument("slug")
+def links_remind(slug: str) -> None:
+    """Mail a fresh link to those on the roll who have not voted."""
+    try:
+        with db.transaction() as session:
+            count = links.remind(
+                session, get_election(session, slug), _now(), current_app.config["BASE_URL"]
+            )
+    except (VotingError, ElectionError) as exc:
+        raise _fail(exc) from exc
+    click.echo(f"Queued {count} reminders.")
+
+
+@click.group("board", help="The public ballot board.")
+def board_group() -> None:
+    pass
+
+
+@board_group.command("seal")
+@click.argument("slug")
+def board_seal(slug: str) -> None:
+    """After the close: write each contest's board hash and counts into the log."""
+    try:
+        with db.transaction() as session:
+            data = services.seal_board(session, get_election(session, slug), _now())
+    except (VotingError, ElectionError) as exc:
+        raise _fail(exc) from exc
+    click.echo(json.dumps(data, indent=2))
+
+
+@click.command("vote")
+@click.argument("link")
+@click.option("--choose", "choices", multiple=True, required=True, help="A candidate ID.")
+def vote(link: str, choices: tuple[str, ...]) -> None:
+    """Vote through the HTTP API with an emailed LINK (a scripted voter, for tests and drills)."""
+    parts = urlsplit(link)
+    if not parts.scheme or links.LINK_PATH not in parts.path:
+        raise click.UsageError(
+            f"LINK must be a voting link like https://host{links.LINK_PATH}<token>"
+        )
+    base, token = link.split(links.LINK_PATH, 1)
+    client = VoterClient(base, token.strip("/"))
+    try:
+        me = client.voter()
+        receipt = client.vote(me["election"], me["contest"], list(choices))
+    except BallotError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(json.dumps(receipt, indent=2))

@@ -1,0 +1,54 @@
+"""Errors of the voter's side. Each carries the HTTP status and the API error code."""
+
+from __future__ import annotations
+
+
+class VotingError(Exception):
+    """Base: ``code`` names the error in the API, the message explains it."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+
+
+class Unauthenticated(VotingError):
+    status, code = 401, "unauthenticated"
+
+
+class WindowClosed(VotingError):
+    status, code = 403, "window_closed"
+
+
+class WrongKrets(VotingError):
+    status, code = 403, "wrong_krets"
+
+
+class NotOnRoll(VotingError):
+    status, code = 403, "not_on_roll"
+
+
+class UnknownContest(VotingError):
+    status, code = 404, "unknown_contest"
+
+
+class AlreadySigned(VotingError):
+    status, code = 409, "already_signed"
+
+
+class DuplicateBallot(VotingError):
+    status, code = 409, "duplicate_ballot"
+
+
+class TransitionBlocked(VotingError):
+    """A phase transition's guard found blockers; the message lists them."""
+
+    status, code = 409, "blocked"
+
+    def __init__(self, blockers: list[str]) -> None:
+        super().__init__("; ".join(blockers))
+        self.blockers = blockers

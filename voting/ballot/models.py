@@ -1,0 +1,101 @@
+"""Voting tables. Ballots carry no member reference, no time and no arrival order."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from voting.db import Base, IntPK, UTCTime
+
+
+class RollEntry(Base):
+    """A member on the frozen electoral roll of one contest."""
+
+    __tablename__ = "roll_entry"
+    __table_args__ = (
+        sa.UniqueConstraint("contest_id", "member_id", name="uq_roll_entry_contest_member"),
+        sa.CheckConstraint("source IN ('freeze', 'committee')", name="source_known"),
+    )
+
+    id: Mapped[IntPK]
+    election_id: Mapped[int] = mapped_column(sa.ForeignKey("election.id"), index=True)
+    contest_id: Mapped[int] = mapped_column(sa.ForeignKey("contest.id"), index=True)
+    member_id: Mapped[str] = mapped_column(sa.ForeignKey("member.member_id"), index=True)
+    source: Mapped[str] = mapped_column(sa.String(10))
+    added_at: Mapped[UTCTime]
+
+
+class RollFreeze(Base):
+    """When an election's roll was frozen, and the hash that went to the log."""
+
+    __tablename__ = "roll_freeze"
+
+    election_id: Mapped[int] = mapped_column(sa.ForeignKey("election.id"), primary_key=True)
+    frozen_at: Mapped[UTCTime]
+    roll_hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+class ContestKey(Base):
+    """The RSA key pair of one contest. The private key is encrypted at rest."""
+
+    __tablename__ = "contest_key"
+
+    contest_id: Mapped[int] = mapped_column(sa.ForeignKey("contest.id"), primary_key=True)
+    public_key_der: Mapped[bytes] = mapped_column(sa.LargeBinary)  # SubjectPublicKeyInfo
+    private_key_enc: Mapped[bytes] = mapped_column(sa.LargeBinary)  # AES-GCM(PKCS#8 DER)
+    bits: Mapped[int]
+    created_at: Mapped[UTCTime]
+
+
+class VoterLink(Base):
+    """A member's emailed voting link; only the token's hash is kept."""
+
+    __tablename__ = "voter_link"
+
+    id: Mapped[IntPK]
+    election_id: Mapped[int] = mapped_column(sa.ForeignKey("election.id"), index=True)
+    member_id: Mapped[str] = mapped_column(sa.ForeignKey("member.member_id"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[UTCTime]
+    revoked_at: Mapped[UTCTime | None]
+
+
+class SignatureIssued(Base):
+    """That voter P got a blind signature in a contest at time T, and what they had blinded.
+
+    ``voter`` is a keyed pseudonym, not the member ID. ``blinded_hash`` lets an identical retry
+    get the same signature back; the blinded message itself and the signature are not kept.
+    """
+
+    __tablename__ = "signature_issued"
+    __table_args__ = (
+        sa.UniqueConstraint("contest_id", "voter", name="uq_signature_issued_contest_voter"),
+    )
+
+    id: Mapped[IntPK]
+    contest_id: Mapped[int] = mapped_column(sa.ForeignKey("contest.id"), index=True)
+    voter: Mapped[str] = mapped_column(sa.String(64))
+    blinded_hash: Mapped[str] = mapped_column(sa.String(64))
+    issued_at: Mapped[UTCTime]
+
+
+class Ballot(Base):
+    """A cast ballot on the board. Its key is its hash: nothing reveals when it arrived."""
+
+    __tablename__ = "ballot"
+
+    ballot_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    contest_id: Mapped[int] = mapped_column(sa.ForeignKey("contest.id"), index=True)
+    ballot: Mapped[str] = mapped_column(sa.Text)
+    msg_prefix: Mapped[str] = mapped_column(sa.String(64))  # base64url, unpadded
+    signature: Mapped[str] = mapped_column(sa.Text, unique=True)  # base64url, unpadded
+
+
+class BoardSeal(Base):
+    """The close of an election's board: written once, after voting closes."""
+
+    __tablename__ = "board_seal"
+
+    election_id: Mapped[int] = mapped_column(sa.ForeignKey("election.id"), primary_key=True)
+    sealed_at: Mapped[UTCTime]
+    seal: Mapped[str] = mapped_column(sa.Text)  # canonical JSON, as logged

@@ -1,0 +1,485 @@
+"""Roll, voting links, blind signing, casting and the board.
+
+Unlinkability rests on three things here: a signature-issued row names a keyed pseudonym and a
+hash of the blinded message only; a ballot row holds no member, no time and no sequence; and no
+audit entry written while voting is open mentions a ballot.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from auditlog import canonical_json
+from ballots.ballot import b64url_decode, b64url_encode, ballot_hash, parse_ballot
+from ballots.blindrsa import BlindSigner, verify
+from ballots.board import board_hash, sorted_board
+from ballots.errors import BallotError
+from ballots.rules import SelectionRule
+from voting.audit.keys import ensure_log_key, public_key_b64, sign
+from voting.audit.services import append
+from voting.ballot.errors import (
+    AlreadySigned,
+    DuplicateBallot,
+    NotOnRoll,
+    TransitionBlocked,
+    UnknownContest,
+    VotingError,
+    WindowClosed,
+    WrongKrets,
+)
+from voting.ballot.keys import load_private_key, public_key_json
+from voting.ballot.models import (
+    Ballot,
+    BoardSeal,
+    ContestKey,
+    RollEntry,
+    RollFreeze,
+    SignatureIssued,
+)
+from voting.crypto import pseudonym
+from voting.elections.models import Contest, Election
+from voting.members.models import Member
+from voting.nominations.models import Nomination
+from voting.nominations.review import candidate_list
+
+LINK_GRACE = timedelta(days=30)  # a link still shows "signature issued?" this long after the close
+
+
+def _insert(session: Session) -> Any:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+# --- Candidates and manifest --------------------------------------------------------------
+
+
+def published_candidates(session: Session, contest: Contest) -> list[Nomination]:
+    """The contest's published candidates, in the order of the hashed list."""
+    if contest.list_hash is None:
+        return []
+    return candidate_list(session, contest)
+
+
+def rule_of(contest: Contest) -> SelectionRule:
+    return SelectionRule(
+        seats=contest.seats,
+        min_selections=contest.min_selections,
+        max_selections=contest.max_selections,
+        substitutes=contest.substitutes,
+    )
+
+
+def manifest(session: Session, election: Election) -> dict[str, Any]:
+    """Everything a voter's client and an auditor need to know about the contests."""
+    log_key = ensure_log_key(session, election.slug)
+    contests = []
+    for contest in election.contests:
+        key = session.get(ContestKey, contest.id)
+        entry: dict[str, Any] = {
+            "id": str(contest.id),
+            "krets": {"code": contest.krets_code, "name": contest.krets.name},
+            "seats": contest.seats,
+            "min_selections": contest.min_selections,
+            "max_selections": contest.max_selections,
+            "substitutes": contest.substitutes,
+            "list_hash": contest.list_hash,
+            "candidates": [
+                {"id": str(n.id), "name": n.member.full_name}
+                for n in published_candidates(session, contest)
+            ],
+        }
+        if key is not None:
+            entry.update(public_key_json(key))
+        contests.append(entry)
+    return {
+        "version": 1,
+        "election": election.slug,
+        "title": election.title,
+        "timezone": election.timezone,
+        "voting_opens": election.voting_opens.isoformat(),
+        "voting_closes": election.voting_closes.isoformat(),
+        "log_key": public_key_b64(log_key),
+        "contests": contests,
+    }
+
+
+# --- The electoral roll -------------------------------------------------------------------
+
+
+def roll_frozen(session: Session, election: Election) -> bool:
+    return session.get(RollFreeze, election.id) is not None
+
+
+def freeze_roll(session: Session, election: Election, now: datetime) -> dict[str, int]:
+    """Put every member of the election's kretsar on the roll, once; log its hash and sizes."""
+    blockers = []
+    if election.candidates_published_at is None:
+        blockers.append("the candidate lists are not published")
+    if roll_frozen(session, election):
+        blockers.append("the roll is already frozen")
+    if blockers:
+        raise TransitionBlocked(blockers)
+    contests = {c.krets_code: c.id for c in election.contests}
+    session.execute(
+        sa.insert(RollEntry).from_select(
+            ["election_id", "contest_id", "member_id", "source", "added_at"],
+            select(
+                sa.literal(election.id),
+                Contest.id,
+                Member.member_id,
+                sa.literal("freeze"),
+                sa.literal(now, type_=RollEntry.__table__.c.added_at.type),
+            )
+            .join(Contest, Contest.krets_code == Member.krets_code)
+            .where(Contest.election_id == election.id),
+        )
+    )
+    per_contest: dict[int, list[str]] = {cid: [] for cid in contests.values()}
+    for contest_id, member_id in session.execute(
+        select(RollEntry.contest_id, RollEntry.member_id).where(
+            RollEntry.election_id == election.id
+        )
+    ):
+        per_contest[contest_id].append(pseudonym(member_id))
+    # Why pseudonyms in the hash: it commits to the exact roll without putting member IDs,
+    # which are guessable, into a published value.
+    roll_hash = hashlib.sha256(
+        canonical_json({str(cid): sorted(p) for cid, p in per_contest.items()})
+    ).hexdigest()
+    session.add(RollFreeze(election_id=election.id, frozen_at=now, roll_hash=roll_hash))
+    sizes = {code: len(per_contest[cid]) for code, cid in contests.items()}
+    append(
+        session,
+        election.slug,
+        "roll.frozen",
+        {
+            "roll_hash": roll_hash,
+            "contests": [
+                {"contest": str(cid), "krets": code, "size": sizes[code]}
+                for code, cid in sorted(contests.items())
+            ],
+        },
+        now,
+    )
+    session.flush()
+    return sizes
+
+
+def add_to_roll(session: Session, election: Election, member: Member, now: datetime) -> RollEntry:
+    """The committee adds a member after the freeze; the addition is logged."""
+    if not roll_frozen(session, election):
+        raise TransitionBlocked(["the roll is not frozen yet; the member will be on it then"])
+    contest = next((c for c in election.contests if c.krets_code == member.krets_code), None)
+    if contest is None:
+        raise VotingError(f"krets {member.krets_code} has no contest in this election")
+    if session.scalar(
+        select(RollEntry.id).where(
+            RollEntry.election_id == election.id, RollEntry.member_id == member.member_id
+        )
+    ):
+        raise VotingError("the member is already on the roll")
+    entry = RollEntry(
+        election_id=election.id,
+        contest_id=contest.id,
+        member_id=member.member_id,
+        source="committee",
+        added_at=now,
+    )
+    session.add(entry)
+    append(
+        session,
+        election.slug,
+        "roll.member_added",
+        {"contest": str(contest.id), "voter": pseudonym(member.member_id)},
+        now,
+    )
+    session.flush()
+    return entry
+
+
+def roll_sizes(session: Session, election: Election) -> dict[int, int]:
+    return dict(
+        session.execute(
+            select(RollEntry.contest_id, func.count())
+            .where(RollEntry.election_id == election.id)
+            .group_by(RollEntry.contest_id)
+        ).all()
+    )
+
+
+# --- Blind signing ------------------------------------------------------------------------
+
+_SIGNERS: dict[tuple[int, str], BlindSigner] = {}
+
+
+def _signer(key: ContestKey) -> BlindSigner:
+    # Why a cache: decrypting the key and precomputing its CRT values per request would cost
+    # more than the signature itself. The cache key includes the public key's hash, so a
+    # replaced key is never signed with from a stale entry.
+    ident = (key.contest_id, hashlib.sha256(key.public_key_der).hexdigest())
+    signer = _SIGNERS.get(ident)
+    if signer is None:
+        signer = _SIGNERS[ident] = BlindSigner(load_private_key(key))
+    return signer
+
+
+def _contest(session: Session, contest_id: str) -> Contest:
+    contest = session.get(Contest, int(contest_id)) if contest_id.isdigit() else None
+    if contest is None:
+        raise UnknownContest(f"no contest {contest_id!r}")
+    return contest
+
+
+def member_contest(session: Session, election: Election, member_id: str) -> int:
+    contest_id = session.scalar(
+        select(RollEntry.contest_id).where(
+            RollEntry.election_id == election.id, RollEntry.member_id == member_id
+        )
+    )
+    if contest_id is None:
+        raise NotOnRoll("you are not on the electoral roll of this election")
+    return contest_id
+
+
+def signature_issued_at(session: Session, contest_id: int, member_id: str) -> datetime | None:
+    """When a blind signature was issued in the member's name in a contest, if ever."""
+    return session.scalar(
+        select(SignatureIssued.issued_at).where(
+            SignatureIssued.contest_id == contest_id, SignatureIssued.voter == pseudonym(member_id)
+        )
+    )
+
+
+def blind_sign(
+    session: Session,
+    member_id: str,
+    link_election_id: int,
+    contest_id: str,
+    body: Any,
+    now: datetime,
+) -> str:
+    """Sign the member's blinded ballot, at most once per member and contest, ever.
+
+    The same blinded message again gets the same signature (RSA signing is deterministic), so
+    a retry after a lost answer is safe; any other blinded message is refused with 409.
+    """
+    contest = _contest(session, contest_id)
+    election = contest.election
+    if election.id != link_election_id:
+        raise WrongKrets("this contest belongs to another election")
+    if not election.voting_open(now):
+        raise WindowClosed("voting is not open")
+    if member_contest(session, election, member_id) != contest.id:
+        raise WrongKrets("this contest is not in your krets")
+    if not isinstance(body, dict) or set(body) != {"blinded_msg"}:
+        raise VotingError('the body must be {"blinded_msg": "<base64url>"}', code="bad_body")
+    key = session.get(ContestKey, contest.id)
+    if key is None:
+        raise WindowClosed("this contest has no key yet")
+    signer = _signer(key)
+    try:
+        blinded = b64url_decode(
+            body["blinded_msg"], field="blinded_msg", length=signer.modulus_length
+        )
+    except BallotError as exc:
+        raise VotingError(exc.message, code=exc.code) from exc
+    if int.from_bytes(blinded, "big") >= signer.public_key.public_numbers().n:
+        raise VotingError("blinded_msg: not smaller than the modulus", code="invalid_blinded_msg")
+    voter = pseudonym(member_id)
+    blinded_hash = hashlib.sha256(blinded).hexdigest()
+    inserted = session.execute(
+        _insert(session)(SignatureIssued)
+        .values(contest_id=contest.id, voter=voter, blinded_hash=blinded_hash, issued_at=now)
+        .on_conflict_do_nothing(index_elements=["contest_id", "voter"])
+        .returning(SignatureIssued.id)
+    ).scalar_one_or_none()
+    if inserted is None:
+        # Why re-read after the insert: under a race the unique constraint decides who was
+        # first; the loser sees the winner's row here and follows the retry rule.
+        existing = session.scalar(
+            select(SignatureIssued.blinded_hash).where(
+                SignatureIssued.contest_id == contest.id, SignatureIssued.voter == voter
+            )
+        )
+        if existing != blinded_hash:
+            raise AlreadySigned("a signature was already issued to you for another ballot")
+    try:
+        return b64url_encode(signer.sign(blinded))
+    except BallotError as exc:
+        raise VotingError(exc.message, code=exc.code) from exc
+
+
+# --- Casting ------------------------------------------------------------------------------
+
+BALLOT_BODY_KEYS = {"ballot", "msg_prefix", "signature"}
+
+
+def receipt(session: Session, election: Election, contest_id: int, digest: str) -> dict[str, str]:
+    """The receipt of a ballot, signed with the election's Ed25519 log key."""
+    body = {"ballot_hash": digest, "contest": str(contest_id), "election": election.slug}
+    signature = sign(ensure_log_key(session, election.slug), canonical_json(body))
+    return {**body, "server_signature": base64.b64encode(signature).decode()}
+
+
+def cast(
+    session: Session, contest_id: str, body: Any, now: datetime
+) -> tuple[dict[str, str], bool]:
+    """Check and store an anonymous signed ballot; return its receipt and whether it is new."""
+    if not isinstance(body, dict) or set(body) != BALLOT_BODY_KEYS:
+        raise VotingError(
+            "the body must have exactly the keys ballot, msg_prefix and signature", code="bad_body"
+        )
+    if not all(isinstance(body[k], str) for k in BALLOT_BODY_KEYS):
+        raise VotingError("ballot, msg_prefix and signature must be strings", code="bad_body")
+    contest = _contest(session, contest_id)
+    election = contest.election
+    if not election.voting_open(now):
+        raise WindowClosed("voting is not open")
+    key = session.get(ContestKey, contest.id)
+    if key is None:
+        raise WindowClosed("this contest has no key yet")
+    signer = _signer(key)
+    candidates = {str(n.id) for n in published_candidates(session, contest)}
+    try:
+        prefix = b64url_decode(body["msg_prefix"], field="msg_prefix", length=32)
+        signature = b64url_decode(
+            body["signature"], field="signature", length=signer.modulus_length
+        )
+        parse_ballot(
+            body["ballot"],
+            election=election.slug,
+            contest=str(contest.id),
+            candidate_ids=candidates,
+            rule=rule_of(contest),
+        )
+        ballot_bytes = body["ballot"].encode("utf-8")
+        verify(signer.public_key, prefix + ballot_bytes, signature)
+    except BallotError as exc:
+        raise VotingError(exc.message, code=exc.code) from exc
+    digest = ballot_hash(prefix, ballot_bytes)
+    created = (
+        session.execute(
+            _insert(session)(Ballot)
+            .values(
+                ballot_hash=digest,
+                contest_id=contest.id,
+                ballot=body["ballot"],
+                msg_prefix=body["msg_prefix"],
+                signature=body["signature"],
+            )
+            .on_conflict_do_nothing()
+            .returning(Ballot.ballot_hash)
+        ).scalar_one_or_none()
+        is not None
+    )
+    if not created:
+        existing = session.get(Ballot, digest)
+        if existing is None:
+            raise DuplicateBallot("this signature was already used", code="signature_used")
+        if existing.signature != body["signature"] or existing.contest_id != contest.id:
+            raise DuplicateBallot("this ballot was already cast with another signature")
+    return receipt(session, election, contest.id, digest), created
+
+
+# --- The board ----------------------------------------------------------------------------
+
+
+def signatures_issued(session: Session, election: Election) -> dict[int, int]:
+    return dict(
+        session.execute(
+            select(SignatureIssued.contest_id, func.count())
+            .join(Contest, Contest.id == SignatureIssued.contest_id)
+            .where(Contest.election_id == election.id)
+            .group_by(SignatureIssued.contest_id)
+        ).all()
+    )
+
+
+def _ballots(session: Session, contest: Contest) -> list[dict[str, str]]:
+    rows = session.execute(
+        select(Ballot.ballot, Ballot.ballot_hash, Ballot.msg_prefix, Ballot.signature)
+        .where(Ballot.contest_id == contest.id)
+        .order_by(Ballot.ballot_hash)
+    ).mappings()
+    return sorted_board(rows)
+
+
+def board(session: Session, election: Election, now: datetime) -> dict[str, Any]:
+    """While voting is open, only the ballot hashes; after the close, the ballots themselves."""
+    closed = now > election.voting_closes
+    issued = signatures_issued(session, election) if closed else {}
+    contests = []
+    for contest in election.contests:
+        entry: dict[str, Any] = {"id": str(contest.id), "krets": contest.krets_code}
+        if closed:
+            ballots = _ballots(session, contest)
+            entry.update(
+                ballots=ballots,
+                board_hash=board_hash(ballots),
+                signatures_issued=issued.get(contest.id, 0),
+            )
+        else:
+            entry["ballot_hashes"] = list(
+                session.scalars(
+                    select(Ballot.ballot_hash)
+                    .where(Ballot.contest_id == contest.id)
+                    .order_by(Ballot.ballot_hash)
+                )
+            )
+        contests.append(entry)
+    seal = session.get(BoardSeal, election.id)
+    return {
+        "election": election.slug,
+        "status": "closed" if closed else ("open" if election.voting_open(now) else "not_open"),
+        "sealed": seal is not None,
+        "contests": contests,
+    }
+
+
+def seal_board(session: Session, election: Election, now: datetime) -> dict[str, Any]:
+    """After the close, log the board as one event: each contest's board hash and counts."""
+    blockers = []
+    if now <= election.voting_closes:
+        blockers.append("voting has not closed")
+    if session.get(BoardSeal, election.id) is not None:
+        blockers.append("the board is already sealed")
+    if blockers:
+        raise TransitionBlocked(blockers)
+    issued = signatures_issued(session, election)
+    sizes = roll_sizes(session, election)
+    data = {
+        "contests": [
+            {
+                "contest": str(c.id),
+                "krets": c.krets_code,
+                "ballots": len(ballots := _ballots(session, c)),
+                "board_hash": board_hash(ballots),
+                "signatures_issued": issued.get(c.id, 0),
+                "roll_size": sizes.get(c.id, 0),
+            }
+            for c in election.contests
+        ]
+    }
+    session.add(
+        BoardSeal(election_id=election.id, sealed_at=now, seal=canonical_json(data).decode())
+    )
+    append(session, election.slug, "board.sealed", data, now)
+    session.flush()
+    return data
+
+
+def candidate_links(nomination: Nomination) -> list[str]:
+    """The candidate's presentation links (stored as a JSON list)."""
+    try:
+        links = json.loads(nomination.links or "[]")
+    except ValueError:
+        return []
+    return [link for link in links if isinstance(link, str)]

@@ -1,0 +1,180 @@
+"""The voter's pages (opening the emailed link, the ballot page) and the voting API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_wtf.csrf import CSRFError, validate_csrf
+from werkzeug.wrappers import Response
+from wtforms.validators import ValidationError
+
+from voting.ballot import services
+from voting.ballot.errors import Unauthenticated, VotingError
+from voting.ballot.links import authenticate
+from voting.ballot.models import VoterLink
+from voting.db import db
+from voting.elections.errors import ElectionNotFound
+from voting.elections.models import Contest, Election
+from voting.elections.services import get_election
+from voting.extensions import csrf, limiter
+
+bp = Blueprint("ballot", __name__)
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+# Why exempt: the API authenticates by bearer token or not at all (casting is anonymous);
+# where the voter's cookie session is used instead, `_voter()` checks the CSRF header itself.
+csrf.exempt(api)
+
+VOTER_KEY = "voter_link"
+
+
+def _now() -> Any:
+    return current_app.config["CLOCK"]()
+
+
+@bp.route("/rosta/<token>", methods=["GET"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_LINKS"])
+def open_link(token: str) -> Response | tuple[str, int]:
+    """Exchange the emailed token for a session, then drop the token from the address bar."""
+    try:
+        link = authenticate(db.session, token, _now())
+    except Unauthenticated as exc:
+        return render_template("ballot/link_invalid.html", reason=exc.message), 403
+    session.clear()
+    session[VOTER_KEY] = link.id
+    return redirect(url_for("ballot.ballot_page"))
+
+
+def _session_link() -> VoterLink | None:
+    link_id = session.get(VOTER_KEY)
+    link = db.session.get(VoterLink, link_id) if isinstance(link_id, int) else None
+    if link is None or link.revoked_at is not None:
+        return None
+    return link
+
+
+@bp.route("/rosta", methods=["GET"])
+def ballot_page() -> str | tuple[str, int]:
+    link = _session_link()
+    if link is None:
+        return render_template("ballot/link_invalid.html", reason=None), 403
+    election = db.session.get_one(Election, link.election_id)
+    now = _now()
+    try:
+        contest_id = services.member_contest(db.session, election, link.member_id)
+    except VotingError as exc:
+        return render_template("ballot/link_invalid.html", reason=exc.message), 403
+    contest = db.session.get_one(Contest, contest_id)
+    candidates = [
+        {
+            "id": str(n.id),
+            "first_name": n.member.first_name,
+            "last_name": n.member.last_name,
+            "presentation": n.presentation,
+            "links": services.candidate_links(n),
+            "photo_url": url_for("nominations.photo", nomination_id=n.id) if n.photo else None,
+        }
+        for n in services.published_candidates(db.session, contest)
+    ]
+    return render_template(
+        "ballot/ballot.html",
+        election=election,
+        contest=contest,
+        candidates=candidates,
+        issued_at=services.signature_issued_at(db.session, contest.id, link.member_id),
+        voting_open=election.voting_open(now),
+        manifest_url=url_for("api.manifest", slug=election.slug),
+        sign_url=url_for("api.blind_sign", contest_id=contest.id),
+        cast_url=url_for("api.cast", contest_id=contest.id),
+        board_url=url_for("api.board", slug=election.slug),
+    )
+
+
+# --- API ----------------------------------------------------------------------------------
+
+
+@api.errorhandler(VotingError)
+def _voting_error(exc: VotingError) -> tuple[Response, int]:
+    return jsonify(error=exc.code, message=exc.message), exc.status
+
+
+@api.errorhandler(ElectionNotFound)
+def _not_found(exc: ElectionNotFound) -> tuple[Response, int]:
+    return jsonify(error="unknown_election", message=str(exc)), 404
+
+
+def _json_body() -> Any:
+    body = request.get_json(silent=True)
+    if body is None:
+        raise VotingError("the body must be JSON (Content-Type: application/json)", code="bad_body")
+    return body
+
+
+def _voter() -> VoterLink:
+    """The voter, by bearer token or by the cookie session plus its CSRF header."""
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return authenticate(db.session, header.removeprefix("Bearer ").strip(), _now())
+    link = _session_link()
+    if link is None:
+        raise Unauthenticated("open your emailed voting link first, or send it as a bearer token")
+    try:
+        validate_csrf(request.headers.get("X-CSRFToken"))
+    except (ValidationError, CSRFError) as exc:
+        raise VotingError(f"CSRF check failed: {exc}", code="csrf") from exc
+    return link
+
+
+@api.route("/elections/<slug>/manifest", methods=["GET"])
+def manifest(slug: str) -> Response:
+    election = get_election(db.session, slug)
+    return jsonify(services.manifest(db.session, election))
+
+
+@api.route("/elections/<slug>/board", methods=["GET"])
+def board(slug: str) -> Response:
+    election = get_election(db.session, slug)
+    return jsonify(services.board(db.session, election, _now()))
+
+
+@api.route("/voter", methods=["GET"])
+def voter() -> Response:
+    """Who the bearer is, in terms a client needs: election, contest, signature issued."""
+    link = _voter()
+    election = db.session.get_one(Election, link.election_id)
+    contest_id = services.member_contest(db.session, election, link.member_id)
+    issued = services.signature_issued_at(db.session, contest_id, link.member_id)
+    return jsonify(
+        election=election.slug,
+        contest=str(contest_id),
+        signature_issued_at=issued.isoformat() if issued else None,
+    )
+
+
+@api.route("/contests/<contest_id>/blind-sign", methods=["POST"])
+def blind_sign(contest_id: str) -> Response:
+    link = _voter()
+    body = _json_body()
+    with db.transaction() as s:
+        blind_sig = services.blind_sign(
+            s, link.member_id, link.election_id, contest_id, body, _now()
+        )
+    return jsonify(blind_sig=blind_sig)
+
+
+@api.route("/contests/<contest_id>/ballots", methods=["POST"])
+@limiter.exempt  # Why: a per-IP limit would store the caster's IP; casting needs no identity.
+def cast(contest_id: str) -> tuple[Response, int]:
+    body = _json_body()
+    with db.transaction() as s:
+        receipt, created = services.cast(s, contest_id, body, _now())
+    return jsonify(receipt=receipt), 201 if created else 200

@@ -1,0 +1,249 @@
+"""The questionnaire and the nominee's forms. They check formats only, never the register."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+from urllib.parse import urlsplit
+
+from email_validator import EmailNotValidError
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import (
+    RadioField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    AnyOf,
+    DataRequired,
+    InputRequired,
+    Length,
+    Optional,
+    ValidationError,
+)
+
+from voting.members.errors import PersonnummerError
+from voting.members.pnr import parse_personnummer
+from voting.members.services import normalize_email
+
+try:  # WTForms >= 3.3 deprecates (value, label) tuples in favour of SelectChoice.
+    from wtforms import SelectChoice as _choice
+except ImportError:  # pragma: no cover - older WTForms
+
+    def _choice(value: str, label: Any) -> Any:
+        return (value, label)
+
+
+MOTIVATION_MAX = 1000
+PRESENTATION_MAX = 2000
+MAX_LINKS = 3
+LINK_MAX = 500
+
+# C0/C1 control characters (except tab and newlines in long texts) and unpaired surrogates:
+# they have no place in a name, break some databases (PostgreSQL refuses NUL) and can hide
+# text in mails.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029]")
+
+
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _nfc(value: Any) -> Any:
+    return unicodedata.normalize("NFC", value.strip()) if isinstance(value, str) else value
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def one_line(form: FlaskForm, field: Any) -> None:
+    """A single-line field may hold no control characters or line breaks."""
+    if field.data and _CONTROL_ONE_LINE.search(field.data):
+        raise ValidationError(_l("Fältet innehåller otillåtna tecken."))
+
+
+def plain_text(form: FlaskForm, field: Any) -> None:
+    """A text area may hold line breaks but no other control characters."""
+    if field.data and _CONTROL.search(field.data):
+        raise ValidationError(_l("Texten innehåller otillåtna tecken."))
+
+
+def email_address(form: FlaskForm, field: Any) -> None:
+    """Syntax only (no DNS look-up); normalised exactly as the register stores addresses."""
+    try:
+        # Why no deliverability check: it would make the page's answer depend on DNS, and slow.
+        field.data = normalize_email(field.data or "")
+    except EmailNotValidError as exc:
+        raise ValidationError(_l("Ange en giltig e-postadress.")) from exc
+
+
+# A personnummer as the register parser accepts it: 10 or 12 digits, maybe "-" or "+".
+PNR_SHAPE = re.compile(r"(\d{6}|\d{8})[-+]?\d{4}")
+
+
+def looks_like_personnummer(text: str) -> bool:
+    """True when ``text`` is written like a personnummer (it may still be invalid)."""
+    return bool(PNR_SHAPE.fullmatch(text.strip()))
+
+
+def member_id_or_personnummer(form: FlaskForm, field: Any) -> None:
+    """Accept a member ID as typed, or a personnummer whose date and check digit are right."""
+    text = field.data or ""
+    if looks_like_personnummer(text):
+        try:
+            parse_personnummer(text, current_app.config["CLOCK"]())
+        except PersonnummerError as exc:
+            raise ValidationError(exc.message) from exc
+        return
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9\-_/.]{0,39}", text):
+        raise ValidationError(
+            _l("Ange ett medlemsnummer (bokstäver och siffror) eller ett personnummer.")
+        )
+
+
+def link_problem(value: str) -> Any:
+    """Why ``value`` is not an acceptable presentation link (a message), or None if it is."""
+    if len(value) > LINK_MAX or re.search(r"[\s\x00-\x1f\x7f]", value):
+        return _l("Länken är för lång eller innehåller mellanslag.")
+    try:
+        parts = urlsplit(value)
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:
+        return _l("Länken är inte en giltig adress.")
+    # Why only http(s): a javascript: or data: link on the public list would run in visitors'
+    # browsers when clicked.
+    if parts.scheme.lower() not in {"http", "https"}:
+        return _l("Länken måste börja med http:// eller https://.")
+    if not parts.hostname or not port_ok or parts.username or parts.password:
+        return _l("Länken är inte en giltig adress.")
+    return None
+
+
+def http_link(form: FlaskForm, field: Any) -> None:
+    """An absolute http or https URL with a host, without spaces, credentials or controls."""
+    problem = link_problem(field.data) if field.data else None
+    if problem is not None:
+        raise ValidationError(problem)
+
+
+class NominationForm(FlaskForm):
+    """The district's nomination questionnaire."""
+
+    nominator_email = StringField(
+        _l("Din e-postadress"),
+        filters=[_strip],
+        validators=[DataRequired(_l("Ange din e-postadress.")), Length(max=320), email_address],
+    )
+    nominating_as = RadioField(
+        _l("Jag nominerar"),
+        choices=[
+            _choice("member", _l("som enskild medlem")),
+            _choice("forening", _l("tillsammans med en förening")),
+        ],
+        validate_choice=False,
+        validators=[
+            InputRequired(_l("Välj hur du nominerar.")),
+            AnyOf(["member", "forening"], message=_l("Välj hur du nominerar.")),
+        ],
+    )
+    # Rendered by hand (a blank first option, then one <optgroup> per krets); checked below.
+    forening_id = SelectField(_l("Förening"), coerce=_int_or_none, validate_choice=False)
+    nominee_first_name = StringField(
+        _l("Den nominerades förnamn"),
+        filters=[_nfc],
+        validators=[
+            DataRequired(_l("Ange den nominerades förnamn.")),
+            Length(max=200, message=_l("Högst %(max)d tecken.")),
+            one_line,
+        ],
+    )
+    nominee_last_name = StringField(
+        _l("Den nominerades efternamn"),
+        filters=[_nfc],
+        validators=[
+            DataRequired(_l("Ange den nominerades efternamn.")),
+            Length(max=200, message=_l("Högst %(max)d tecken.")),
+            one_line,
+        ],
+    )
+    nominee_identifier = StringField(
+        _l("Den nominerades medlemsnummer eller personnummer"),
+        filters=[_strip],
+        validators=[
+            DataRequired(_l("Ange medlemsnummer eller personnummer.")),
+            Length(max=40, message=_l("Högst %(max)d tecken.")),
+            member_id_or_personnummer,
+        ],
+    )
+    nominee_has_accepted = RadioField(
+        _l("Den nominerade har tillfrågats och accepterat nomineringen"),
+        choices=[_choice("ja", _l("Ja")), _choice("nej", _l("Nej"))],
+        validate_choice=False,
+        validators=[
+            InputRequired(_l("Svara ja eller nej.")),
+            AnyOf(["ja", "nej"], message=_l("Svara ja eller nej.")),
+        ],
+    )
+    motivation = TextAreaField(
+        _l("Motivering (frivillig)"),
+        filters=[_strip],
+        validators=[
+            Optional(),
+            Length(max=MOTIVATION_MAX, message=_l("Högst %(max)d tecken.")),
+            plain_text,
+        ],
+    )
+    submit = SubmitField(_l("Skicka nomineringen"))
+
+    def __init__(self, *args: Any, forening_ids: frozenset[int] = frozenset(), **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.forening_ids = forening_ids
+
+    def validate_forening_id(self, field: Any) -> None:
+        if self.nominating_as.data != "forening":
+            field.data = None
+            return
+        if field.data not in self.forening_ids:
+            raise ValidationError(_l("Välj vilken förening du nominerar tillsammans med."))
+
+
+class AnswerForm(FlaskForm):
+    """The nominee's answer: two submit buttons."""
+
+    accept = SubmitField(_l("Ja, jag ställer upp"))
+    decline = SubmitField(_l("Nej, jag tackar nej"))
+
+
+class PresentationForm(FlaskForm):
+    """The candidate presentation: text, an optional photo and up to three links."""
+
+    text = TextAreaField(
+        _l("Presentation"),
+        filters=[_strip],
+        validators=[
+            Optional(),
+            Length(max=PRESENTATION_MAX, message=_l("Högst %(max)d tecken.")),
+            plain_text,
+        ],
+    )
+    photo = FileField(_l("Foto (JPEG eller PNG, högst 2 MB)"))
+    remove_photo = SubmitField(_l("Ta bort fotot"))
+    link_1 = StringField(_l("Länk 1"), filters=[_strip], validators=[Optional(), http_link])
+    link_2 = StringField(_l("Länk 2"), filters=[_strip], validators=[Optional(), http_link])
+    link_3 = StringField(_l("Länk 3"), filters=[_strip], validators=[Optional(), http_link])
+    save = SubmitField(_l("Spara presentationen"))
+
+    @property
+    def links(self) -> list[str]:
+        return [f.data for f in (self.link_1, self.link_2, self.link_3) if f.data]
