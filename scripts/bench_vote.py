@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import hashlib
 import http.client
 import os
 import secrets
@@ -75,6 +74,7 @@ def setup(
     from voting.elections.services import create_election
     from voting.members.models import Member
     from voting.nominations.models import Nomination
+    from voting.nominations.review import candidate_list, list_hash
 
     upgrade(url)
     now = datetime.now(UTC)
@@ -128,7 +128,8 @@ voting_closes = "{local(timedelta(days=10))}"
                 s.add(nomination)
                 s.flush()
                 candidates.setdefault(krets, []).append(str(nomination.id))
-            contest.list_hash = hashlib.sha256(krets.encode()).hexdigest()
+            s.flush()
+            contest.list_hash = list_hash(candidate_list(s, contest))
         election.candidates_published_at = now - timedelta(days=2)
         generate_contest_keys(s, election, now, bits=bits)
         freeze_roll(s, election, now)
@@ -191,6 +192,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=16, help="concurrent client threads")
     parser.add_argument("--bits", type=int, default=3072)
+    parser.add_argument("--worker-threads", type=int, default=4, help="gthread threads per worker")
     parser.add_argument(
         "--database-url",
         default=os.environ.get(
@@ -228,6 +230,10 @@ def main() -> None:
                 str(ROOT / ".venv/bin/gunicorn"),
                 "-w",
                 str(args.workers),
+                "--worker-class",
+                "gthread",
+                "--threads",
+                str(args.worker_threads),
                 "-b",
                 f"127.0.0.1:{port}",
                 "--keep-alive",

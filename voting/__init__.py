@@ -37,7 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     check_secrets(app.config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from voting import headers
+    from voting import headers, privacy
     from voting.extensions import babel, csrf, limiter, select_locale
 
     database.init_app(app)
@@ -45,8 +45,10 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     headers.init_app(app)
+    privacy.init_app()
 
     from voting.admin.views import bp as admin_bp
+    from voting.audit.views import bp as audit_bp
     from voting.ballot.views import api as api_bp
     from voting.ballot.views import bp as ballot_bp
     from voting.members.views import bp as members_bp
@@ -59,6 +61,7 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     app.register_blueprint(members_bp)
     app.register_blueprint(ballot_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(audit_bp)
     if app.debug:
         from voting.dev.views import bp as dev_bp
 

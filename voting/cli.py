@@ -23,7 +23,8 @@ def db_upgrade() -> None:
 def register(app: Flask) -> None:
     """Attach every command group to ``app.cli``."""
     from voting.admin.cli import admin_group, candidates_group, nominations_group
-    from voting.ballot.cli import board_group, links_group, roll_group, vote
+    from voting.audit.cli import log_group
+    from voting.ballot.cli import board_group, links_group, roll_group, tally, vote
     from voting.elections.cli import election_group
     from voting.mail.cli import mail_group
     from voting.members.cli import foreningar_group, members_group
@@ -41,6 +42,8 @@ def register(app: Flask) -> None:
         links_group,
         board_group,
         vote,
+        tally,
+        log_group,
     ):
         app.cli.add_command(group)
     if app.debug or app.testing:

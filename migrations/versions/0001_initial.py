@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 05:34:18.238271
+Create Date: 2026-11-26 06:16:23.633056
 """
 
 import sqlalchemy as sa
@@ -35,6 +35,22 @@ def upgrade() -> None:
         sa.Column("head_hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("log", name=op.f("pk_audit_head")),
     )
+    op.create_table(
+        "checkpoint",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("log", sa.String(length=80), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("root_b64", sa.String(length=44), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("signature", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reason", sa.String(length=60), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_checkpoint")),
+        sa.UniqueConstraint("log", "size", name="uq_checkpoint_log_size"),
+    )
+    with op.batch_alter_table("checkpoint", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_checkpoint_log"), ["log"], unique=False)
+
     op.create_table(
         "election",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -209,6 +225,17 @@ def upgrade() -> None:
             ["election_id"], ["election.id"], name=op.f("fk_roll_freeze_election_id_election")
         ),
         sa.PrimaryKeyConstraint("election_id", name=op.f("pk_roll_freeze")),
+    )
+    op.create_table(
+        "tally",
+        sa.Column("election_id", sa.Integer(), nullable=False),
+        sa.Column("seed", sa.Text(), nullable=False),
+        sa.Column("result", sa.Text(), nullable=False),
+        sa.Column("counted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["election_id"], ["election.id"], name=op.f("fk_tally_election_id_election")
+        ),
+        sa.PrimaryKeyConstraint("election_id", name=op.f("pk_tally")),
     )
     op.create_table(
         "ballot",
@@ -436,6 +463,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ballot_contest_id"))
 
     op.drop_table("ballot")
+    op.drop_table("tally")
     op.drop_table("roll_freeze")
     with op.batch_alter_table("member", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_member_personnummer_lookup"))
@@ -464,6 +492,10 @@ def downgrade() -> None:
     op.drop_table("link_token")
     op.drop_table("krets")
     op.drop_table("election")
+    with op.batch_alter_table("checkpoint", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_checkpoint_log"))
+
+    op.drop_table("checkpoint")
     op.drop_table("audit_head")
     with op.batch_alter_table("audit_entry", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_entry_type"))

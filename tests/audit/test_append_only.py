@@ -66,3 +66,16 @@ def test_concurrent_appends_keep_one_chain(app, engine):
         )
     assert len(rows) == 40
     verify_chain(row.body.encode() for row in rows)
+
+
+@pytest.mark.parametrize(
+    "statement", ["UPDATE checkpoint SET reason = 'x'", "DELETE FROM checkpoint"]
+)
+def test_database_refuses_to_change_checkpoints(engine, db_session, statement):
+    from voting.audit.checkpoints import write_checkpoint
+
+    append(db_session, "demo", "test.event", {"i": 1}, NOW)
+    write_checkpoint(db_session, "demo", "localhost", NOW, "test")
+    db_session.commit()
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"), engine.begin() as conn:
+        conn.exec_driver_sql(statement)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +14,7 @@ from voting.db import db
 from voting.elections.services import create_election
 from voting.members.models import Member
 from voting.nominations.models import Nomination, NominationStatus
+from voting.nominations.review import candidate_list, list_hash
 
 ELECTION = """
 slug = "val-2027"
@@ -97,7 +97,7 @@ def setup_voting(app, clock, rsa_keys, base_url: str) -> VotingSetup:
             s.flush()
             candidates.setdefault(krets, []).append(str(nomination.id))
         for contest in election.contests:
-            contest.list_hash = hashlib.sha256(contest.krets_code.encode()).hexdigest()
+            contest.list_hash = list_hash(candidate_list(s, contest))
         election.candidates_published_at = BEFORE
         for contest, key in zip(
             sorted(election.contests, key=lambda c: c.krets_code), rsa_keys, strict=True

@@ -232,6 +232,7 @@ class BallotPage:
                 "ballot/ballot.html",
                 election=self.election,
                 contest=self.server.contest,
+                rule=self.server.contest,  # the fake contest carries min/max_selections itself
                 candidates=self.server.candidates,
                 issued_at=self.issued_at,
                 voting_open=self.voting_open,

@@ -199,4 +199,4 @@ def test_agrees_with_the_personnummer_package_on_12_digits(text: str) -> None:
 def test_mask_keeps_only_the_date(canonical: str) -> None:
     masked = mask(canonical)
     assert masked == canonical[:8] + "-****"
-    assert canonical[8:] not in masked
+    assert canonical[8:] not in masked[8:]  # the digits may occur in the date itself

@@ -37,7 +37,7 @@ TOTP_ISSUER = "Kongressval"
 SESSION_UID = "staff_uid"
 SESSION_AUTH_AT = "staff_auth_at"
 
-LOGIN_FAILED = "Fel e-postadress, lösenord eller kod."
+LOGIN_FAILED = "Fel e-postadress, lösenord eller kod."  # the view shows it translated
 
 
 def normalize_email(email: str) -> str:

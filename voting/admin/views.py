@@ -131,8 +131,9 @@ def login() -> View:
                 user = authenticate(
                     s, form.email.data or "", form.password.data or "", form.code.data or "", now
                 )
-        except LoginError as exc:
-            error = exc.message
+        except LoginError:
+            # Every login failure has this one message, so nothing tells which part was wrong.
+            error = _("Fel e-postadress, lösenord eller kod.")
         else:
             # Only after the commit: the code's time step must be spent before the cookie says
             # "logged in".
@@ -377,3 +378,5 @@ def publish(slug: str) -> View:
         counts=review.status_counts(db.session, item),
     ), status
 
+
+from voting.admin import voting_views  # noqa: E402,F401  (registers the voting-phase routes)

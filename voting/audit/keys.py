@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
+from auditlog.checkpoint import key_fingerprint
 from voting.audit.models import LogKey
 from voting.crypto import decrypt, encrypt
 
@@ -41,16 +41,21 @@ def ensure_log_key(session: Session, log: str) -> LogKey:
     return key
 
 
+_PRIVATE: dict[tuple[str, bytes], Ed25519PrivateKey] = {}
+
+
 def sign(key: LogKey, message: bytes) -> bytes:
     """Ed25519 signature of ``message`` by the log's key."""
-    raw = decrypt(key.private_key_enc, PURPOSE, aad=key.log.encode())
-    return Ed25519PrivateKey.from_private_bytes(raw).sign(message)
+    ident = (key.log, key.public_key)
+    private = _PRIVATE.get(ident)
+    if private is None:
+        raw = decrypt(key.private_key_enc, PURPOSE, aad=key.log.encode())
+        private = _PRIVATE[ident] = Ed25519PrivateKey.from_private_bytes(raw)
+    return private.sign(message)
 
 
-def fingerprint(public_key: bytes) -> str:
-    """A short, printable fingerprint: SHA-256 of the raw public key, in groups of four."""
-    digest = hashlib.sha256(public_key).hexdigest()
-    return " ".join(digest[i : i + 4] for i in range(0, 64, 4))
+# The pure function lives in auditlog, so that the offline verifier prints the same fingerprint.
+fingerprint = key_fingerprint
 
 
 def public_key_b64(key: LogKey) -> str:

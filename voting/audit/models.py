@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from voting.db import Base
+from voting.db import Base, IntPK, UTCTime
 
 
 class AuditEntry(Base):
@@ -36,3 +36,19 @@ class LogKey(Base):
     log: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
     public_key: Mapped[bytes] = mapped_column(sa.LargeBinary)  # 32 raw bytes
     private_key_enc: Mapped[bytes] = mapped_column(sa.LargeBinary)  # AES-GCM(32 raw bytes)
+
+
+class Checkpoint(Base):
+    """A signed checkpoint of a log: its size, Merkle root and the signed note."""
+
+    __tablename__ = "checkpoint"
+    __table_args__ = (sa.UniqueConstraint("log", "size", name="uq_checkpoint_log_size"),)
+
+    id: Mapped[IntPK]
+    log: Mapped[str] = mapped_column(sa.String(80), index=True)
+    size: Mapped[int]
+    root_b64: Mapped[str] = mapped_column(sa.String(44))
+    body: Mapped[str] = mapped_column(sa.Text)  # the exact signed note
+    signature: Mapped[bytes] = mapped_column(sa.LargeBinary)  # Ed25519, 64 bytes
+    created_at: Mapped[UTCTime]
+    reason: Mapped[str] = mapped_column(sa.String(60))

@@ -1,4 +1,4 @@
-"""``voting roll``, ``voting links``, ``voting board`` and ``voting vote``."""
+"""``voting roll``, ``voting links``, ``voting board``, ``voting vote`` and ``voting tally``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from flask import current_app
 from ballots.client import VoterClient
 from ballots.errors import BallotError
 from voting.ballot import links, services
+from voting.ballot import tally as tally_service
 from voting.ballot.errors import VotingError
 from voting.db import db
 from voting.elections.errors import ElectionError
@@ -148,3 +149,48 @@ def vote(link: str, choices: tuple[str, ...]) -> None:
     except BallotError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(json.dumps(receipt, indent=2))
+
+
+@click.command("tally")
+@click.argument("slug")
+@click.option("--seed", required=True, help="The lottery seed drawn at the counting meeting.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def tally(slug: str, seed: str, as_json: bool) -> None:
+    """After the sealed close: check every ballot again, count, and decide ties by lot."""
+    try:
+        with db.transaction() as session:
+            election = get_election(session, slug)
+            result = tally_service.tally(session, election, seed, _now())
+            names = {
+                str(n.id): n.member.full_name
+                for contest in election.contests
+                for n in services.published_candidates(session, contest)
+            }
+    except (VotingError, ElectionError) as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False, sort_keys=True))
+        return
+    for contest in result["contests"]:
+        votes = contest["votes"]
+
+        def who(cid: str, votes: dict[str, int] = votes) -> str:
+            return f"{names.get(cid, cid)} ({votes[cid]} röster)"
+
+        click.echo(
+            f"\n{contest['krets']}: {contest['ballots_cast']} röstsedlar, "
+            f"{contest['signatures_issued']} signaturer utfärdade, röstlängd "
+            f"{contest['roll_size']}, valdeltagande {contest['turnout']} %"
+        )
+        click.echo("  Valda:")
+        for cid in contest["elected"]:
+            click.echo(f"    {who(cid)}")
+        click.echo("  Ersättare:")
+        for rank, cid in enumerate(contest["ersattare"], 1):
+            click.echo(f"    {rank}. {who(cid)}")
+        for tie in contest["ties"]:
+            order = ", ".join(
+                f"{names.get(e['candidate'], e['candidate'])} → {e['place']}" for e in tie["order"]
+            )
+            click.echo(f"  Lottning ({tie['votes']} röster): {order}")
+    click.echo(f"\nRäknat med seed {seed!r}. Resultatet och dess hash är loggade (tally.counted).")

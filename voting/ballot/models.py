@@ -99,3 +99,14 @@ class BoardSeal(Base):
     election_id: Mapped[int] = mapped_column(sa.ForeignKey("election.id"), primary_key=True)
     sealed_at: Mapped[UTCTime]
     seal: Mapped[str] = mapped_column(sa.Text)  # canonical JSON, as logged
+
+
+class Tally(Base):
+    """The count of an election: written once, after the board is sealed."""
+
+    __tablename__ = "tally"
+
+    election_id: Mapped[int] = mapped_column(sa.ForeignKey("election.id"), primary_key=True)
+    seed: Mapped[str] = mapped_column(sa.Text)
+    result: Mapped[str] = mapped_column(sa.Text)  # canonical JSON; its hash is logged
+    counted_at: Mapped[UTCTime]

@@ -24,6 +24,7 @@ from ballots.blindrsa import BlindSigner, verify
 from ballots.board import board_hash, sorted_board
 from ballots.errors import BallotError
 from ballots.rules import SelectionRule
+from voting.audit.checkpoints import checkpoint_now
 from voting.audit.keys import ensure_log_key, public_key_b64, sign
 from voting.audit.services import append
 from voting.ballot.errors import (
@@ -68,11 +69,19 @@ def published_candidates(session: Session, contest: Contest) -> list[Nomination]
     return candidate_list(session, contest)
 
 
-def rule_of(contest: Contest) -> SelectionRule:
+def rule_of(contest: Contest, candidates: int | None = None) -> SelectionRule:
+    """The contest's selection rule, capped at the number of published candidates.
+
+    Why the cap: the party marks exactly as many names as there are seats, but a krets with
+    fewer candidates than seats must still be able to vote, for every candidate.
+    """
+    low, high = contest.min_selections, contest.max_selections
+    if candidates is not None:
+        low, high = min(low, candidates), min(high, candidates)
     return SelectionRule(
         seats=contest.seats,
-        min_selections=contest.min_selections,
-        max_selections=contest.max_selections,
+        min_selections=low,
+        max_selections=high,
         substitutes=contest.substitutes,
     )
 
@@ -83,18 +92,17 @@ def manifest(session: Session, election: Election) -> dict[str, Any]:
     contests = []
     for contest in election.contests:
         key = session.get(ContestKey, contest.id)
+        candidates = published_candidates(session, contest)
+        rule = rule_of(contest, len(candidates) if contest.list_hash else None)
         entry: dict[str, Any] = {
             "id": str(contest.id),
             "krets": {"code": contest.krets_code, "name": contest.krets.name},
             "seats": contest.seats,
-            "min_selections": contest.min_selections,
-            "max_selections": contest.max_selections,
+            "min_selections": rule.min_selections,
+            "max_selections": rule.max_selections,
             "substitutes": contest.substitutes,
             "list_hash": contest.list_hash,
-            "candidates": [
-                {"id": str(n.id), "name": n.member.full_name}
-                for n in published_candidates(session, contest)
-            ],
+            "candidates": [{"id": str(n.id), "name": n.member.full_name} for n in candidates],
         }
         if key is not None:
             entry.update(public_key_json(key))
@@ -170,6 +178,7 @@ def freeze_roll(session: Session, election: Election, now: datetime) -> dict[str
         now,
     )
     session.flush()
+    checkpoint_now(session, election.slug, now, "roll.frozen")
     return sizes
 
 
@@ -229,6 +238,22 @@ def _signer(key: ContestKey) -> BlindSigner:
     if signer is None:
         signer = _SIGNERS[ident] = BlindSigner(load_private_key(key))
     return signer
+
+
+_CANDIDATE_IDS: dict[tuple[str, int, str], frozenset[str]] = {}
+
+
+def _candidate_ids(session: Session, contest: Contest) -> frozenset[str]:
+    # The published list never changes (its hash is logged), so each process reads it once.
+    if contest.list_hash is None:
+        return frozenset()
+    ident = (str(session.get_bind().engine.url), contest.id, contest.list_hash)
+    ids = _CANDIDATE_IDS.get(ident)
+    if ids is None:
+        ids = _CANDIDATE_IDS[ident] = frozenset(
+            str(n.id) for n in published_candidates(session, contest)
+        )
+    return ids
 
 
 def _contest(session: Session, contest_id: str) -> Contest:
@@ -347,7 +372,7 @@ def cast(
     if key is None:
         raise WindowClosed("this contest has no key yet")
     signer = _signer(key)
-    candidates = {str(n.id) for n in published_candidates(session, contest)}
+    candidates = _candidate_ids(session, contest)
     try:
         prefix = b64url_decode(body["msg_prefix"], field="msg_prefix", length=32)
         signature = b64url_decode(
@@ -358,7 +383,7 @@ def cast(
             election=election.slug,
             contest=str(contest.id),
             candidate_ids=candidates,
-            rule=rule_of(contest),
+            rule=rule_of(contest, len(candidates)),
         )
         ballot_bytes = body["ballot"].encode("utf-8")
         verify(signer.public_key, prefix + ballot_bytes, signature)
@@ -473,6 +498,7 @@ def seal_board(session: Session, election: Election, now: datetime) -> dict[str,
     )
     append(session, election.slug, "board.sealed", data, now)
     session.flush()
+    checkpoint_now(session, election.slug, now, "board.sealed")
     return data
 
 

@@ -89,6 +89,7 @@ def ballot_page() -> str | tuple[str, int]:
         "ballot/ballot.html",
         election=election,
         contest=contest,
+        rule=services.rule_of(contest, len(candidates)),
         candidates=candidates,
         issued_at=services.signature_issued_at(db.session, contest.id, link.member_id),
         voting_open=election.voting_open(now),

@@ -20,11 +20,18 @@ from sqlalchemy.orm import Session
 
 from voting.admin.models import User
 from voting.admin.services import create_user
+from voting.audit.services import append
 from voting.elections.models import Election
 from voting.elections.services import create_election
 from voting.members.models import Forening, Member
 from voting.members.pnr import make_personnummer
 from voting.members.services import import_foreningar, import_members
+from voting.nominations.models import (
+    Nomination,
+    NominationStatus,
+    NominationSubmission,
+    SubmissionStatus,
+)
 
 TIMEZONE = "Europe/Stockholm"
 
@@ -224,6 +231,63 @@ def _example(rows: list[dict[str, str]]) -> dict[str, str]:
     return {}
 
 
+PRESENTATION = (
+    "Jag har varit aktiv i {forening} i många år och vill föra {krets}s röst till kongressen. "
+    "Mina hjärtefrågor är bostäder, skola och en trygg välfärd."
+)
+
+
+def _demo_candidates(
+    session: Session, election: Election, rows: list[dict[str, str]], now: datetime
+) -> int:
+    """Approved nominations in every krets (seats + 1 of them), so the demo can go on to vote.
+
+    The first two members of each krets are left alone: the printed walk-through nominates
+    one of them by hand.
+    """
+    by_krets: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        by_krets.setdefault(row["krets"], []).append(row)
+    count = 0
+    for contest in election.contests:
+        members = by_krets.get(contest.krets_code, [])[2:]
+        nominator = members[-1] if members else None
+        for row in members[: contest.seats + 1]:
+            if nominator is None or row is nominator:
+                continue
+            nomination = Nomination(
+                election_id=election.id,
+                contest_id=contest.id,
+                member_id=row["member_id"],
+                status=NominationStatus.APPROVED,
+                created_at=now,
+                responded_at=now,
+                reviewed_at=now,
+                presentation=PRESENTATION.format(
+                    forening=row["forening"] or "partiet", krets=contest.krets.name
+                ),
+            )
+            session.add(nomination)
+            session.flush()
+            session.add(
+                NominationSubmission(
+                    election_id=election.id,
+                    nominee_member_id=row["member_id"],
+                    nominator_member_id=nominator["member_id"],
+                    nominator_says_accepted=True,
+                    status=SubmissionStatus.CONFIRMED,
+                    submitted_at=now,
+                    confirmed_at=now,
+                    nomination_id=nomination.id,
+                )
+            )
+            count += 1
+    # Demo data made outside the nomination flow says so in the log.
+    append(session, election.slug, "demo.candidates_loaded", {"count": count}, now)
+    session.flush()
+    return count
+
+
 def demo_exists(session: Session, now: datetime) -> bool:
     """True when the demo election for ``now`` was loaded before."""
     return session.scalar(select(Election.id).where(Election.slug == demo_slug(now))) is not None
@@ -239,6 +303,7 @@ def load_demo(
     import_foreningar(session, foreningar_rows(), now)
     rows = member_rows(members, seed, now.date())
     import_members(session, rows, now)
+    _demo_candidates(session, election, rows, now)
     existing_staff = set(session.scalars(select(User.email).where(User.email.in_(STAFF_EMAILS))))
     logins = []
     for email, role in STAFF:

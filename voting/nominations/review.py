@@ -37,6 +37,7 @@ from voting.admin.errors import (
     ReviewError,
 )
 from voting.admin.models import User
+from voting.audit.checkpoints import checkpoint_now
 from voting.audit.services import append
 from voting.ballot.keys import generate_contest_keys
 from voting.crypto import pseudonym
@@ -445,4 +446,5 @@ def publish_candidates(
         now,
     )
     session.flush()
+    checkpoint_now(session, election.slug, now, "candidates.published")
     return published

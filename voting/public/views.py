@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template
+import json
+import re
+from typing import Any
 
+from flask import Blueprint, abort, current_app, render_template, request
 from sqlalchemy import text
 
+from voting.ballot import services
 from voting.db import db
-from voting.elections.services import list_elections
+from voting.elections.errors import ElectionNotFound
+from voting.elections.models import Contest
+from voting.elections.services import get_election, list_elections
 
 bp = Blueprint("public", __name__)
+
+HASH_RE = re.compile(r"[0-9a-f]{64}")
 
 
 @bp.route("/", methods=["GET"])
@@ -24,3 +32,62 @@ def index() -> str:
 def healthz() -> tuple[dict[str, str], int]:
     db.session.execute(text("SELECT 1"))
     return {"status": "ok"}, 200
+
+
+def _choices(ballot: str, names: dict[str, str]) -> list[str]:
+    """The candidate names a stored (already verified) canonical ballot chose."""
+    try:
+        ids = json.loads(ballot)["choices"]
+    except (ValueError, KeyError, TypeError):
+        return []
+    return sorted((names.get(str(i), str(i)) for i in ids), key=str.casefold)
+
+
+@bp.route("/val/<slug>/anslagstavla", methods=["GET"])
+def board(slug: str) -> tuple[str, int]:
+    """The ballot board: hashes while voting is open, ballots with names after the close."""
+    try:
+        election = get_election(db.session, slug)
+    except ElectionNotFound:
+        abort(404)
+    now = current_app.config["CLOCK"]()
+    data = services.board(db.session, election, now)
+    contests: dict[str, Contest] = {str(c.id): c for c in election.contests}
+    kretsar: list[dict[str, Any]] = []
+    for entry in data["contests"]:
+        contest = contests[entry["id"]]
+        item: dict[str, Any] = {"contest": contest, **entry}
+        if "ballots" in entry:
+            names = {
+                str(n.id): n.member.full_name
+                for n in services.published_candidates(db.session, contest)
+            }
+            item["rows"] = [
+                {"hash": b["ballot_hash"], "choices": _choices(b["ballot"], names)}
+                for b in entry["ballots"]
+            ]
+            item["hashes"] = [b["ballot_hash"] for b in entry["ballots"]]
+        else:
+            item["hashes"] = entry["ballot_hashes"]
+        kretsar.append(item)
+
+    # The receipt check is a plain GET form: it works without JavaScript, and the hash says
+    # nothing about the voter (anyone can read the whole board anyway).
+    query = request.args.get("hash", "").strip().lower()
+    search: dict[str, Any] | None = None
+    status = 200
+    if query:
+        if HASH_RE.fullmatch(query):
+            found = next((k["contest"] for k in kretsar if query in k["hashes"]), None)
+            search = {"hash": query, "valid": True, "found": found}
+        else:
+            search = {"hash": query, "valid": False, "found": None}
+            status = 400
+    return render_template(
+        "public/board.html",
+        election=election,
+        board=data,
+        kretsar=kretsar,
+        search=search,
+        now=now,
+    ), status

@@ -1,0 +1,123 @@
+"""The auditor's read-only pages (log, checkpoints) and the public checkpoints API."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, abort, jsonify, render_template, request
+from sqlalchemy import func, select
+from werkzeug.wrappers import Response
+
+from voting.audit.checkpoints import checkpoint_json, checkpoints, log_key_json
+from voting.audit.models import AuditEntry
+from voting.auth import Role, role_required
+from voting.db import db
+from voting.elections.errors import ElectionNotFound
+from voting.elections.models import Election
+from voting.elections.services import get_election
+
+bp = Blueprint("audit", __name__)
+
+PAGE_SIZE = 100
+
+
+def _election_or_404(slug: str) -> Election:
+    try:
+        return get_election(db.session, slug)
+    except ElectionNotFound:
+        abort(404)
+
+
+@bp.route("/api/v1/elections/<slug>/checkpoints", methods=["GET"])
+def checkpoints_api(slug: str) -> Response | tuple[Response, int]:
+    """Every signed checkpoint of the election's log, with the log's public key (public)."""
+    try:
+        election = get_election(db.session, slug)
+    except ElectionNotFound as exc:
+        return jsonify(error="not_found", message=str(exc)), 404
+    rows = checkpoints(db.session, election.slug)
+    return jsonify(
+        election=election.slug,
+        **log_key_json(db.session, election.slug),
+        checkpoints=[checkpoint_json(row) for row in rows],
+    )
+
+
+def _entry_time(text: Any) -> datetime | None:
+    try:
+        return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _page_number() -> int:
+    raw = request.args.get("page", "1")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else 1
+
+
+@bp.route("/audit/<slug>/log", methods=["GET"])
+@role_required(Role.AUDITOR)
+def log(slug: str) -> str:
+    """The election's log, newest last, 100 entries a page, filterable by event type."""
+    election = _election_or_404(slug)
+    types = list(
+        db.session.scalars(
+            select(AuditEntry.type)
+            .where(AuditEntry.log == election.slug)
+            .distinct()
+            .order_by(AuditEntry.type)
+        )
+    )
+    chosen = request.args.get("type", "")
+    if chosen not in types:
+        chosen = ""
+    query = select(AuditEntry).where(AuditEntry.log == election.slug)
+    if chosen:
+        query = query.where(AuditEntry.type == chosen)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(_page_number(), pages)
+    rows = db.session.scalars(
+        query.order_by(AuditEntry.seq).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+    )
+    entries: list[dict[str, Any]] = []
+    for row in rows:
+        fields = json.loads(row.body)
+        entries.append(
+            {
+                "seq": row.seq,
+                "type": row.type,
+                "time": _entry_time(fields.get("time")),
+                "data": json.dumps(fields.get("data"), ensure_ascii=False, sort_keys=True),
+                "hash": row.hash,
+            }
+        )
+    return render_template(
+        "audit/log.html",
+        election=election,
+        entries=entries,
+        types=types,
+        chosen=chosen,
+        page=page,
+        pages=pages,
+        total=total,
+        key=log_key_json(db.session, election.slug),
+    )
+
+
+@bp.route("/audit/<slug>/checkpoints", methods=["GET"])
+@role_required(Role.AUDITOR)
+def checkpoint_list(slug: str) -> str:
+    """The signed checkpoints of the election's log."""
+    election = _election_or_404(slug)
+    return render_template(
+        "audit/checkpoints.html",
+        election=election,
+        checkpoints=[
+            checkpoint_json(row) | {"at": row.created_at}
+            for row in checkpoints(db.session, election.slug)
+        ],
+        key=log_key_json(db.session, election.slug),
+    )
