@@ -55,6 +55,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = [f"database backends: {', '.join(backends)}"]
     if POSTGRES_SKIP_REASON:
         lines.append(f"postgresql skipped: {POSTGRES_SKIP_REASON}")
+    browser_reason = _browser_skip_reason()
+    lines.append(f"browser tests: {'skipped: ' + browser_reason if browser_reason else CHROMIUM}")
     return lines
 
 
