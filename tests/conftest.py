@@ -244,6 +244,30 @@ def db_session(app: Flask) -> Iterator[Session]:
 
 
 @pytest.fixture
+def login_as(client: FlaskClient, clock: Clock) -> Any:
+    """Log the test client in as a fresh staff user of ``role``; returns the user's id.
+
+    It puts the login into the session cookie as the login view does, skipping two argon2id
+    hashes per test; the real form is tested in tests/admin/test_login_web.py.
+    """
+    from types import SimpleNamespace
+
+    from tests.admin.factories import make_staff_quick
+    from voting.admin.services import start_session
+    from voting.db import db
+
+    def _login(role: str) -> int:
+        with db.transaction() as s:
+            uid = make_staff_quick(s, role, clock()).id
+        # Outside the transaction: the cookie's request context ends the app's db session.
+        with client.session_transaction() as cookie:
+            start_session(cookie, SimpleNamespace(id=uid), clock())
+        return uid
+
+    return _login
+
+
+@pytest.fixture
 def engine(database_url: str) -> Iterator[sa.Engine]:
     eng = make_engine(database_url)
     yield eng

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 
 import pytest
 
-from tests.admin.factories import make_election, make_member, make_nomination, make_staff_quick
-from voting.admin.services import start_session
+from tests.admin.factories import make_election, make_member, make_nomination
 from voting.db import db
 from voting.members.models import Forening
 from voting.nominations.models import NominationStatus
@@ -59,22 +57,3 @@ def close_nominations(clock) -> datetime:
     """Move the clock past the seeded election's nomination close (and before voting)."""
     clock.set(clock() + timedelta(days=2))
     return clock()
-
-
-@pytest.fixture
-def login_as(app, client, clock):
-    """Log the test client in as a fresh user of ``role``; returns the user's id.
-
-    It puts the login into the session cookie as the login view does, skipping two argon2id
-    hashes per test; the real form is tested in test_login_web.py.
-    """
-
-    def _login(role: str) -> int:
-        with db.transaction() as s:
-            uid = make_staff_quick(s, role, clock()).id
-        # Only the id goes into the cookie; the test's db session ends with the next request.
-        with client.session_transaction() as cookie:
-            start_session(cookie, SimpleNamespace(id=uid), clock())
-        return uid
-
-    return _login

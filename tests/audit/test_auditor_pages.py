@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
-from tests.admin.factories import make_staff_quick
 from tests.ballot.conftest import setup_voting
-from voting.admin.services import start_session
 from voting.audit.checkpoints import checkpoints, log_key_json
 from voting.audit.services import append
 from voting.db import db
@@ -20,17 +16,6 @@ PAGES = ("/audit/{slug}/log", "/audit/{slug}/checkpoints")
 @pytest.fixture
 def voting(app, clock, rsa_keys):
     return setup_voting(app, clock, rsa_keys, "http://localhost")
-
-
-@pytest.fixture
-def login_as(client, clock):
-    def _login(role: str) -> None:
-        with db.transaction() as s:
-            uid = make_staff_quick(s, role, clock()).id
-        with client.session_transaction() as cookie:
-            start_session(cookie, SimpleNamespace(id=uid), clock())
-
-    return _login
 
 
 @pytest.mark.parametrize("role", ROLES)

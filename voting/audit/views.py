@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 
 from voting.audit.checkpoints import checkpoint_json, checkpoints, log_key_json
 from voting.audit.models import AuditEntry
+from voting.audit.record import RecordNotReady, build_record
 from voting.auth import Role, role_required
 from voting.db import db
 from voting.elections.errors import ElectionNotFound
@@ -43,6 +44,19 @@ def checkpoints_api(slug: str) -> Response | tuple[Response, int]:
         **log_key_json(db.session, election.slug),
         checkpoints=[checkpoint_json(row) for row in rows],
     )
+
+
+@bp.route("/api/v1/elections/<slug>/record", methods=["GET"])
+def record_api(slug: str) -> Response | tuple[Response, int]:
+    """The election record (docs/election-record.md) once the election is counted (public)."""
+    try:
+        election = get_election(db.session, slug)
+        record = build_record(db.session, election)
+    except (ElectionNotFound, RecordNotReady) as exc:
+        return jsonify(error="not_found", message=str(exc)), 404
+    response = jsonify(record)
+    response.headers["Content-Disposition"] = f'attachment; filename="{election.slug}-record.json"'
+    return response
 
 
 def _entry_time(text: Any) -> datetime | None:

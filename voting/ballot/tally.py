@@ -14,6 +14,7 @@ from ballots.blindrsa import load_public_key_spki, verify
 from ballots.board import board_hash, sorted_board
 from ballots.errors import BallotError
 from ballots.tally import TallyError, count, lottery_key, result_bytes, result_hash, turnout
+from voting.audit.checkpoints import checkpoint_now
 from voting.audit.services import append
 from voting.ballot import services
 from voting.ballot.errors import TransitionBlocked
@@ -174,6 +175,8 @@ def tally(session: Session, election: Election, seed: str, now: datetime) -> dic
         },
         now,
     )
+    # The count is a phase change: a signed checkpoint covers it, so the record verifies.
+    checkpoint_now(session, election.slug, now, "tally.counted")
     session.flush()
     return result
 

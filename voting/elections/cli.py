@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from flask import current_app
 
+from voting.audit.record import RecordNotReady, build_record, ensure_final_checkpoint
 from voting.db import db
 from voting.elections.errors import ElectionError
 from voting.elections.services import SCHEDULE_FIELDS, create_election, get_election, reschedule
@@ -102,3 +103,29 @@ def schedule(slug: str, **times: str | None) -> None:
     except ElectionError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo("\n".join(lines) if lines else "Nothing changed.")
+
+
+@election_group.command("export")
+@click.argument("slug")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Where to write the record (JSON); - for standard output.",
+)
+def export(slug: str, output: Path) -> None:
+    """Write the election record of a counted election, for verify-election."""
+    try:
+        with db.transaction() as session:
+            election = get_election(session, slug)
+            ensure_final_checkpoint(session, election, current_app.config["CLOCK"]())
+            record = build_record(session, election)
+    except (ElectionError, RecordNotReady) as exc:
+        raise click.ClickException(str(exc)) from exc
+    text = json.dumps(record, ensure_ascii=False, indent=1) + "\n"
+    if str(output) == "-":
+        click.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"{output}: {record['log']['fingerprint']}", err=True)

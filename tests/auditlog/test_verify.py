@@ -1,0 +1,492 @@
+"""Tamper tests: a real election record, mutated by hypothesis, must fail verification by name."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from auditlog import canonical_json, checkpoint_body, key_fingerprint, leaf_hash, merkle
+from auditlog import verify as verifier
+from auditlog.verify import Check, verify_record
+from ballots.ballot import canonical_ballot
+from tests.audit.test_record import counted_election
+from tests.conftest import Clock, make_app
+
+TAMPER = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(scope="module")
+def record(
+    sqlite_template: Path, _smtp_server: Any, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """One real record, built once through the app on SQLite and exported with the CLI."""
+    tmp = tmp_path_factory.mktemp("record")
+    shutil.copy(sqlite_template, tmp / "test.db")
+    clock = Clock()
+    app = make_app(f"sqlite:///{tmp / 'test.db'}", clock, _smtp_server.port, tmp)
+    with app.app_context():
+        counted_election(app, clock)
+        outcome = app.test_cli_runner().invoke(
+            args=["election", "export", "val-record", "-o", str(tmp / "record.json")]
+        )
+        assert outcome.exit_code == 0, outcome.output
+    app.extensions["db"]["engine"].dispose()
+    return json.loads((tmp / "record.json").read_text(encoding="utf-8"))
+
+
+def failures(record: dict[str, Any], **kw: Any) -> dict[str, str]:
+    """The failed checks by name; also checks that the console script exits 1 naming them."""
+    checks: list[Check] = verify_record(record, **kw)
+    failed = {c.name: c.detail for c in checks if not c.ok}
+    assert failed, "the tampered record verified"
+    return failed
+
+
+def main_fails(record: dict[str, Any], name: str) -> str:
+    """The console script exits 1 and prints the failed check with a cross."""
+    out = io.StringIO()
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(out):
+        path = Path(tmp) / "r.json"
+        path.write_text(json.dumps(record), encoding="utf-8")
+        assert verifier.main([str(path)]) == 1
+    assert f"✗ {name}" in out.getvalue()
+    return out.getvalue()
+
+
+def ballots(record: dict[str, Any]) -> list[tuple[int, int]]:
+    return [(c, i) for c, b in enumerate(record["board"]) for i in range(len(b["ballots"]))]
+
+
+def short(entry: dict[str, str]) -> str:
+    return entry["ballot_hash"][:8] + "…"
+
+
+def test_the_untouched_record_verifies(record):
+    checks = verify_record(record)
+    assert all(c.ok for c in checks), [c for c in checks if not c.ok]
+    assert len(checks) >= 12
+
+
+def test_parallel_workers_give_the_same_checks(record, monkeypatch):
+    monkeypatch.setattr(verifier, "PARALLEL_THRESHOLD", 0)
+    monkeypatch.setattr(verifier, "CHUNK_SIZE", 2)
+    assert verify_record(record, workers=2) == verify_record(record, workers=1)
+
+
+def test_parallel_workers_find_a_bad_signature(record, monkeypatch):
+    monkeypatch.setattr(verifier, "PARALLEL_THRESHOLD", 0)
+    monkeypatch.setattr(verifier, "CHUNK_SIZE", 1)
+    bad = copy.deepcopy(record)
+    other = bad["board"][1]["ballots"][0]["signature"]
+    entry = bad["board"][0]["ballots"][0]
+    entry["signature"] = other
+    failed = failures(bad, workers=2)
+    assert f"ballot {short(entry)}: signature does not verify" in failed["ballot signatures"]
+
+
+@TAMPER
+@given(data=st.data(), rehash=st.booleans())
+def test_a_changed_choice_fails(record, data, rehash):
+    bad = copy.deepcopy(record)
+    c, i = data.draw(st.sampled_from(ballots(bad)))
+    entry = bad["board"][c]["ballots"][i]
+    ballot = json.loads(entry["ballot"])
+    contest = next(x for x in bad["manifest"]["contests"] if x["id"] == ballot["contest"])
+    ids = [x["id"] for x in contest["candidates"]]
+    size = len(ballot["choices"])
+    options = [sorted(p) for p in _subsets(ids, size) if sorted(p) != ballot["choices"]]
+    choices = data.draw(st.sampled_from(options))
+    entry["ballot"] = canonical_ballot(
+        ballot["election"], ballot["contest"], choices, ballot["nonce"]
+    )
+    if rehash:
+        prefix = base64.urlsafe_b64decode(entry["msg_prefix"] + "==")
+        entry["ballot_hash"] = hashlib.sha256(prefix + entry["ballot"].encode()).hexdigest()
+        failed = failures(bad)
+        assert f"ballot {short(entry)}: signature does not verify" in failed["ballot signatures"]
+    else:
+        failed = failures(bad)
+        assert f"ballot {short(entry)}: its ballot_hash is not" in failed["ballots valid"]
+    assert "board matches the seal" in failed
+    main_fails(bad, "board matches the seal")
+
+
+def _subsets(ids: list[str], size: int) -> list[tuple[str, ...]]:
+    from itertools import combinations
+
+    return list(combinations(ids, size))
+
+
+@TAMPER
+@given(data=st.data())
+def test_a_dropped_ballot_fails(record, data):
+    bad = copy.deepcopy(record)
+    c, i = data.draw(st.sampled_from(ballots(bad)))
+    bad["board"][c]["ballots"].pop(i)
+    failed = failures(bad)
+    contest = bad["board"][c]["contest"]
+    assert f"contest {contest}: the board hash" in failed["board matches the seal"]
+    assert "ballots on the board" in failed["ballots ≤ signatures ≤ roll"]
+    main_fails(bad, "board matches the seal")
+
+
+@TAMPER
+@given(data=st.data())
+def test_a_duplicated_ballot_fails(record, data):
+    bad = copy.deepcopy(record)
+    c, i = data.draw(st.sampled_from(ballots(bad)))
+    entry = bad["board"][c]["ballots"][i]
+    target = data.draw(st.integers(0, len(bad["board"]) - 1))
+    bad["board"][target]["ballots"].insert(i, copy.deepcopy(entry))
+    failed = failures(bad)
+    assert f"ballot {short(entry)}: its ballot hash appears twice" in failed["no duplicates"]
+    assert f"ballot {short(entry)}: its signature appears twice" in failed["no duplicates"]
+    main_fails(bad, "no duplicates")
+
+
+@TAMPER
+@given(data=st.data())
+def test_reordered_ballots_fail(record, data):
+    bad = copy.deepcopy(record)
+    c = data.draw(st.sampled_from([c for c, b in enumerate(bad["board"]) if len(b["ballots"]) > 1]))
+    board = bad["board"][c]["ballots"]
+    i, j = data.draw(st.lists(st.integers(0, len(board) - 1), min_size=2, max_size=2, unique=True))
+    board[i], board[j] = board[j], board[i]
+    failed = failures(bad)
+    assert "out of ballot-hash order" in failed["ballots valid"]
+    main_fails(bad, "ballots valid")
+
+
+@TAMPER
+@given(data=st.data())
+def test_a_ballot_moved_to_another_contest_fails(record, data):
+    bad = copy.deepcopy(record)
+    c, i = data.draw(st.sampled_from(ballots(bad)))
+    entry = bad["board"][c]["ballots"].pop(i)
+    other = bad["board"][1 - c]["ballots"]
+    other.append(entry)
+    other.sort(key=lambda e: e["ballot_hash"])
+    failed = failures(bad)
+    assert f"ballot {short(entry)}: contest: the ballot is for" in failed["ballots valid"]
+    assert "board matches the seal" in failed
+    main_fails(bad, "ballots valid")
+
+
+def _edit_entry(body: str, how: int) -> str:
+    fields = json.loads(body)
+    if how == 0:
+        fields["time"] = fields["time"].replace("Z", "1Z") if "." in fields["time"] else "x"
+    elif how == 1:
+        fields["data"]["tampered"] = True
+    else:
+        fields["type"] = fields["type"] + ".x"
+    return canonical_json(fields).decode()
+
+
+@TAMPER
+@given(data=st.data(), how=st.integers(0, 2))
+def test_an_edited_log_entry_fails(record, data, how):
+    bad = copy.deepcopy(record)
+    entries = bad["log"]["entries"]
+    i = data.draw(st.integers(0, len(entries) - 1))
+    entries[i] = _edit_entry(entries[i], how)
+    failed = failures(bad)
+    if i + 1 < len(entries):
+        assert f"log entry {i + 1}: prev does not match" in failed["log chain"]
+    assert "root is not the Merkle root" in failed["checkpoints"]
+    main_fails(bad, "checkpoints")
+
+
+@TAMPER
+@given(data=st.data())
+def test_a_dropped_log_entry_fails(record, data):
+    bad = copy.deepcopy(record)
+    entries = bad["log"]["entries"]
+    i = data.draw(st.integers(0, len(entries) - 1))
+    entries.pop(i)
+    failed = failures(bad)
+    if i < len(entries):
+        assert f"log entry {i}: has seq {i + 1}" in failed["log chain"]
+    assert "checkpoints" in failed
+    main_fails(bad, "checkpoints")
+
+
+@TAMPER
+@given(data=st.data())
+def test_reordered_log_entries_fail(record, data):
+    bad = copy.deepcopy(record)
+    entries = bad["log"]["entries"]
+    i, j = sorted(
+        data.draw(st.lists(st.integers(0, len(entries) - 1), min_size=2, max_size=2, unique=True))
+    )
+    entries[i], entries[j] = entries[j], entries[i]
+    failed = failures(bad)
+    assert f"log entry {i}: has seq {j}" in failed["log chain"]
+    main_fails(bad, "log chain")
+
+
+@TAMPER
+@given(data=st.data(), what=st.sampled_from(["size", "root", "signature", "origin"]))
+def test_a_forged_checkpoint_fails(record, data, what):
+    bad = copy.deepcopy(record)
+    index = data.draw(st.integers(0, len(bad["log"]["checkpoints"]) - 1))
+    cp = bad["log"]["checkpoints"][index]
+    origin, size, root = cp["body"].split("\n")[:3]
+    if what == "size":
+        cp["body"] = f"{origin}\n{int(size) - 1}\n{root}\n"
+    elif what == "root":
+        cp["body"] = f"{origin}\n{size}\n{base64.b64encode(bytes(32)).decode()}\n"
+    elif what == "origin":
+        cp["body"] = f"evil.example/{bad['election']}\n{size}\n{root}\n"
+    else:
+        signature = bytearray(base64.b64decode(cp["signature"]))
+        signature[data.draw(st.integers(0, 63))] ^= 1
+        cp["signature"] = base64.b64encode(bytes(signature)).decode()
+    failed = failures(bad)
+    assert f"checkpoint {index}: checkpoint signature does not verify" in failed["checkpoints"]
+    main_fails(bad, "checkpoints")
+
+
+def _leaves(record: dict[str, Any]) -> list[bytes]:
+    return [bytes.fromhex(leaf_hash(e.encode())) for e in record["log"]["entries"]]
+
+
+@TAMPER
+@given(data=st.data())
+def test_a_checkpoint_re_signed_with_another_key_fails(record, data):
+    bad = copy.deepcopy(record)
+    other = Ed25519PrivateKey.generate()
+    index = data.draw(st.integers(0, len(bad["log"]["checkpoints"]) - 1))
+    cp = bad["log"]["checkpoints"][index]
+    # A correct body (its own size and root), but signed by a key that is not the log's.
+    body = checkpoint_body(cp["body"].split("\n")[0], cp["size"], base64.b64decode(cp["root"]))
+    assert body == cp["body"]
+    cp["signature"] = base64.b64encode(other.sign(body.encode())).decode()
+    failed = failures(bad)
+    assert f"checkpoint {index}: checkpoint signature does not verify" in failed["checkpoints"]
+    main_fails(bad, "checkpoints")
+
+
+def test_a_whole_log_re_signed_with_another_key_fails_against_the_printed_fingerprint(record):
+    """A server that rewrote the log and re-signed every checkpoint with a new key is caught
+    by the fingerprint printed on paper (and by the manifest's log key)."""
+    bad = copy.deepcopy(record)
+    other = Ed25519PrivateKey.generate()
+    raw = other.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    leaves = _leaves(bad)
+    for cp in bad["log"]["checkpoints"]:
+        origin = cp["body"].split("\n")[0]
+        root = merkle.root(leaves[: cp["size"]])
+        cp["body"] = checkpoint_body(origin, cp["size"], root)
+        cp["signature"] = base64.b64encode(other.sign(cp["body"].encode())).decode()
+    bad["log"]["public_key"] = base64.b64encode(raw).decode()
+    bad["log"]["fingerprint"] = key_fingerprint(raw)
+    bad["manifest"]["log_key"] = bad["log"]["public_key"]
+    printed = record["log"]["fingerprint"]
+    failed = failures(bad, expected_fingerprint=printed)
+    assert set(failed) == {"log key"}
+    assert f"is not the expected {printed}" in failed["log key"]
+
+
+@TAMPER
+@given(data=st.data(), field=st.sampled_from(["votes", "elected", "turnout", "roll_size", "seed"]))
+def test_altered_results_fail(record, data, field):
+    bad = copy.deepcopy(record)
+    results = bad["tally"]["results"]
+    contest = data.draw(st.sampled_from(results["contests"]))
+    if field == "votes":
+        candidate = data.draw(st.sampled_from(sorted(contest["votes"])))
+        contest["votes"][candidate] += data.draw(st.integers(1, 5))
+    elif field == "elected":
+        contest["elected"], contest["ersattare"] = contest["ersattare"][:1], contest["elected"]
+    elif field == "turnout":
+        contest["turnout"] = "99.9"
+    elif field == "roll_size":
+        contest["roll_size"] += 1
+    else:
+        results["seed"] = "en annan kula"
+    failed = failures(bad)
+    assert "the results do not hash" in failed["results hash"]
+    assert "recount" in failed
+    if field != "seed":
+        assert f"contest {contest['contest']}: the published" in failed["recount"]
+    main_fails(bad, "recount")
+
+
+def test_a_swapped_contest_key_fails(record):
+    bad = copy.deepcopy(record)
+    first, second = bad["manifest"]["contests"][:2]
+    for key in ("public_key_spki", "public_key_jwk"):
+        first[key], second[key] = second[key], first[key]
+    failed = failures(bad)
+    for contest in (first, second):
+        assert (
+            f"contest {contest['id']}: the contest key is not the one published in the log"
+            in failed["candidate lists and keys"]
+        )
+    assert "signature does not verify under contest" in failed["ballot signatures"]
+    main_fails(bad, "candidate lists and keys")
+
+
+def test_an_edited_candidate_list_fails(record):
+    bad = copy.deepcopy(record)
+    contest = bad["manifest"]["contests"][0]
+    contest["candidates"][0]["name"] = "Någon Annan"
+    failed = failures(bad)
+    assert (
+        f"contest {contest['id']}: the candidate list does not hash"
+        in (failed["candidate lists and keys"])
+    )
+
+
+def test_more_ballots_than_signatures_fails(record):
+    bad = copy.deepcopy(record)
+    entries = bad["log"]["entries"]
+    # The record's own copy of the counts must agree with the seal.
+    bad["contests"][0]["signatures_issued"] += 1
+    failed = failures(bad)
+    assert "the record's counts are not the sealed ones" in failed["ballots ≤ signatures ≤ roll"]
+    assert entries == record["log"]["entries"]
+
+
+@pytest.mark.parametrize(
+    "record_value",
+    [None, [], {}, {"format": "other"}, {"format": "kongressval-election-record", "version": 2}],
+)
+def test_not_a_record(record_value):
+    [check] = verify_record(record_value)
+    assert check.name == "record format"
+    assert not check.ok
+
+
+# Descriptive fields that no log event binds (docs/election-record.md says so).
+UNCHECKED = {
+    ("manifest", "title"),
+    ("manifest", "timezone"),
+    ("manifest", "voting_opens"),
+    ("manifest", "voting_closes"),
+    ("manifest", "version"),
+    ("log", "name"),
+    "name",  # a krets's display name
+    "created_at",  # a checkpoint's time (the signed body has none)
+    "reason",  # why a checkpoint was written
+}
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=5,
+)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    yield prefix
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value[:3]):
+            yield from _paths(item, (*prefix, index))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), replacement=_json)
+def test_a_malformed_record_never_crashes_the_verifier(record, data, replacement):
+    bad = copy.deepcopy(record)
+    path = data.draw(st.sampled_from([p for p in _paths(bad) if p]))
+    informational = path[:2] in UNCHECKED or path[:3] in UNCHECKED or path[-1] in UNCHECKED
+    target = bad
+    for step in path[:-1]:
+        target = target[step]
+    if replacement == target[path[-1]]:
+        return
+    target[path[-1]] = replacement
+    checks = verify_record(bad, workers=1)
+    assert all(isinstance(c, Check) for c in checks)
+    if not informational:
+        assert not all(c.ok for c in checks), path
+
+
+def test_the_console_script_runs_offline(record, tmp_path_factory):
+    """``verify-election`` in a fresh process: exit 0, and neither Flask nor a database loaded."""
+    path = tmp_path_factory.mktemp("offline") / "record.json"
+    path.write_text(json.dumps(record), encoding="utf-8")
+    code = (
+        "import sys\n"
+        "from auditlog.verify import main\n"
+        f"rc = main([{str(path)!r}, '--log-key', {record['log']['fingerprint']!r}])\n"
+        "loaded = [m for m in ('flask', 'sqlalchemy', 'voting') if m in sys.modules]\n"
+        "print('LOADED', loaded)\n"
+        "sys.exit(rc)\n"
+    )
+    done = subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "LOADED []" in done.stdout
+    assert "The record verifies." in done.stdout
+    edited = copy.deepcopy(record)
+    edited["tally"]["seed"] = "fusk"
+    path.write_text(json.dumps(edited), encoding="utf-8")
+    script = Path(sys.executable).with_name("verify-election")
+    if script.exists():
+        done = subprocess.run(  # noqa: S603
+            [str(script), str(path), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 1, done.stdout + done.stderr
+        result = json.loads(done.stdout)
+        assert result["ok"] is False
+        assert {c["name"] for c in result["checks"] if not c["ok"]} >= {"recount", "results hash"}
+
+
+def test_the_fast_signature_check_agrees_with_blindrsa(rsa_keys):
+    """The verifier reads the modulus once per chunk; it must accept and refuse as blindrsa."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    from ballots.blindrsa import verify as blindrsa_verify
+    from ballots.errors import InvalidSignature
+
+    private = rsa_keys[0]
+    public = private.public_key()
+    check = verifier._signature_checker(public)
+    message = bytes(32) + b'{"v":1}'
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48)
+    good = private.sign(message, pss, hashes.SHA384())
+    n = public.public_numbers().n
+    too_big = (n + 1).to_bytes(len(good), "big") if (n + 1).bit_length() <= 8 * len(good) else good
+    candidates = [good, good[:-1], b"\x00" + good, bytes(len(good)), too_big, good[::-1]]
+    for signature in candidates:
+        try:
+            blindrsa_verify(public, message, signature)
+            expected = True
+        except InvalidSignature:
+            expected = False
+        assert check(message, signature) is expected
+    assert check(message, good) is True
+    assert check(message + b"x", good) is False
