@@ -49,7 +49,10 @@ def open_link(token: str) -> Response | tuple[str, int]:
         link = authenticate(db.session, token, _now())
     except Unauthenticated as exc:
         return render_template("ballot/link_invalid.html", reason=exc.message), 403
-    session.clear()
+    lang = session.get("lang")
+    session.clear()  # a fresh session for the voter: nothing from before carries over
+    if lang is not None:
+        session["lang"] = lang
     session[VOTER_KEY] = link.id
     return redirect(url_for("ballot.ballot_page"))
 
