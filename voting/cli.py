@@ -24,7 +24,7 @@ def register(app: Flask) -> None:
     """Attach every command group to ``app.cli``."""
     from voting.admin.cli import admin_group, candidates_group, nominations_group
     from voting.audit.cli import log_group
-    from voting.ballot.cli import board_group, links_group, roll_group, tally, vote
+    from voting.ballot.cli import board_group, links_group, results_group, roll_group, tally, vote
     from voting.elections.cli import election_group
     from voting.mail.cli import mail_group
     from voting.members.cli import foreningar_group, members_group
@@ -43,6 +43,7 @@ def register(app: Flask) -> None:
         board_group,
         vote,
         tally,
+        results_group,
         log_group,
     ):
         app.cli.add_command(group)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 06:16:23.633056
+Create Date: 2026-11-26 06:53:12.289413
 """
 
 import sqlalchemy as sa
@@ -216,6 +216,17 @@ def upgrade() -> None:
             batch_op.f("ix_member_personnummer_lookup"), ["personnummer_lookup"], unique=False
         )
 
+    op.create_table(
+        "results_publication",
+        sa.Column("election_id", sa.Integer(), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["election_id"],
+            ["election.id"],
+            name=op.f("fk_results_publication_election_id_election"),
+        ),
+        sa.PrimaryKeyConstraint("election_id", name=op.f("pk_results_publication")),
+    )
     op.create_table(
         "roll_freeze",
         sa.Column("election_id", sa.Integer(), nullable=False),
@@ -465,6 +476,7 @@ def downgrade() -> None:
     op.drop_table("ballot")
     op.drop_table("tally")
     op.drop_table("roll_freeze")
+    op.drop_table("results_publication")
     with op.batch_alter_table("member", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_member_personnummer_lookup"))
         batch_op.drop_index(batch_op.f("ix_member_krets_code"))

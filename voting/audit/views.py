@@ -1,4 +1,4 @@
-"""The auditor's read-only pages (log, checkpoints) and the public checkpoints API."""
+"""The auditor's read-only pages (log, checkpoints, results) and the public checkpoints API."""
 
 from __future__ import annotations
 
@@ -6,14 +6,29 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, abort, jsonify, render_template, request
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from voting.audit.checkpoints import checkpoint_json, checkpoints, log_key_json
 from voting.audit.models import AuditEntry
 from voting.audit.record import RecordNotReady, build_record
-from voting.auth import Role, role_required
+from voting.auth import GRANTS, Role, role_required
+from voting.ballot import results
+from voting.ballot.errors import TransitionBlocked
+from voting.ballot.tally import stored_result
 from voting.db import db
 from voting.elections.errors import ElectionNotFound
 from voting.elections.models import Election
@@ -135,3 +150,39 @@ def checkpoint_list(slug: str) -> str:
         ],
         key=log_key_json(db.session, election.slug),
     )
+
+
+@bp.route("/audit/<slug>/resultat", methods=["GET"])
+@role_required(Role.AUDITOR)
+def results_page(slug: str) -> str:
+    """The counted result, its hash in the log, and the record to download."""
+    election = _election_or_404(slug)
+    result = stored_result(db.session, election)
+    return render_template(
+        "audit/results.html",
+        election=election,
+        result=result,
+        kretsar=results.view_model(db.session, election, result) if result else [],
+        results_hash=results.logged_results_hash(db.session, election),
+        publication=results.publication(db.session, election),
+        # The auditor only reads; the publish button is for the committee (and admins).
+        may_publish=Role.COMMITTEE in GRANTS[Role(g.user.role)],
+        key=log_key_json(db.session, election.slug),
+    )
+
+
+@bp.route("/audit/<slug>/resultat/publicera", methods=["POST"])
+@role_required(Role.COMMITTEE)
+def results_publish(slug: str) -> Response:
+    """Publish the counted results (committee); the same as ``voting results publish``."""
+    election = _election_or_404(slug)
+    try:
+        with db.transaction() as session:
+            results.publish_results(
+                session, get_election(session, slug), current_app.config["CLOCK"]()
+            )
+    except TransitionBlocked as exc:
+        flash(_("Resultatet kunde inte publiceras: %(reason)s", reason=exc.message), "error")
+    else:
+        flash(_("Resultatet är publicerat."), "success")
+    return redirect(url_for("audit.results_page", slug=election.slug))

@@ -1,4 +1,4 @@
-"""``voting roll``, ``voting links``, ``voting board``, ``voting vote`` and ``voting tally``."""
+"""``voting roll``, ``links``, ``board``, ``vote``, ``tally`` and ``results``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from flask import current_app
 from ballots.client import VoterClient
 from ballots.errors import BallotError
 from voting.ballot import links, services
+from voting.ballot import results as results_service
 from voting.ballot import tally as tally_service
 from voting.ballot.errors import VotingError
 from voting.db import db
@@ -194,3 +195,22 @@ def tally(slug: str, seed: str, as_json: bool) -> None:
             )
             click.echo(f"  Lottning ({tie['votes']} röster): {order}")
     click.echo(f"\nRäknat med seed {seed!r}. Resultatet och dess hash är loggade (tally.counted).")
+
+
+@click.group("results", help="The counted results.")
+def results_group() -> None:
+    pass
+
+
+@results_group.command("publish")
+@click.argument("slug")
+def results_publish(slug: str) -> None:
+    """Publish the counted results: the public page, JSON, CSV and the protocol PDF (logged)."""
+    try:
+        with db.transaction() as session:
+            digest = results_service.publish_results(session, get_election(session, slug), _now())
+    except (VotingError, ElectionError) as exc:
+        raise _fail(exc) from exc
+    base = current_app.config.get("BASE_URL") or ""
+    click.echo(f"Results published (results hash {digest}).")
+    click.echo(f"{base}/val/{slug}/resultat")

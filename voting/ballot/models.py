@@ -110,3 +110,12 @@ class Tally(Base):
     seed: Mapped[str] = mapped_column(sa.Text)
     result: Mapped[str] = mapped_column(sa.Text)  # canonical JSON; its hash is logged
     counted_at: Mapped[UTCTime]
+
+
+class ResultsPublication(Base):
+    """When an election's counted results were published: written once, after the tally."""
+
+    __tablename__ = "results_publication"
+
+    election_id: Mapped[int] = mapped_column(sa.ForeignKey("election.id"), primary_key=True)
+    published_at: Mapped[UTCTime]

@@ -91,3 +91,6 @@ def board(slug: str) -> tuple[str, int]:
         search=search,
         now=now,
     ), status
+
+
+from voting.public import results_views  # noqa: E402,F401  (registers the results routes)
