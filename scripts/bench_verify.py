@@ -1,0 +1,404 @@
+#!/usr/bin/env python3
+"""Benchmark ``verify-election`` on a synthetic, fully valid election record (issue 4).
+
+Usage: .venv/bin/python scripts/bench_verify.py [--ballots 1000000] [--contests 13]
+       [--bits 2048|3072] [--out bench-out/record-N.json] [--workers N]
+
+It builds (or reuses, from bench-out/) a record in the exact format of docs/election-record.md:
+canonical log entries chained with ``candidates.published``, ``board.sealed`` and
+``tally.counted``, Ed25519 checkpoints over the right Merkle roots, the manifest, the sorted
+boards and the results of ``ballots.tally.count``. The ballot signatures are standard
+RSA-PSS-SHA384 (salt 48) over ``msg_prefix || ballot``, made fast with gmpy2 CRT on the
+EMSA-PSS encoding. Then it times the console script ``verify-election RECORD --json`` (wall
+clock, a subprocess) and raw OpenSSL RSA-PSS verification of the same signatures through
+``cryptography`` on the same number of processes, and prints both and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import platform
+import random
+import shlex
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from multiprocessing import Pool
+from pathlib import Path
+from typing import Any
+
+import gmpy2
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from auditlog.checkpoint import key_fingerprint, make_checkpoint  # noqa: E402
+from auditlog.entries import GENESIS_HASH, canonical_json, make_entry  # noqa: E402
+from auditlog.merkle import root as merkle_root  # noqa: E402
+from auditlog.record import FORMAT, VERSION  # noqa: E402
+from ballots.ballot import b64url_decode, b64url_encode, ballot_hash, canonical_ballot  # noqa: E402
+from ballots.blindrsa import SALT_LENGTH, emsa_pss_encode, public_key_jwk  # noqa: E402
+from ballots.board import board_hash  # noqa: E402
+from ballots.tally import count, lottery_key, result_hash, turnout  # noqa: E402
+
+GEN_CHUNK = 2000
+VERIFY_CHUNK = 4000  # as auditlog.verify.CHUNK_SIZE
+HOST = "bench.invalid"
+T0 = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
+
+
+# --- Generation --------------------------------------------------------------------------
+
+
+def _sign_chunk(task: tuple[Any, ...]) -> tuple[str, list[dict[str, str]]]:
+    """Make ``n`` valid board entries of one contest: random ballots, RSA-PSS signed via CRT."""
+    slug, cid, ids, seats, key, n = task
+    modulus, p, q, dp, dq, qinv = (gmpy2.mpz(x) for x in key)
+    em_bits = int(modulus).bit_length() - 1
+    length = (em_bits + 8) // 8
+    rng = random.Random(os.urandom(16))
+    out = []
+    for _ in range(n):
+        ballot = canonical_ballot(slug, cid, rng.sample(ids, seats), b64url_encode(os.urandom(16)))
+        prefix = os.urandom(32)
+        data = ballot.encode("utf-8")
+        m = gmpy2.mpz(
+            int.from_bytes(emsa_pss_encode(prefix + data, em_bits, os.urandom(48)), "big")
+        )
+        # Synthetic keys, so plain (not side-channel-hardened) powmod is fine here.
+        s1 = gmpy2.powmod(m % p, dp, p)
+        s2 = gmpy2.powmod(m % q, dq, q)
+        s = s2 + q * ((qinv * (s1 - s2)) % p)
+        out.append(
+            {
+                "ballot": ballot,
+                "ballot_hash": ballot_hash(prefix, data),
+                "msg_prefix": b64url_encode(prefix),
+                "signature": b64url_encode(int(s).to_bytes(length, "big")),
+            }
+        )
+    return cid, out
+
+
+def _contests(n_contests: int, bits: int) -> list[dict[str, Any]]:
+    contests = []
+    for i in range(1, n_contests + 1):
+        seats = 2 + (i - 1) % 5
+        cid = str(i)
+        cands = [
+            {"id": str(i * 100 + k), "name": f"Kandidat {i}-{k}"} for k in range(seats * 2 + 3)
+        ]
+        key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+        contests.append(
+            {"id": cid, "krets": f"K{i:02d}", "seats": seats, "candidates": cands, "key": key}
+        )
+    return contests
+
+
+def _split(total: int, parts: int) -> list[int]:
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def generate(ballots: int, n_contests: int, bits: int, workers: int) -> dict[str, Any]:
+    """A synthetic, fully valid election record of ``ballots`` ballots."""
+    slug = f"bench-{ballots}"
+    contests = _contests(n_contests, bits)
+    tasks = []
+    for c, n in zip(contests, _split(ballots, n_contests), strict=True):
+        nums = c["key"].private_numbers()
+        key = (nums.public_numbers.n, nums.p, nums.q, nums.dmp1, nums.dmq1, nums.iqmp)
+        ids = [x["id"] for x in c["candidates"]]
+        for start in range(0, n, GEN_CHUNK):
+            tasks.append((slug, c["id"], ids, c["seats"], key, min(GEN_CHUNK, n - start)))
+    boards: dict[str, list[dict[str, str]]] = {c["id"]: [] for c in contests}
+    done, start = 0, time.perf_counter()
+    with Pool(workers) as pool:
+        for cid, entries in pool.imap_unordered(_sign_chunk, tasks):
+            boards[cid].extend(entries)
+            done += len(entries)
+            if done % 50000 < GEN_CHUNK or done == ballots:
+                rate = done / (time.perf_counter() - start)
+                eta = (ballots - done) / rate
+                print(
+                    f"  signed {done:,}/{ballots:,} ({rate:,.0f}/s, ~{eta:,.0f} s left)", flush=True
+                )
+    for cid in boards:
+        boards[cid].sort(key=lambda e: e["ballot_hash"])
+    return _assemble(slug, contests, boards)
+
+
+def _assemble(
+    slug: str, contests: list[dict[str, Any]], boards: dict[str, list[dict[str, str]]]
+) -> dict[str, Any]:
+    log_private = Ed25519PrivateKey.generate()
+    log_raw = log_private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    manifest_contests, published = [], []
+    for c in contests:
+        public = c["key"].public_key()
+        spki = public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        list_hash = hashlib.sha256(canonical_json(c["candidates"])).hexdigest()
+        manifest_contests.append(
+            {
+                "id": c["id"],
+                "krets": {"code": c["krets"], "name": f"Krets {c['krets']}"},
+                "seats": c["seats"],
+                "substitutes": c["seats"],
+                "min_selections": c["seats"],
+                "max_selections": c["seats"],
+                "list_hash": list_hash,
+                "candidates": c["candidates"],
+                "public_key_spki": base64.b64encode(spki).decode(),
+                "public_key_jwk": public_key_jwk(public),
+                "key_bits": public.key_size,
+            }
+        )
+        published.append(
+            {
+                "contest": c["id"],
+                "krets": c["krets"],
+                "candidates": [x["id"] for x in c["candidates"]],
+                "list_hash": list_hash,
+                "key_sha256": hashlib.sha256(spki).hexdigest(),
+            }
+        )
+    seals, record_counts, board_out = [], [], []
+    for c in contests:
+        n = len(boards[c["id"]])
+        issued, roll = n + n // 50, n + n // 3
+        seals.append(
+            {
+                "contest": c["id"],
+                "krets": c["krets"],
+                "ballots": n,
+                "board_hash": board_hash(boards[c["id"]]),
+                "signatures_issued": issued,
+                "roll_size": roll,
+            }
+        )
+        record_counts.append(
+            {
+                "contest": c["id"],
+                "krets": c["krets"],
+                "signatures_issued": issued,
+                "roll_size": roll,
+            }
+        )
+        board_out.append({"contest": c["id"], "krets": c["krets"], "ballots": boards[c["id"]]})
+    seed = "bench-seed-" + os.urandom(8).hex()
+    result_contests = []
+    for c, seal in zip(contests, seals, strict=True):
+        chosen = (json.loads(e["ballot"])["choices"] for e in boards[c["id"]])
+        counted = count(
+            chosen,
+            [x["id"] for x in c["candidates"]],
+            c["seats"],
+            c["seats"],
+            contest=c["id"],
+            key=lottery_key(seal["board_hash"], seed),
+        )
+        result_contests.append(
+            {
+                **counted,
+                "krets": c["krets"],
+                "board_hash": seal["board_hash"],
+                "ballots_cast": seal["ballots"],
+                "signatures_issued": seal["signatures_issued"],
+                "roll_size": seal["roll_size"],
+                "turnout": turnout(seal["ballots"], seal["roll_size"]),
+            }
+        )
+    results = {"version": 1, "election": slug, "seed": seed, "contests": result_contests}
+    events = [
+        ("election.created", {"election": slug}),
+        ("candidates.published", {"contests": published}),
+        ("voting.opened", {}),
+        ("board.sealed", {"contests": seals}),
+        (
+            "tally.counted",
+            {
+                "seed": seed,
+                "results_hash": result_hash(results),
+                "contests": [
+                    {"contest": r["contest"], "elected": r["elected"], "ersattare": r["ersattare"]}
+                    for r in result_contests
+                ],
+            },
+        ),
+    ]
+    bodies, prev = [], GENESIS_HASH
+    for seq, (kind, data) in enumerate(events):
+        entry = make_entry(seq, prev, kind, data, T0.replace(minute=seq))
+        bodies.append(entry.body)
+        prev = entry.hash
+    leaves = [bytes.fromhex(hashlib.sha256(b"\x00" + b).hexdigest()) for b in bodies]
+    checkpoints = []
+    for size, reason in ((4, "board.sealed"), (len(bodies), "record.export")):
+        root = merkle_root(leaves[:size])
+        cp = make_checkpoint(f"{HOST}/{slug}", size, root, log_private)
+        checkpoints.append(
+            {
+                "body": cp.body,
+                "signature": base64.b64encode(cp.signature).decode(),
+                "size": size,
+                "root": base64.b64encode(root).decode(),
+                "created_at": T0.replace(minute=size).isoformat(),
+                "reason": reason,
+            }
+        )
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "election": slug,
+        "manifest": {
+            "version": 1,
+            "election": slug,
+            "title": f"Syntetiskt val ({slug})",
+            "timezone": "Europe/Stockholm",
+            "voting_opens": T0.isoformat(),
+            "voting_closes": T0.replace(day=8).isoformat(),
+            "log_key": base64.b64encode(log_raw).decode(),
+            "contests": manifest_contests,
+        },
+        "log": {
+            "name": slug,
+            "public_key": base64.b64encode(log_raw).decode(),
+            "fingerprint": key_fingerprint(log_raw),
+            "entries": [b.decode("utf-8") for b in bodies],
+            "checkpoints": checkpoints,
+        },
+        "board": board_out,
+        "contests": record_counts,
+        "tally": {"seed": seed, "results": results},
+    }
+
+
+# --- Raw verification --------------------------------------------------------------------
+
+
+def _raw_chunk(task: tuple[bytes, list[tuple[bytes, bytes]]]) -> int:
+    """Verify a chunk with OpenSSL through ``cryptography``; the number that verify."""
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    spki, pairs = task
+    key = load_der_public_key(spki)
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=SALT_LENGTH)
+    digest = hashes.SHA384()
+    good = 0
+    for message, signature in pairs:
+        try:
+            key.verify(signature, message, pss, digest)  # type: ignore[union-attr,call-arg]
+        except InvalidSignature:
+            continue
+        good += 1
+    return good
+
+
+def raw_verify(record: dict[str, Any], workers: int) -> tuple[float, int, int]:
+    """Seconds for raw RSA-PSS verification of every board signature, and good/total."""
+    spkis = {
+        c["id"]: base64.b64decode(c["public_key_spki"]) for c in record["manifest"]["contests"]
+    }
+    tasks = []
+    for board in record["board"]:
+        pairs = [
+            (
+                b64url_decode(e["msg_prefix"]) + e["ballot"].encode("utf-8"),
+                b64url_decode(e["signature"]),
+            )
+            for e in board["ballots"]
+        ]
+        for start in range(0, len(pairs), VERIFY_CHUNK):
+            tasks.append((spkis[board["contest"]], pairs[start : start + VERIFY_CHUNK]))
+    total = sum(len(t[1]) for t in tasks)
+    start = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        good = sum(pool.map(_raw_chunk, tasks))
+    return time.perf_counter() - start, good, total
+
+
+# --- Main --------------------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main() -> int:
+    """Generate (or reuse) the record, time the verifier and raw OpenSSL, print the ratio."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ballots", type=int, default=1_000_000)
+    parser.add_argument("--contests", type=int, default=13)
+    parser.add_argument("--bits", type=int, choices=(2048, 3072), default=3072)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    out = args.out or ROOT / "bench-out" / f"record-{args.ballots}-{args.contests}-{args.bits}.json"
+    command = shlex.join([sys.executable, *sys.argv])
+    print(f"command: {command}")
+    print(f"date: {datetime.now(UTC).isoformat(timespec='seconds')}")
+    print(
+        f"machine: nproc {os.cpu_count()}, CPU {_cpu_model()}, Python {platform.python_version()}"
+    )
+    print(f"load average before: {os.getloadavg()}")
+
+    if out.exists():
+        print(f"reusing {out} ({out.stat().st_size / 1e6:,.0f} MB)")
+    else:
+        print(f"generating {args.ballots:,} ballots, {args.contests} contests, RSA-{args.bits} …")
+        start = time.perf_counter()
+        record = generate(args.ballots, args.contests, args.bits, args.workers)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+        tmp.replace(out)
+        del record
+        print(f"generated in {time.perf_counter() - start:,.1f} s: {out}")
+
+    verifier = ROOT / ".venv" / "bin" / "verify-election"
+    cmd = [str(verifier), str(out), "--json", "--workers", str(args.workers)]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    verify_s = time.perf_counter() - start
+    try:
+        report = json.loads(proc.stdout)
+        for c in report["checks"]:
+            print(f"  {'ok ' if c['ok'] else 'BAD'} {c['name']}: {c['detail'][:150]}")
+    except ValueError:
+        print(proc.stdout[-2000:], proc.stderr[-2000:])
+    print(f"verify-election exit {proc.returncode}")
+
+    with out.open(encoding="utf-8") as handle:
+        record = json.load(handle)
+    raw_s, good, total = raw_verify(record, args.workers)
+    print(f"raw OpenSSL verified {good:,}/{total:,}")
+    print(
+        f"ballots: {total:,} in {args.contests} contests, RSA-{args.bits}, workers {args.workers}"
+    )
+    print(f"verify-election: {verify_s:8.2f} s  ({total / verify_s:,.0f} ballots/s, wall clock)")
+    print(f"raw RSA-PSS:     {raw_s:8.2f} s  ({total / raw_s:,.0f} ballots/s)")
+    print(f"ratio verifier / raw: {verify_s / raw_s:.2f}")
+    print(f"load average after: {os.getloadavg()}")
+    return 0 if proc.returncode == 0 and good == total else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
