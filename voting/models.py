@@ -15,6 +15,7 @@ from voting.elections.models import Contest, Election
 from voting.mail.models import OutboxMessage
 from voting.members.models import Forening, Krets, Member
 from voting.nominations.models import Nomination, NominationSubmission
+from voting.scheduler.models import JobRun
 from voting.tokens import LinkToken
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "Contest",
     "Election",
     "Forening",
+    "JobRun",
     "Krets",
     "LinkToken",
     "Member",

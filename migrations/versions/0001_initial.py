@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 06:53:12.289413
+Create Date: 2026-11-26 08:24:39.064867
 """
 
 import sqlalchemy as sa
@@ -61,6 +61,7 @@ def upgrade() -> None:
         sa.Column("nomination_closes", sa.DateTime(timezone=True), nullable=False),
         sa.Column("voting_opens", sa.DateTime(timezone=True), nullable=False),
         sa.Column("voting_closes", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reminder_hours", sa.JSON(), nullable=False),
         sa.Column("candidates_published_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
@@ -102,27 +103,6 @@ def upgrade() -> None:
         sa.Column("private_key_enc", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("log", name=op.f("pk_log_key")),
     )
-    op.create_table(
-        "outbox",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("kind", sa.String(length=40), nullable=False),
-        sa.Column("to_addr", sa.String(length=320), nullable=False),
-        sa.Column("subject", sa.String(length=300), nullable=False),
-        sa.Column("body_enc", sa.LargeBinary(), nullable=True),
-        sa.Column("status", sa.String(length=10), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
-        sa.CheckConstraint(
-            "status IN ('queued', 'sent', 'failed')", name=op.f("ck_outbox_status_known")
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
-    )
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.create_index("ix_outbox_due", ["status", "next_attempt_at"], unique=False)
-
     op.create_table(
         "staff_user",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -193,6 +173,23 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "job_run",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("election_id", sa.Integer(), nullable=False),
+        sa.Column("job", sa.String(length=40), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ran_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("late", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["election_id"], ["election.id"], name=op.f("fk_job_run_election_id_election")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_job_run")),
+        sa.UniqueConstraint("election_id", "job", name="one_run_per_job"),
+    )
+    with op.batch_alter_table("job_run", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_job_run_election_id"), ["election_id"], unique=False)
+
+    op.create_table(
         "member",
         sa.Column("member_id", sa.String(length=40), nullable=False),
         sa.Column("personnummer_enc", sa.LargeBinary(), nullable=True),
@@ -200,6 +197,7 @@ def upgrade() -> None:
         sa.Column("first_name", sa.String(length=200), nullable=False),
         sa.Column("last_name", sa.String(length=200), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=True),
+        sa.Column("email_bounced_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("phone", sa.String(length=40), nullable=True),
         sa.Column("krets_code", sa.String(length=40), nullable=False),
         sa.Column("forening", sa.String(length=200), nullable=True),
@@ -311,6 +309,37 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_nomination_election_id"), ["election_id"], unique=False
         )
+
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("election_id", sa.Integer(), nullable=True),
+        sa.Column("member_id", sa.String(length=40), nullable=True),
+        sa.Column("kind", sa.String(length=40), nullable=False),
+        sa.Column("to_addr", sa.String(length=320), nullable=False),
+        sa.Column("subject", sa.String(length=300), nullable=False),
+        sa.Column("body_enc", sa.LargeBinary(), nullable=True),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "status IN ('queued', 'sent', 'failed')", name=op.f("ck_outbox_status_known")
+        ),
+        sa.ForeignKeyConstraint(
+            ["election_id"], ["election.id"], name=op.f("fk_outbox_election_id_election")
+        ),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["member.member_id"], name=op.f("fk_outbox_member_id_member")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
+    )
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.create_index("ix_outbox_due", ["status", "next_attempt_at"], unique=False)
+        batch_op.create_index("ix_outbox_election_status", ["election_id", "status"], unique=False)
+        batch_op.create_index(batch_op.f("ix_outbox_member_id"), ["member_id"], unique=False)
 
     op.create_table(
         "roll_entry",
@@ -464,6 +493,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_roll_entry_contest_id"))
 
     op.drop_table("roll_entry")
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outbox_member_id"))
+        batch_op.drop_index("ix_outbox_election_status")
+        batch_op.drop_index("ix_outbox_due")
+
+    op.drop_table("outbox")
     with op.batch_alter_table("nomination", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_nomination_election_id"))
         batch_op.drop_index(batch_op.f("ix_nomination_contest_id"))
@@ -483,6 +518,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_member_email"))
 
     op.drop_table("member")
+    with op.batch_alter_table("job_run", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_job_run_election_id"))
+
+    op.drop_table("job_run")
     with op.batch_alter_table("forening", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_forening_contact_email"))
 
@@ -493,10 +532,6 @@ def downgrade() -> None:
     op.drop_table("contest")
     op.drop_table("board_seal")
     op.drop_table("staff_user")
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_index("ix_outbox_due")
-
-    op.drop_table("outbox")
     op.drop_table("log_key")
     with op.batch_alter_table("link_token", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_link_token_subject_id"))

@@ -28,6 +28,9 @@ class Election(Base):
     nomination_closes: Mapped[UTCTime]
     voting_opens: Mapped[UTCTime]
     voting_closes: Mapped[UTCTime]
+    # Hours before voting_closes at which non-voters are reminded (the election file's
+    # schedule.reminders); the scheduler sends each once.
+    reminder_hours: Mapped[list[int]] = mapped_column(sa.JSON, default=lambda: [72, 24])
     candidates_published_at: Mapped[UTCTime | None]
     created_at: Mapped[UTCTime]
 

@@ -23,9 +23,14 @@ class OutboxMessage(Base):
             "status IN (" + ", ".join(repr(s.value) for s in MailStatus) + ")", name="status_known"
         ),
         sa.Index("ix_outbox_due", "status", "next_attempt_at"),
+        sa.Index("ix_outbox_election_status", "election_id", "status"),
     )
 
     id: Mapped[IntPK]
+    # Which election and member a mail belongs to, where it does (the committee's mail view,
+    # bounces); NULL for mail to non-members such as nomination confirmations.
+    election_id: Mapped[int | None] = mapped_column(sa.ForeignKey("election.id"))
+    member_id: Mapped[str | None] = mapped_column(sa.ForeignKey("member.member_id"), index=True)
     kind: Mapped[str] = mapped_column(sa.String(40))
     to_addr: Mapped[str] = mapped_column(sa.String(320))
     subject: Mapped[str] = mapped_column(sa.String(300))

@@ -43,6 +43,8 @@ class Member(Base):
     first_name: Mapped[str] = mapped_column(sa.String(200))
     last_name: Mapped[str] = mapped_column(sa.String(200))
     email: Mapped[str | None] = mapped_column(sa.String(320), index=True)  # stored lower-case
+    # Set when the SMTP server refused the address for good; cleared when the email changes.
+    email_bounced_at: Mapped[UTCTime | None]
     phone: Mapped[str | None] = mapped_column(sa.String(40))
     krets_code: Mapped[str] = mapped_column(sa.ForeignKey("krets.code"), index=True)
     forening: Mapped[str | None] = mapped_column(sa.String(200))
