@@ -249,7 +249,10 @@ def test_cli_prints_a_summary_and_fails_on_blockers(app, voting, voter_client, c
     assert "SODERMALM: 3 röstsedlar" in result.output
     assert "valdeltagande 75.0 %" in result.output
     assert "Anna Berg (3 röster)" in result.output
-    assert "Lottning (1 röster)" in result.output
+    assert "Lottning (1 röst)" in result.output
+    # The tie-break line speaks Swedish, like the rest of the summary.
+    assert "→ vald" in result.output
+    assert "→ elected" not in result.output
     again = runner.invoke(tally_command, [voting.slug, "--seed", SEED])
     assert again.exit_code != 0
     assert "already counted" in again.output

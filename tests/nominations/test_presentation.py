@@ -215,3 +215,33 @@ def test_unpublished_photo_is_hidden_from_others(app, accepted):
     [nomination] = rows(Nomination)
     assert app.test_client().get(f"/kandidat/foto/{nomination.id}.jpg").status_code == 404
     assert accepted.get(f"/kandidat/foto/{nomination.id}.jpg").status_code == 200
+
+
+def _approve():
+    from voting.nominations.review import approve
+
+    [nomination] = rows(Nomination)
+    with db.transaction() as tx:
+        approve(tx, tx.get(Nomination, nomination.id), None, DURING)
+    db.session.expire_all()
+
+
+def test_editing_an_approved_presentation_sends_it_back_to_review(accepted):
+    assert _save(accepted, text="Det godkända.").status_code == 302
+    _approve()
+    # Saving the same presentation again changes nothing: the approval stands.
+    assert _save(accepted, text="Det godkända.").status_code == 302
+    [nomination] = rows(Nomination)
+    assert nomination.status == "approved"
+
+    assert _save(accepted, text="Något helt annat.").status_code == 302
+    db.session.expire_all()
+    [nomination] = rows(Nomination)
+    assert nomination.status == "awaiting_review"
+    assert nomination.reviewed_at is None
+    assert "granskas den nu på nytt" in accepted.get("/kandidat").text
+    logged = [
+        json.loads(e.body)["data"]["back_to_review"]
+        for e in rows(AuditEntry, AuditEntry.type == "presentation.updated")
+    ]
+    assert logged == [False, False, True]

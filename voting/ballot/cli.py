@@ -15,6 +15,7 @@ from voting.ballot import links, services
 from voting.ballot import results as results_service
 from voting.ballot import tally as tally_service
 from voting.ballot.errors import VotingError
+from voting.ballot.results import place_sv
 from voting.db import db
 from voting.elections.errors import ElectionError
 from voting.elections.services import get_election
@@ -23,6 +24,10 @@ from voting.members.models import Member
 
 def _now() -> Any:
     return current_app.config["CLOCK"]()
+
+
+def _votes_sv(count: int) -> str:
+    return f"{count} röst" if count == 1 else f"{count} röster"
 
 
 def _fail(exc: Exception) -> click.ClickException:
@@ -176,7 +181,7 @@ def tally(slug: str, seed: str, as_json: bool) -> None:
         votes = contest["votes"]
 
         def who(cid: str, votes: dict[str, int] = votes) -> str:
-            return f"{names.get(cid, cid)} ({votes[cid]} röster)"
+            return f"{names.get(cid, cid)} ({_votes_sv(votes[cid])})"
 
         click.echo(
             f"\n{contest['krets']}: {contest['ballots_cast']} röstsedlar, "
@@ -191,9 +196,10 @@ def tally(slug: str, seed: str, as_json: bool) -> None:
             click.echo(f"    {rank}. {who(cid)}")
         for tie in contest["ties"]:
             order = ", ".join(
-                f"{names.get(e['candidate'], e['candidate'])} → {e['place']}" for e in tie["order"]
+                f"{names.get(e['candidate'], e['candidate'])} → {place_sv(e['place'])}"
+                for e in tie["order"]
             )
-            click.echo(f"  Lottning ({tie['votes']} röster): {order}")
+            click.echo(f"  Lottning ({_votes_sv(tie['votes'])}): {order}")
     click.echo(f"\nRäknat med seed {seed!r}. Resultatet och dess hash är loggade (tally.counted).")
 
 

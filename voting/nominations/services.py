@@ -557,8 +557,12 @@ def update_presentation(
     photo: bytes | None,
     remove_photo: bool,
     now: datetime,
-) -> None:
-    """Save the accepted nominee's presentation; the photo is re-encoded. Validates all first."""
+) -> bool:
+    """Save the accepted nominee's presentation; the photo is re-encoded. Validates all first.
+
+    Returns True when the change sent an approved nomination back to the committee's review:
+    the committee approved the presentation it read, not whatever is written afterwards.
+    """
     text = (text or "").strip() or None
     if text is not None and len(text) > PRESENTATION_MAX:
         raise PresentationInvalid(
@@ -569,17 +573,29 @@ def update_presentation(
     election = _locked_nomination(session, nomination)
     if nomination.status not in ACCEPTED:
         raise NotAllowed(_("Presentationen kan skrivas först när du har tackat ja."))
+    before = (nomination.presentation, nomination.links, nomination.photo)
     nomination.presentation = text
     nomination.links = json.dumps(cleaned) if cleaned else None
     if new_photo is not None:
         nomination.photo = new_photo
     elif remove_photo:
         nomination.photo = None
+    changed = before != (nomination.presentation, nomination.links, nomination.photo)
+    back_to_review = changed and nomination.status == NominationStatus.APPROVED
+    if back_to_review:
+        nomination.status = NominationStatus.AWAITING_REVIEW
+        nomination.reviewed_at = None
     append(
         session,
         election.slug,
         "presentation.updated",
-        {"nomination": nomination.id, "photo": nomination.photo is not None, "links": len(cleaned)},
+        {
+            "nomination": nomination.id,
+            "photo": nomination.photo is not None,
+            "links": len(cleaned),
+            "back_to_review": back_to_review,
+        },
         now,
     )
     session.flush()
+    return back_to_review

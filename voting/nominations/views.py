@@ -241,7 +241,7 @@ def nominee() -> Any:
             if presentation_form.validate_on_submit():
                 try:
                     with db.transaction() as tx:
-                        update_presentation(
+                        back_to_review = update_presentation(
                             tx,
                             nomination,
                             text=presentation_form.text.data,
@@ -258,6 +258,14 @@ def nominee() -> Any:
                     return redirect(url_for(".nominee"))
                 else:
                     flash(_("Presentationen är sparad."), "success")
+                    if back_to_review:
+                        flash(
+                            _(
+                                "Valberedningen hade redan godkänt nomineringen. Eftersom "
+                                "presentationen ändrades granskas den nu på nytt."
+                            ),
+                            "info",
+                        )
                     return redirect(url_for(".nominee"))
             else:
                 status_code = 400
