@@ -2628,8 +2628,8 @@
     }
   };
   var VoteStore = class _VoteStore {
-    constructor(election, contest) {
-      const id = JSON.stringify([election, contest]);
+    constructor(election, contest, storageId = "") {
+      const id = JSON.stringify([election, contest, storageId]);
       this.pendingKey = `${STORAGE_PREFIX}pending.${id}`;
       this.receiptKey = `${STORAGE_PREFIX}receipt.${id}`;
     }
@@ -2710,14 +2710,14 @@
     }
   }
   var Voter = class {
-    constructor({ election, contest, manifestUrl, signUrl, castUrl, csrfToken }) {
+    constructor({ election, contest, storageId, manifestUrl, signUrl, castUrl, csrfToken }) {
       this.election = election;
       this.contest = contest;
       this.manifestUrl = manifestUrl;
       this.signUrl = signUrl;
       this.castUrl = castUrl;
       this.csrfToken = csrfToken;
-      this.store = new VoteStore(election, contest);
+      this.store = new VoteStore(election, contest, storageId);
       this.suite = RSABSSA.SHA384.PSS.Randomized();
       this.contestInfo = null;
       this.lastPending = null;
@@ -2933,6 +2933,7 @@
     const voter = new Voter({
       election: cfg.election,
       contest: cfg.contest,
+      storageId: cfg.storageId,
       manifestUrl: cfg.manifestUrl,
       signUrl: cfg.signUrl,
       castUrl: cfg.castUrl,

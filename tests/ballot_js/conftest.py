@@ -219,6 +219,7 @@ class BallotPage:
     election: FakeElection = field(default_factory=FakeElection)
     issued_at: datetime | None = None
     voting_open: bool = True
+    storage_id: str = "member-a"
     csrf: str = ""
     page: Any = None
     console_errors: list[str] = field(default_factory=list)
@@ -236,6 +237,7 @@ class BallotPage:
                 candidates=self.server.candidates,
                 issued_at=self.issued_at,
                 voting_open=self.voting_open,
+                storage_id=self.storage_id,
                 manifest_url=f"/api/v1/elections/{SLUG}/manifest",
                 sign_url=f"/api/v1/contests/{self.server.contest.id}/blind-sign",
                 cast_url=f"/api/v1/contests/{self.server.contest.id}/ballots",

@@ -26,8 +26,8 @@ from tests.ballot_js.conftest import (
 
 pytestmark = pytest.mark.browser
 
-PENDING_KEY = f'kongressval.v1.pending.["{SLUG}","{CONTEST_ID}"]'
-RECEIPT_KEY = f'kongressval.v1.receipt.["{SLUG}","{CONTEST_ID}"]'
+PENDING_KEY = f'kongressval.v1.pending.["{SLUG}","{CONTEST_ID}","member-a"]'
+RECEIPT_KEY = f'kongressval.v1.receipt.["{SLUG}","{CONTEST_ID}","member-a"]'
 
 
 def heading_focused(page: Any, step: str) -> bool:
@@ -427,3 +427,21 @@ def test_expired_session_says_to_open_the_link_again(make_ballot_page):
     page.get_by_role("button", name="Skicka din röst igen").click()
     wait_receipt(page)
     check_stored_ballot(bp, ("10", "9"))
+
+
+def test_members_sharing_a_browser_never_see_each_others_vote(make_ballot_page):
+    anna = make_ballot_page(storage_id="member-a")
+    anna.server.cast_failures.append(503)
+    page = anna.open()
+    choose_and_review(page, ["Anna Andersson", "Bo Berg"])
+    cast(page)
+    page.locator("#cast-error p").first.wait_for()
+    assert PENDING_KEY in anna.storage()  # Anna's signed, unsent vote stays on the device
+
+    # Bo opens his own link in the same browser (same localStorage): his own blank ballot.
+    bo = make_ballot_page(storage_id="member-b")
+    bo_page = bo.open()
+    assert bo_page.locator("#step-choose").is_visible()
+    assert not bo_page.locator("#step-resume").is_visible()
+    assert "Anna Andersson" not in bo_page.locator("#resume-choices").inner_text()
+    assert bo.storage()[PENDING_KEY]["signature"]  # Anna's vote is still there for her

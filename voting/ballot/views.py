@@ -22,6 +22,7 @@ from voting.ballot import services
 from voting.ballot.errors import Unauthenticated, VotingError
 from voting.ballot.links import authenticate
 from voting.ballot.models import VoterLink
+from voting.crypto import keyed_hash
 from voting.db import db
 from voting.elections.errors import ElectionNotFound
 from voting.elections.models import Contest, Election
@@ -95,6 +96,10 @@ def ballot_page() -> str | tuple[str, int]:
         rule=services.rule_of(contest, len(candidates)),
         candidates=candidates,
         issued_at=services.signature_issued_at(db.session, contest.id, link.member_id),
+        # Why: household members may share a browser; each member's saved vote and receipt
+        # live under their own key. A keyed hash with its own purpose, so that it matches
+        # nothing in the audit log or anywhere else.
+        storage_id=keyed_hash(f"{election.slug}:{link.member_id}", "ballot-storage")[:24],
         voting_open=election.voting_open(now),
         manifest_url=url_for("api.manifest", slug=election.slug),
         sign_url=url_for("api.blind_sign", contest_id=contest.id),

@@ -75,6 +75,7 @@ export function startBallotPage(root) {
   const voter = new Voter({
     election: cfg.election,
     contest: cfg.contest,
+    storageId: cfg.storageId,
     manifestUrl: cfg.manifestUrl,
     signUrl: cfg.signUrl,
     castUrl: cfg.castUrl,

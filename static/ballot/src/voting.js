@@ -33,8 +33,9 @@ export class VoteError extends Error {
 
 /** The pending vote and the receipt of one contest, in localStorage. */
 export class VoteStore {
-  constructor(election, contest) {
-    const id = JSON.stringify([election, contest]);
+  constructor(election, contest, storageId = "") {
+    // storageId is per member: two members sharing a browser never see each other's vote.
+    const id = JSON.stringify([election, contest, storageId]);
     this.pendingKey = `${STORAGE_PREFIX}pending.${id}`;
     this.receiptKey = `${STORAGE_PREFIX}receipt.${id}`;
   }
@@ -135,14 +136,14 @@ function decodeField(value, field) {
 
 /** One voter in one contest: the page's configuration and the protocol steps. */
 export class Voter {
-  constructor({ election, contest, manifestUrl, signUrl, castUrl, csrfToken }) {
+  constructor({ election, contest, storageId, manifestUrl, signUrl, castUrl, csrfToken }) {
     this.election = election;
     this.contest = contest;
     this.manifestUrl = manifestUrl;
     this.signUrl = signUrl;
     this.castUrl = castUrl;
     this.csrfToken = csrfToken;
-    this.store = new VoteStore(election, contest);
+    this.store = new VoteStore(election, contest, storageId);
     this.suite = RSABSSA.SHA384.PSS.Randomized();
     this.contestInfo = null;
     this.lastPending = null; // the newest pending vote, in case storage refused it
