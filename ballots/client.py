@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import http.client
 import json
 import secrets
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -46,6 +48,10 @@ __all__ = [
 
 Transport = Callable[[str, str, Mapping[str, str], bytes | None], tuple[int, bytes]]
 """``transport(method, url, headers, body) -> (status, body)``; HTTP errors are answers."""
+
+# Answers worth asking again with the very same request: the server or a proxy in front of it
+# was briefly unable to answer (a restarting worker, a database away: 503).
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
 def urllib_transport(
@@ -178,11 +184,20 @@ class VoterClient:
         transport: Transport = urllib_transport,
         rng: RandomBytes = secrets.token_bytes,
         manifests: dict[str, Manifest] | None = None,
+        retries: int = 0,
+        retry_wait: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self._transport = transport
         self._rng = rng
+        # How often a lost or transient answer is asked for again, with the SAME request: the
+        # same blinded message (the server answers it with the same signature) or the same
+        # signed ballot (the same receipt). Waits retry_wait, doubling each time.
+        self.retries = retries
+        self.retry_wait = retry_wait
+        self._sleep = sleep
         # Many voters of one election may share one dict: the manifest is public and fixed.
         self._manifests: dict[str, Manifest] = {} if manifests is None else manifests
 
@@ -201,10 +216,12 @@ class VoterClient:
             if not self.token:
                 raise ClientError("token: this request needs the token from the voting link")
             headers["Authorization"] = f"Bearer {self.token}"
-        status, raw = self._transport(method, url, headers, payload)
+        status, raw = self._send(method, url, headers, payload)
         try:
             data = json.loads(raw) if raw else None
         except ValueError:
+            if status >= 400:  # e.g. a proxy's HTML error page
+                raise ApiError(status, "http_error", "the answer is not JSON") from None
             raise ClientError(f"HTTP {status} from {url}: the answer is not JSON") from None
         if status >= 400:
             error = data if isinstance(data, dict) else {}
@@ -212,6 +229,27 @@ class VoterClient:
                 status, str(error.get("error", "http_error")), str(error.get("message", ""))
             )
         return status, data
+
+    def _send(
+        self, method: str, url: str, headers: Mapping[str, str], payload: bytes | None
+    ) -> tuple[int, bytes]:
+        """One request, asked again unchanged after a lost answer or a transient status."""
+        wait = self.retry_wait
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                status, raw = self._transport(method, url, headers, payload)
+            except (OSError, http.client.HTTPException) as exc:
+                if last:
+                    raise ClientError(
+                        f"{method} {url}: no answer ({exc.__class__.__name__}: {exc})"
+                    ) from exc
+            else:
+                if status not in TRANSIENT_STATUS or last:
+                    return status, raw
+            self._sleep(wait)
+            wait *= 2
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def manifest(self, slug: str) -> Manifest:
         """Fetch (once) and parse ``GET /api/v1/elections/<slug>/manifest``."""

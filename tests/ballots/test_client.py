@@ -352,3 +352,69 @@ def test_vote_over_real_http(api: FakeApi, http_server: str) -> None:
 def test_urllib_transport_refuses_other_schemes() -> None:
     with pytest.raises(ClientError, match="http"):
         urllib_transport("GET", "file:///etc/passwd", {}, None)
+
+
+@dataclass
+class Flaky:
+    """Wraps the fake API: the server does its work, then the answer is lost on the way back."""
+
+    api: FakeApi
+    lose: dict[str, int]  # path suffix -> how many answers to lose
+    status: int | None = None  # None: the connection drops; else this status comes back
+
+    def __call__(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
+    ) -> tuple[int, bytes]:
+        answer = self.api(method, url, headers, body)
+        for suffix, count in self.lose.items():
+            if url.endswith(suffix) and count:
+                self.lose[suffix] = count - 1
+                if self.status is None:
+                    raise ConnectionResetError("connection reset by peer")
+                return self.status, b"<html>Bad gateway</html>"
+        return answer
+
+
+@pytest.mark.parametrize("status", [None, 502, 503])
+def test_lost_answers_are_asked_for_again_with_the_same_request(
+    api: FakeApi, status: int | None
+) -> None:
+    waits: list[float] = []
+    transport = Flaky(api, {"/blind-sign": 2, "/ballots": 1}, status)
+    voter = VoterClient(BASE, TOKEN_A, transport=transport, retries=3, sleep=waits.append)
+    receipt = voter.vote(SLUG, "1", ["11", "12"])
+    signs = [r.body for r in api.requests if r.path.endswith("/blind-sign")]
+    casts = [r.body for r in api.requests if r.path.endswith("/ballots")]
+    # The server signed three times, each time the same blinded message (not a new ballot,
+    # which it would refuse with 409), and the one ballot was counted once.
+    assert len(signs) == 3
+    assert signs[0] == signs[1] == signs[2]
+    assert len(casts) == 2
+    assert casts[0] == casts[1]
+    assert len(api.board) == 1
+    assert receipt["ballot_hash"] == next(iter(api.board.values()))["ballot_hash"]
+    assert waits == [1.0, 2.0, 1.0]
+
+
+def test_without_retries_a_lost_answer_is_a_clear_error(api: FakeApi) -> None:
+    voter = VoterClient(BASE, TOKEN_A, transport=Flaky(api, {"/blind-sign": 1}))
+    with pytest.raises(ClientError, match="no answer .*ConnectionResetError"):
+        voter.vote(SLUG, "1", ["11", "12"])
+    flaky = Flaky(api, {"/ballots": 5}, 503)
+    voter = VoterClient(BASE, "tok-b", transport=flaky, retries=2, sleep=lambda _: None)
+    with pytest.raises(ApiError) as info:
+        voter.vote(SLUG, "2", ["21"])
+    assert info.value.status == 503
+    # The server did count it; only the answers were lost (three tries, one ballot).
+    assert len(api.board) == 1
+    assert sum(r.path.endswith("/ballots") for r in api.requests) == 3
+
+
+def test_refusals_are_not_retried(api: FakeApi) -> None:
+    waits: list[float] = []
+    voter = VoterClient(BASE, TOKEN_A, transport=api, retries=3, sleep=waits.append)
+    voter.vote(SLUG, "1", ["11", "12"])
+    with pytest.raises(ApiError) as info:
+        voter.vote(SLUG, "1", ["12", "13"])
+    assert info.value.status == 409
+    assert waits == []

@@ -148,7 +148,9 @@ def vote(link: str, choices: tuple[str, ...]) -> None:
             f"LINK must be a voting link like https://host{links.LINK_PATH}<token>"
         )
     base, token = link.split(links.LINK_PATH, 1)
-    client = VoterClient(base, token.strip("/"))
+    # Why retries: a lost answer is asked for again with the same request (same blinded
+    # message, same signed ballot), which the server answers the same way.
+    client = VoterClient(base, token.strip("/"), retries=3)
     try:
         me = client.voter()
         receipt = client.vote(me["election"], me["contest"], list(choices))
