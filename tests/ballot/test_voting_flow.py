@@ -237,3 +237,21 @@ def test_remind_mails_only_non_voters(runner, voting, voter_client):
     result = runner.invoke(args=["links", "remind", voting.slug])
     assert result.exit_code == 0, result.output
     assert "Queued 5 reminders." in result.output
+
+
+def test_manifest_follows_a_schedule_change(client, voting, clock):
+    from voting.elections.services import get_election, reschedule
+
+    url = f"/api/v1/elections/{voting.slug}/manifest"
+    first = client.get(url).get_json()
+    from voting.ballot import services
+
+    with db.transaction() as s:
+        mine = services.manifest(s, get_election(s, voting.slug))
+        mine["contests"].clear()  # each caller gets its own copy: the cached one is untouched
+        assert services.manifest(s, get_election(s, voting.slug)) == first
+    with db.transaction() as s:
+        reschedule(s, get_election(s, voting.slug), {"voting_closes": "2030-01-31T12:00"}, DURING)
+    later = client.get(url).get_json()
+    assert later["voting_closes"] != first["voting_closes"]
+    assert later["voting_closes"].startswith("2030-01-31T11:00")  # 12:00 in Stockholm, UTC

@@ -86,8 +86,35 @@ def rule_of(contest: Contest, candidates: int | None = None) -> SelectionRule:
     )
 
 
+_MANIFESTS: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
 def manifest(session: Session, election: Election) -> dict[str, Any]:
-    """Everything a voter's client and an auditor need to know about the contests."""
+    """Everything a voter's client and an auditor need to know about the contests.
+
+    Once the lists are published (their hashes logged, the keys made) the manifest changes only
+    with the schedule, so each process builds it once per schedule: every voter fetches it.
+    """
+    if election.candidates_published_at is None:
+        return _build_manifest(session, election)
+    ident = (
+        str(session.get_bind().engine.url),
+        election.id,
+        election.candidates_published_at,
+        election.voting_opens,
+        election.voting_closes,
+        election.title,
+        tuple(c.list_hash for c in election.contests),
+    )
+    cached = _MANIFESTS.get(ident)
+    if cached is None:
+        if len(_MANIFESTS) > 64:  # schedule changes in a long-lived process: drop the old ones
+            _MANIFESTS.clear()
+        cached = _MANIFESTS[ident] = _build_manifest(session, election)
+    return json.loads(json.dumps(cached))  # a private copy: callers may change theirs
+
+
+def _build_manifest(session: Session, election: Election) -> dict[str, Any]:
     log_key = ensure_log_key(session, election.slug)
     contests = []
     for contest in election.contests:
