@@ -29,3 +29,23 @@ def test_refuses_a_short_data_key(tmp_path):
             {"SECRET_KEY": "s" * 40, "DATA_KEY": "c2hvcnQ=", "DATABASE_URL": "sqlite://"},
             instance_path=str(tmp_path),
         )
+
+
+@pytest.mark.parametrize(
+    ("config", "env", "secure"),
+    [
+        ({}, {}, True),  # production: the session cookie only travels over https
+        ({"DEBUG": True}, {}, False),  # the local demo on http://127.0.0.1
+        ({}, {"VOTING_SESSION_COOKIE_SECURE": "false"}, False),  # said so explicitly
+        ({"DEBUG": True}, {"VOTING_SESSION_COOKIE_SECURE": "true"}, True),
+    ],
+)
+def test_session_cookie_is_secure_unless_debugging(config, env, secure, tmp_path, monkeypatch):
+    monkeypatch.delenv("VOTING_SESSION_COOKIE_SECURE", raising=False)
+    monkeypatch.delenv("FLASK_DEBUG", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    base = {"SECRET_KEY": "s" * 40, "DATA_KEY": "A" * 43 + "=", "DATABASE_URL": "sqlite://"}
+    app = create_app({**base, **config}, instance_path=str(tmp_path))
+    assert app.config["SESSION_COOKIE_SECURE"] is secure
+    app.extensions["db"]["engine"].dispose()

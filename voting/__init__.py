@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, session
+from flask import Flask, Response, g, jsonify, render_template_string, request, session
+from sqlalchemy import exc as sa_exc
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from voting.config import DEFAULTS, check_secrets
 from voting.db import ROOT, utcnow
@@ -20,7 +23,10 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     """
     app = Flask(
         __name__,
-        instance_path=instance_path or str(ROOT / "instance"),
+        # VOTING_INSTANCE_PATH: where a deployment keeps instance/config.py (docs/deployment.md).
+        instance_path=instance_path
+        or os.environ.get("VOTING_INSTANCE_PATH")
+        or str(ROOT / "instance"),
         instance_relative_config=True,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
@@ -31,11 +37,11 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     if config:
         app.config.from_mapping(config)
     app.config.setdefault("CLOCK", utcnow)
-    app.config["SESSION_COOKIE_SECURE"] = app.config.get(
-        "SESSION_COOKIE_SECURE", not (app.debug or app.testing)
-    )
+    if app.config["SESSION_COOKIE_SECURE"] is None:
+        app.config["SESSION_COOKIE_SECURE"] = not (app.debug or app.testing)
     check_secrets(app.config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    _trust_proxies(app)
 
     from voting import headers, privacy
     from voting.extensions import babel, csrf, limiter, select_locale
@@ -79,7 +85,66 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
 
         return {"current_locale": str(get_locale()), "now": app.config["CLOCK"]()}
 
+    _handle_database_outage(app)
+
     from voting.cli import register
 
     register(app)
     return app
+
+
+PROXY_HEADERS = ("for", "proto", "host", "port", "prefix")
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Honour ``X-Forwarded-*`` from as many proxies as ``PROXY_FIX_X_*`` says; none by default.
+
+    Why off by default: a client can send any X-Forwarded-For it likes. Trusting it without a
+    proxy in front would let anyone pick the address the rate limits count against.
+    """
+    counts = {
+        name: int(app.config.get(f"PROXY_FIX_X_{name.upper()}") or 0) for name in PROXY_HEADERS
+    }
+    if any(counts.values()):
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, **{f"x_{name}": count for name, count in counts.items()}
+        )
+
+
+# Errors that mean "the database is not there right now", as opposed to a bug or a refused write.
+OUTAGE_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
+UNAVAILABLE_PAGE = """{% extends "base.html" %}
+{% block title %}{{ title }}{% endblock %}
+{% block content %}<h1>{{ title }}</h1><p>{{ text }}</p>{% endblock %}"""
+
+
+def _handle_database_outage(app: Flask) -> None:
+    """Answer 503 with Retry-After, not 500, while the database cannot be reached."""
+
+    def unavailable(exc: Exception) -> Response:
+        from flask_babel import gettext as _
+
+        # The class name only: a driver's message can hold the host, user or SQL.
+        app.logger.warning("database unavailable: %s", exc.__class__.__name__)
+        retry = str(app.config["OUTAGE_RETRY_AFTER"])
+        message = _("Tjänsten är tillfälligt otillgänglig. Försök igen om en stund.")
+        if (
+            request.path.startswith("/api/")
+            or request.path in ("/healthz", "/readyz")
+            or (request.accept_mimetypes.best == "application/json")
+        ):
+            body = {"status": "unavailable", "error": "unavailable", "message": message}
+            response = jsonify(body)
+        else:
+            title = _("Tillfälligt otillgänglig")
+            response = Response(
+                render_template_string(UNAVAILABLE_PAGE, title=title, text=message),
+                mimetype="text/html",
+            )
+        response.status_code = 503
+        response.headers["Retry-After"] = retry
+        return response
+
+    for error in OUTAGE_ERRORS:
+        app.register_error_handler(error, unavailable)

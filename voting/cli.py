@@ -24,6 +24,7 @@ def register(app: Flask) -> None:
     """Attach every command group to ``app.cli``."""
     from voting.admin.cli import admin_group, candidates_group, nominations_group
     from voting.audit.cli import log_group
+    from voting.backup import backup_command
     from voting.ballot.cli import board_group, links_group, results_group, roll_group, tally, vote
     from voting.elections.cli import election_group
     from voting.mail.cli import mail_group
@@ -45,6 +46,7 @@ def register(app: Flask) -> None:
         tally,
         results_group,
         log_group,
+        backup_command,
     ):
         app.cli.add_command(group)
     if app.debug or app.testing:

@@ -9,6 +9,8 @@ from pathlib import Path
 DEFAULTS: dict[str, object] = {
     "DATABASE_URL": None,  # None: SQLite file under the instance folder
     "SESSION_COOKIE_HTTPONLY": True,
+    # None: Secure unless debugging or testing (Flask's own default False would never apply).
+    "SESSION_COOKIE_SECURE": None,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_NAME": "kv_session",
     "PERMANENT_SESSION_LIFETIME": timedelta(hours=8),
@@ -20,6 +22,10 @@ DEFAULTS: dict[str, object] = {
     "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).resolve().parent.parent / "translations"),
     "LANGUAGES": ("sv", "en"),
     "RATELIMIT_STORAGE_URI": "memory://",
+    # A Redis that stops answering must not hang a request (nor /readyz) for long...
+    "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    # ...nor stop the voting: while it is away, each process counts in its own memory.
+    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
     "RATELIMIT_ENABLED": True,
     "RATELIMIT_HEADERS_ENABLED": True,
     "RATELIMIT_PUBLIC_FORM": "10 per minute;60 per hour",
@@ -40,6 +46,14 @@ DEFAULTS: dict[str, object] = {
     "NOMINEE_LINK_DAYS": 30,
     "ADMIN_SESSION_MINUTES": 60,
     "CONTEST_KEY_BITS": 3072,
+    # How many proxies in front set each X-Forwarded-* header (0: trust none). Behind one
+    # nginx: PROXY_FIX_X_FOR=1, PROXY_FIX_X_PROTO=1, PROXY_FIX_X_HOST=1. See docs/deployment.md.
+    "PROXY_FIX_X_FOR": 0,
+    "PROXY_FIX_X_PROTO": 0,
+    "PROXY_FIX_X_HOST": 0,
+    "PROXY_FIX_X_PORT": 0,
+    "PROXY_FIX_X_PREFIX": 0,
+    "OUTAGE_RETRY_AFTER": 5,  # seconds, in Retry-After while the database is unreachable
 }
 
 # Secrets the app refuses to start without. There is no fallback value for any of them.

@@ -84,7 +84,10 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return sa.create_engine(url, pool_pre_ping=True)
+    # Why pre-ping and a connect timeout: after a database restart the pool's connections are
+    # dead; each is tested before use and replaced, and a server that does not answer makes a
+    # request fail (503) in seconds instead of holding a worker until gunicorn kills it.
+    return sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
 
 
 class Database:
@@ -113,8 +116,14 @@ class Database:
     @staticmethod
     def _close(_exc: BaseException | None) -> None:
         session = g.pop("db_session", None)
-        if session is not None:
+        if session is None:
+            return
+        try:
             session.close()  # rolls back whatever was not committed
+        except (sa.exc.OperationalError, sa.exc.InterfaceError):
+            # The connection died under us (the database restarted): the answer is already
+            # made, so drop the connection rather than fail the request; the pool opens another.
+            session.invalidate()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import json
 import re
+from functools import cache
 from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
+from voting import OUTAGE_ERRORS
 from voting.ballot import services
-from voting.db import db
+from voting.config import ConfigError, check_secrets
+from voting.db import MIGRATIONS, db
 from voting.elections.errors import ElectionNotFound
 from voting.elections.models import Contest
 from voting.elections.services import get_election, list_elections
+from voting.extensions import limiter
 
 bp = Blueprint("public", __name__)
 
@@ -28,10 +33,75 @@ def index() -> str:
     )
 
 
+def _database_ok() -> bool:
+    try:
+        db.session.execute(text("SELECT 1"))
+    except OUTAGE_ERRORS:
+        db.session.rollback()
+        return False
+    return True
+
+
 @bp.route("/healthz", methods=["GET"])
 def healthz() -> tuple[dict[str, str], int]:
-    db.session.execute(text("SELECT 1"))
+    """Alive: the process answers and reaches its database."""
+    if not _database_ok():
+        return {"status": "unavailable"}, 503
     return {"status": "ok"}, 200
+
+
+@cache
+def _migration_heads() -> frozenset[str]:
+    from alembic.script import ScriptDirectory
+
+    return frozenset(ScriptDirectory(str(MIGRATIONS)).get_heads())
+
+
+def _migrations_ok() -> bool:
+    try:
+        versions = db.session.scalars(text("SELECT version_num FROM alembic_version")).all()
+    except sa_exc.DBAPIError:  # no alembic_version table: never migrated
+        db.session.rollback()
+        return False
+    return frozenset(versions) == _migration_heads()
+
+
+def _secrets_ok() -> bool:
+    try:
+        check_secrets(current_app.config)
+    except ConfigError:
+        return False
+    return True
+
+
+def _rate_limit_storage_ok() -> bool:
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return True
+    try:
+        return bool(limiter.storage.check())
+    except Exception:  # noqa: BLE001 - any failure of the storage means "not ready"
+        return False
+
+
+@bp.route("/readyz", methods=["GET"])
+def readyz() -> tuple[dict[str, Any], int]:
+    """Ready to serve: database reachable and migrated to head, secrets set, rate-limit storage.
+
+    Only check names and ok/fail are shown: the reasons go nowhere a visitor can read them.
+    """
+    checks = {"database": _database_ok()}
+    checks["migrations"] = checks["database"] and _migrations_ok()
+    checks["secrets"] = _secrets_ok()
+    checks["rate_limit_storage"] = _rate_limit_storage_ok()
+    ready = all(checks.values())
+    if not ready:
+        failing = ", ".join(name for name, ok in checks.items() if not ok)
+        current_app.logger.warning("not ready: %s", failing)
+    body = {
+        "status": "ok" if ready else "unavailable",
+        "checks": {name: "ok" if ok else "fail" for name, ok in checks.items()},
+    }
+    return body, 200 if ready else 503
 
 
 def _choices(ballot: str, names: dict[str, str]) -> list[str]:

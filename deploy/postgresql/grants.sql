@@ -1,0 +1,12 @@
+-- Run as kongressval_owner after every `voting db upgrade` (a migration may add tables):
+--   psql -v ON_ERROR_STOP=1 "postgresql://kongressval_owner@/kongressval" -f deploy/postgresql/grants.sql
+-- It is idempotent.
+GRANT USAGE ON SCHEMA public TO kongressval_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO kongressval_app;
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO kongressval_app;
+-- The audit log and its signed checkpoints are append-only. Triggers refuse UPDATE and DELETE
+-- already; without the rights as well, even a trigger dropped by mistake would not let the
+-- running app (or whoever steals its password) rewrite history.
+REVOKE UPDATE, DELETE, TRUNCATE ON audit_entry, checkpoint FROM kongressval_app;
+-- The schema version is the owner's business; the app only reads it (for /readyz).
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version FROM kongressval_app;
