@@ -240,6 +240,8 @@ class Gunicorn:
             "5",
             "--log-level",
             log_level,
+            # gunicorn 27's control socket has one path per user: two servers would share it.
+            "--no-control-socket",
             "voting:create_app()",
         ]
         self.env = {
