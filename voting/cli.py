@@ -29,6 +29,7 @@ def register(app: Flask) -> None:
     from voting.elections.cli import election_group
     from voting.mail.cli import mail_group
     from voting.members.cli import foreningar_group, members_group
+    from voting.scheduler.cli import scheduler_command
 
     for group in (
         db_group,
@@ -46,6 +47,7 @@ def register(app: Flask) -> None:
         tally,
         results_group,
         log_group,
+        scheduler_command,
         backup_command,
     ):
         app.cli.add_command(group)

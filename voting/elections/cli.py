@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import click
 from flask import current_app
+from sqlalchemy import select
 
 from voting.audit.record import RecordNotReady, build_record, ensure_final_checkpoint
 from voting.db import db
 from voting.elections.errors import ElectionError
-from voting.elections.services import SCHEDULE_FIELDS, create_election, get_election, reschedule
+from voting.elections.services import (
+    SCHEDULE_FIELDS,
+    create_election,
+    format_reminder,
+    get_election,
+    reschedule,
+    set_reminders,
+)
+from voting.scheduler.models import JobRun
 
 
 def _now():  # type: ignore[no-untyped-def]
@@ -52,6 +62,7 @@ def show(slug: str, as_json: bool) -> None:
         "timezone": election.timezone,
         "phase": election.phase(now),
         "schedule": {f: election.local(getattr(election, f)).isoformat() for f in SCHEDULE_FIELDS},
+        "reminders": [format_reminder(h) for h in election.reminder_hours or []],
         "candidates_published": election.candidates_published_at is not None,
         "kretsar": [
             {
@@ -73,6 +84,7 @@ def show(slug: str, as_json: bool) -> None:
     click.echo(f"Times in {election.timezone}:")
     for field in SCHEDULE_FIELDS:
         click.echo(f"  {field:18} {info['schedule'][field]}")
+    click.echo(f"  {'reminders':18} {_reminders_text(election.reminder_hours)} before the close")
     click.echo("Kretsar:")
     for k in info["kretsar"]:
         click.echo(
@@ -81,28 +93,67 @@ def show(slug: str, as_json: bool) -> None:
         )
 
 
+def _reminders_text(hours: list[int] | None) -> str:
+    return ", ".join(format_reminder(h) for h in hours or []) or "none"
+
+
+def _reminder_items(text: str) -> list[int | str]:
+    """ "3d, 1d" or "72,24" (hours) or "none" to the list the election file would hold."""
+    if text.strip().lower() in ("", "none"):
+        return []
+    items = [item.strip() for item in text.split(",")]
+    return [int(item) if item.isdigit() else item for item in items]
+
+
 @election_group.command("schedule")
 @click.argument("slug")
 @click.option("--nomination-opens")
 @click.option("--nomination-closes")
 @click.option("--voting-opens")
 @click.option("--voting-closes")
-def schedule(slug: str, **times: str | None) -> None:
-    """Change schedule times (ISO 8601, or 'now'; without offset: the election's timezone)."""
+@click.option(
+    "--reminders",
+    help='Reminders to non-voters before the close: "3d,1d", hours as "72,24", or "none".',
+)
+def schedule(slug: str, reminders: str | None, **times: str | None) -> None:
+    """Change schedule times (ISO 8601, or 'now'; without offset: the election's timezone).
+
+    A running `voting scheduler` picks the change up at its next resync.
+    """
     changes = {k: v for k, v in times.items() if v is not None}
-    if not changes:
-        raise click.UsageError("give at least one of the time options")
+    if not changes and reminders is None:
+        raise click.UsageError("give at least one of the time options or --reminders")
     try:
         with db.transaction() as session:
             election = get_election(session, slug)
-            changed = reschedule(session, election, changes, _now())
+            now = _now()
+            changed = reschedule(session, election, changes, now) if changes else {}
             lines = [
                 f"{f}: {election.local(old).isoformat()} -> {election.local(new).isoformat()}"
                 for f, (old, new) in changed.items()
             ]
+            if reminders is not None:
+                result = set_reminders(session, election, _reminder_items(reminders), now)
+                if result is not None:
+                    lines.append(
+                        f"reminders: {_reminders_text(result[0])} -> {_reminders_text(result[1])}"
+                    )
+            ran = set(session.scalars(select(JobRun.job).where(JobRun.election_id == election.id)))
+            past = [
+                format_reminder(h)
+                for h in election.reminder_hours or []
+                if election.voting_opens < election.voting_closes - timedelta(hours=h) <= now
+                and now <= election.voting_closes
+                and f"reminder-{h}h" not in ran
+            ]
     except ElectionError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo("\n".join(lines) if lines else "Nothing changed.")
+    if lines and past:
+        click.echo(
+            f"Note: the reminder(s) {', '.join(past)} before the close are already due and have "
+            "not run; the scheduler sends the latest of them at once."
+        )
 
 
 @election_group.command("export")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,6 +21,10 @@ from voting.members.models import Krets
 SCHEDULE_FIELDS = ("nomination_opens", "nomination_closes", "voting_opens", "voting_closes")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 KRETS_CODE_RE = re.compile(r"^[A-Z0-9_-]{1,40}$")
+REMINDERS_FIELD = "reminders"
+DEFAULT_REMINDER_HOURS = (72, 24)
+MAX_REMINDER_HOURS = 90 * 24
+REMINDER_RE = re.compile(r"^(\d{1,5})\s*([dh])$")
 
 
 def parse_time(value: object, tz: ZoneInfo, field: str, now: datetime | None = None) -> datetime:
@@ -52,6 +56,51 @@ def check_schedule(times: dict[str, datetime]) -> None:
         if not times[first] < times[second]:
             field = second if first == "nomination_closes" else first
             raise ElectionFileError(f"schedule.{field}: {message}")
+
+
+def format_reminder(hours: int) -> str:
+    """Hours before the close as the election file writes them: "3d" or "36h"."""
+    return f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"
+
+
+def parse_reminders(value: object, field: str = "schedule.reminders") -> list[int]:
+    """Reminder times before voting closes, as hours, latest reminder last (e.g. [72, 24]).
+
+    Each item is a string of days or hours ("3d", "36h") or an integer number of hours; an
+    empty list means no reminders.
+    """
+    if not isinstance(value, list):
+        raise ElectionFileError(
+            f'{field}: must be a list of times before voting closes, like ["3d", "1d"] or [72, 24]'
+        )
+    seen: dict[int, object] = {}
+    for index, item in enumerate(value, start=1):
+        where = f"{field}[{index}]"
+        if isinstance(item, int) and not isinstance(item, bool):
+            hours = item
+        elif isinstance(item, str) and (match := REMINDER_RE.match(item.strip().lower())):
+            hours = int(match[1]) * (24 if match[2] == "d" else 1)
+        else:
+            raise ElectionFileError(
+                f'{where}: {item!r} is not a time before the close; write "3d", "12h" or hours as '
+                "a number"
+            )
+        if not 1 <= hours <= MAX_REMINDER_HOURS:
+            raise ElectionFileError(f"{where}: must be between 1 hour and 90 days before the close")
+        if hours in seen:
+            raise ElectionFileError(f"{where}: {item!r} is the same time as {seen[hours]!r}")
+        seen[hours] = item
+    return sorted(seen, reverse=True)
+
+
+def check_reminders(hours: list[int], times: dict[str, datetime], field: str) -> None:
+    """Every reminder must fall inside the voting window."""
+    window = times["voting_closes"] - times["voting_opens"]
+    for value in hours:
+        if timedelta(hours=value) >= window:
+            raise ElectionFileError(
+                f"{field}: {format_reminder(value)} before the close is not after voting opens"
+            )
 
 
 def _require(data: dict[str, Any], key: str, kind: type, where: str) -> Any:
@@ -86,7 +135,7 @@ def parse_election_file(text: str) -> dict[str, Any]:
         raise ElectionFileError(f"timezone: unknown timezone {tz_name!r}") from exc
     schedule = _require(data, "schedule", dict, "")
     for key in schedule:
-        if key not in SCHEDULE_FIELDS:
+        if key not in (*SCHEDULE_FIELDS, REMINDERS_FIELD):
             raise ElectionFileError(f"schedule.{key}: unknown field")
     times = {}
     for field in SCHEDULE_FIELDS:
@@ -94,6 +143,10 @@ def parse_election_file(text: str) -> dict[str, Any]:
             raise ElectionFileError(f"schedule.{field}: missing")
         times[field] = parse_time(schedule[field], tz, f"schedule.{field}")
     check_schedule(times)
+    reminder_hours = list(DEFAULT_REMINDER_HOURS)
+    if REMINDERS_FIELD in schedule:
+        reminder_hours = parse_reminders(schedule[REMINDERS_FIELD])
+        check_reminders(reminder_hours, times, "schedule.reminders")
     kretsar = data.get("krets")
     if not isinstance(kretsar, list) or not kretsar:
         raise ElectionFileError("krets: at least one [[krets]] is needed")
@@ -131,7 +184,14 @@ def parse_election_file(text: str) -> dict[str, Any]:
         except SelectionRuleError as exc:
             raise ElectionFileError(f"{where}{exc}") from exc
         contests.append({"code": code, "name": name, "rule": rule})
-    return {"slug": slug, "title": title, "timezone": tz_name, "times": times, "contests": contests}
+    return {
+        "slug": slug,
+        "title": title,
+        "timezone": tz_name,
+        "times": times,
+        "reminder_hours": reminder_hours,
+        "contests": contests,
+    }
 
 
 def create_election(session: Session, text: str, now: datetime) -> Election:
@@ -143,6 +203,7 @@ def create_election(session: Session, text: str, now: datetime) -> Election:
         slug=spec["slug"],
         title=spec["title"],
         timezone=spec["timezone"],
+        reminder_hours=spec["reminder_hours"],
         created_at=now,
         **spec["times"],
     )
@@ -174,6 +235,7 @@ def create_election(session: Session, text: str, now: datetime) -> Election:
             "timezone": election.timezone,
             "log_key": public_key_b64(log_key),
             "schedule": {f: getattr(election, f).isoformat() for f in SCHEDULE_FIELDS},
+            "reminder_hours": list(election.reminder_hours),
             "contests": [
                 {
                     "id": c.id,
@@ -229,3 +291,25 @@ def reschedule(
         )
     session.flush()
     return changed
+
+
+def set_reminders(
+    session: Session, election: Election, value: object, now: datetime
+) -> tuple[list[int], list[int]] | None:
+    """Change when non-voters are reminded; log old and new. Returns (old, new), None if same."""
+    hours = parse_reminders(value, REMINDERS_FIELD)
+    times = {f: getattr(election, f) for f in SCHEDULE_FIELDS}
+    check_reminders(hours, times, REMINDERS_FIELD)
+    old = list(election.reminder_hours or [])
+    if sorted(old, reverse=True) == hours:
+        return None
+    election.reminder_hours = hours
+    append(
+        session,
+        election.slug,
+        "election.schedule_changed",
+        {"field": REMINDERS_FIELD, "old": old, "new": hours},
+        now,
+    )
+    session.flush()
+    return old, hours
