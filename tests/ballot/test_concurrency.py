@@ -64,3 +64,100 @@ def test_concurrent_casts_of_one_ballot_store_it_once(app, voting):
     assert sorted(status for status, _ in results) == [200] * (THREADS - 1) + [201]
     assert len({r["ballot_hash"] for _, r in results}) == 1
     assert db.session.scalar(select(func.count()).select_from(Ballot)) == 1
+
+
+def _signed(app, voting, member="S2"):
+    voter = VoterClient(
+        "http://localhost", voting.tokens[member], transport=flask_transport(app.test_client())
+    )
+    return voter.sign_ballot(
+        voting.slug, voting.contests["SODERMALM"], voting.candidates["SODERMALM"][:2]
+    )
+
+
+def test_writes_that_passed_the_clock_before_the_close_are_refused_after_the_seal(app, voting):
+    import pytest
+
+    from voting.ballot import services
+    from voting.ballot.errors import WindowClosed
+    from voting.elections.services import get_election
+
+    from .conftest import AFTER, DURING
+
+    signed = _signed(app, voting)
+    with db.transaction() as s:
+        services.seal_board(s, get_election(s, voting.slug), AFTER)
+    contest = voting.contests["SODERMALM"]
+    # DURING: as if the request had checked the clock just before the close and only now
+    # reached its insert. The seal decides: nothing lands after it.
+    with pytest.raises(WindowClosed, match="sealed"), db.transaction() as s:
+        services.cast(s, contest, signed.body(), DURING)
+    with pytest.raises(WindowClosed, match="sealed"), db.transaction() as s:
+        election = get_election(s, voting.slug)
+        body = {"blinded_msg": b64url_encode(bytes([7]) * 256)}
+        services.blind_sign(s, "S3", election.id, contest, body, DURING)
+    assert db.session.scalar(select(func.count()).select_from(Ballot)) == 0
+    assert db.session.scalar(select(func.count()).select_from(SignatureIssued)) == 1  # S2's
+
+
+def test_the_seal_waits_for_a_cast_in_flight_and_includes_it(app, voting):
+    import json
+
+    import pytest
+
+    from ballots.board import board_hash
+    from voting.ballot import services
+    from voting.ballot.models import BoardSeal
+    from voting.elections.services import get_election
+
+    from .conftest import AFTER, DURING
+
+    if db.session.get_bind().dialect.name != "postgresql":
+        pytest.skip("on SQLite every write transaction is serialized (BEGIN IMMEDIATE)")
+    signed = _signed(app, voting)
+    db.session.rollback()
+    sessions = app.extensions["db"]["sessionmaker"]
+    inserted, sealed = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def cast_and_hold() -> None:
+        with app.app_context(), sessions() as s:
+            try:
+                services.cast(s, voting.contests["SODERMALM"], signed.body(), DURING)
+                inserted.set()
+                sealed.wait(2)  # the seal must NOT get through while this is uncommitted
+                s.commit()
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+                inserted.set()
+
+    def seal() -> None:
+        with app.app_context(), sessions() as s:
+            try:
+                services.seal_board(s, get_election(s, voting.slug), AFTER)
+                s.commit()
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+            finally:
+                sealed.set()
+
+    caster = threading.Thread(target=cast_and_hold)
+    caster.start()
+    assert inserted.wait(30)
+    sealer = threading.Thread(target=seal)
+    sealer.start()
+    assert not sealed.wait(1), "the seal did not wait for the cast in flight"
+    caster.join(30)
+    sealer.join(30)
+    assert errors == []
+    with db.transaction() as s:
+        row = s.get(BoardSeal, get_election(s, voting.slug).id)
+        entry = next(
+            c
+            for c in json.loads(row.seal)["contests"]
+            if c["contest"] == voting.contests["SODERMALM"]
+        )
+        board = services.board(s, get_election(s, voting.slug), AFTER)
+    assert entry["ballots"] == 1
+    soder = next(c for c in board["contests"] if c["id"] == voting.contests["SODERMALM"])
+    assert entry["board_hash"] == board_hash(soder["ballots"]) == soder["board_hash"]

@@ -363,6 +363,7 @@ def blind_sign(
         )
         if existing != blinded_hash:
             raise AlreadySigned("a signature was already issued to you for another ballot")
+    _refuse_if_sealed(session, election)
     try:
         return b64url_encode(signer.sign(blinded))
     except BallotError as exc:
@@ -438,7 +439,23 @@ def cast(
             raise DuplicateBallot("this signature was already used", code="signature_used")
         if existing.signature != body["signature"] or existing.contest_id != contest.id:
             raise DuplicateBallot("this ballot was already cast with another signature")
+    _refuse_if_sealed(session, election)
     return receipt(session, election, contest.id, digest), created
+
+
+def _refuse_if_sealed(session: Session, election: Election) -> None:
+    """Refuse (and so roll back) a write that would land after the seal.
+
+    Why after the insert: a request that passed the clock check just before the close may reach
+    its insert only after ``seal_board`` has run. On PostgreSQL the seal holds a SHARE lock on
+    the ballot and signature tables, so such an insert waits for the seal to commit and this
+    read then sees it; on SQLite every write transaction is serialized anyway.
+    """
+    sealed = session.scalar(
+        select(BoardSeal.election_id).where(BoardSeal.election_id == election.id)
+    )
+    if sealed is not None:
+        raise WindowClosed("voting has closed: the board is sealed")
 
 
 # --- The board ----------------------------------------------------------------------------
@@ -498,6 +515,11 @@ def board(session: Session, election: Election, now: datetime) -> dict[str, Any]
 
 def seal_board(session: Session, election: Election, now: datetime) -> dict[str, Any]:
     """After the close, log the board as one event: each contest's board hash and counts."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Why: waits for casts and signings still in flight to commit, and holds back any that
+        # start now until the seal is committed (they then see it and are refused), so the seal
+        # covers exactly the board and the signatures that stand.
+        session.execute(sa.text("LOCK TABLE ballot, signature_issued IN SHARE MODE"))
     blockers = []
     if now <= election.voting_closes:
         blockers.append("voting has not closed")
