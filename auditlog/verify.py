@@ -8,15 +8,22 @@ from __future__ import annotations
 
 import argparse
 import base64
+import binascii
+import gc
 import hashlib
 import json
 import multiprocessing
+import operator
 import os
+import re
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from itertools import chain, islice, repeat
+from json.encoder import encode_basestring
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -39,8 +46,14 @@ from auditlog.record import (
     require,
     sealed_contests,
 )
-from ballots.ballot import b64url_decode, ballot_hash, parse_ballot
-from ballots.blindrsa import SALT_LENGTH, load_public_key_spki, public_key_jwk
+from ballots.ballot import NONCE_LENGTH, b64url_decode, parse_ballot
+from ballots.blindrsa import (
+    PREFIX_LENGTH,
+    SALT_LENGTH,
+    load_public_key_spki,
+    modulus_length,
+    public_key_jwk,
+)
 from ballots.board import BOARD_FIELDS, board_hash
 from ballots.errors import BallotError
 from ballots.rules import SelectionRule
@@ -207,7 +220,146 @@ def _key_forms(contest: RecordContest) -> list[str]:
     return problems
 
 
-_Task = tuple[str, str, bytes, tuple[str, ...], tuple[int, int, int, int], list[Any]]
+# --- Ballots -----------------------------------------------------------------------------
+#
+# The ballots are checked in worker processes, in tasks of one chunk of one contest's board,
+# plus one task per contest for its board hash. The workers read the board from this module's
+# ``_JOB``: forked workers inherit it from the parent's memory (nothing is pickled), spawned
+# ones (when the caller runs threads) receive one pickled copy each when they start.
+
+_FIELD_SET = frozenset(BOARD_FIELDS)
+# A canonical ballot ends with ``"nonce":"<22 characters>","v":1}`` (sorted keys put the nonce
+# last but one and ``v`` last): the nonce occupies [len - 30, len - 8).
+_NONCE_FROM_END = 30
+_NONCE_TO_END = 8
+_B64URL_LAST_CHAR = {0: "[A-Za-z0-9_-]", 1: "[AQgw]", 2: "[AEIMQUYcgkosw048]"}
+_TO_STANDARD_B64 = bytes.maketrans(b"-_", b"+/")
+_CACHE_LIMIT = 1 << 16  # remembered ballot forms per contest and process (~10 MB)
+
+
+class _Base64Url:
+    """The one unpadded base64url spelling of ``length`` bytes that ``b64url_decode`` accepts.
+
+    That is: the alphabet only, exactly ``ceil(4 * length / 3)`` characters, and zero stray bits
+    in the last character (so 1 of 4 or 1 of 16 last characters, or any when there are none).
+    ``decode`` gives None for anything else, and the caller then asks ``b64url_decode`` for the
+    error; tests/auditlog/test_verify.py checks that the two agree.
+    """
+
+    def __init__(self, length: int) -> None:
+        self.chars = (4 * length + 2) // 3
+        last = _B64URL_LAST_CHAR[length % 3]
+        self.pattern = re.compile(f"[A-Za-z0-9_-]{{{self.chars - 1}}}{last}")
+        self.padding = b"=" * (-self.chars % 4)
+
+    def decode(self, text: str) -> bytes | None:
+        if len(text) != self.chars or self.pattern.fullmatch(text) is None:
+            return None
+        return binascii.a2b_base64(text.encode("ascii").translate(_TO_STANDARD_B64) + self.padding)
+
+
+_NONCE = _Base64Url(NONCE_LENGTH)
+_PREFIX = _Base64Url(PREFIX_LENGTH)
+
+
+@dataclass(frozen=True)
+class _ContestSpec:
+    """What a worker needs to check one contest's ballots."""
+
+    election: str
+    cid: str
+    spki: bytes
+    candidate_ids: tuple[str, ...]
+    rule: SelectionRule
+
+
+class _ContestChecker:
+    """Checks board entries of one contest, in one process, for one verification."""
+
+    def __init__(self, spec: _ContestSpec, key: rsa.RSAPublicKey) -> None:
+        self.spec = spec
+        self.ids = frozenset(spec.candidate_ids)
+        # The manifest's own id strings, so that the choices sent back to the parent share
+        # string objects and pickle small.
+        self.id_objects = {c: c for c in spec.candidate_ids}
+        self.signature_ok = _signature_checker(key)
+        self.signature = _Base64Url(modulus_length(key))
+        self.accepted: dict[str, tuple[str, ...]] = {}
+
+    def choices(self, text: str) -> tuple[str, ...]:
+        """The ballot's choices if ``parse_ballot`` accepts it; else its BallotError.
+
+        Why the shortcut is exactly as strict: a key of ``accepted`` is a ballot that
+        ``parse_ballot`` accepted, with its nonce cut out. A canonical ballot's nonce is the 22
+        characters at [len - 30, len - 8), and ``json.dumps`` writes a base64url nonce as it is,
+        quoted. So a text that equals an accepted ballot everywhere but there, and holds a valid
+        nonce there (``_NONCE``), is the canonical ballot of the same choices with that nonce:
+        ``parse_ballot`` would accept it, with the same choices.
+        """
+        n = len(text)
+        key = text[: n - _NONCE_FROM_END] + text[n - _NONCE_TO_END :] if n > 64 else ""
+        known = self.accepted.get(key) if key else None
+        if (
+            known is not None
+            and _NONCE.decode(text[n - _NONCE_FROM_END : n - _NONCE_TO_END]) is not None
+        ):
+            return known
+        spec = self.spec
+        parsed = parse_ballot(
+            text, election=spec.election, contest=spec.cid, candidate_ids=self.ids, rule=spec.rule
+        )
+        choices = tuple(self.id_objects[c] for c in parsed.choices)
+        nonce_slot = text[n - _NONCE_FROM_END : n - _NONCE_TO_END]
+        if key and nonce_slot == parsed.nonce and len(self.accepted) < _CACHE_LIMIT:
+            self.accepted[key] = choices
+        return choices
+
+
+@dataclass
+class _Job:
+    """The board being verified and the per-process checkers of its contests."""
+
+    board: dict[str, list[Any]]
+    specs: dict[str, _ContestSpec]
+    checkers: dict[str, _ContestChecker | str] = field(default_factory=dict)
+
+    def checker(self, cid: str) -> _ContestChecker | str:
+        """The contest's checker, or the message why its key cannot be used."""
+        found = self.checkers.get(cid)
+        if found is None:
+            spec = self.specs[cid]
+            try:
+                found = _ContestChecker(spec, load_public_key_spki(spec.spki))
+            except BallotError as exc:
+                found = f"contest {cid}: {exc.message}"
+            self.checkers[cid] = found
+        return found
+
+
+_JOB: _Job | None = None
+
+# ("ballots", contest, start, stop) or ("board hash", contest, 0, 0)
+_Task = tuple[str, str, int, int]
+# A chunk's invalid ballots, bad signatures and the choices of its valid ballots (counted).
+_Chunk = tuple[list[str], list[str], dict[tuple[str, ...], int]]
+# A board hash: hex; None if the board cannot be hashed; "" if the parent must redo it.
+_Outcome = _Chunk | str | None
+
+
+def _install(job: _Job) -> None:
+    """Make ``job`` this process's job (the initializer of spawned workers)."""
+    global _JOB  # noqa: PLW0603 - the workers' shared, read-only job
+    _JOB = job
+
+
+def _run_task(task: _Task) -> _Outcome:
+    job = _JOB
+    if job is None:
+        raise RuntimeError("no verification job in this process")
+    kind, cid, start, stop = task
+    if kind == "board hash":
+        return _fast_board_hash(job.board[cid])
+    return _check_chunk(job, cid, job.board[cid][start:stop])
 
 
 def _signature_checker(key: rsa.RSAPublicKey) -> Callable[[bytes, bytes], bool]:
@@ -236,104 +388,241 @@ def _signature_checker(key: rsa.RSAPublicKey) -> Callable[[bytes, bytes], bool]:
     return check
 
 
-def _check_chunk(task: _Task) -> tuple[list[str], list[str], list[tuple[str, ...]]]:
+def _check_chunk(job: _Job, cid: str, ballots: list[Any]) -> _Chunk:
     """Check a chunk of one contest's ballots: (invalid, bad signatures, choices of valid ones)."""
-    election, cid, spki, candidate_ids, rule_fields, ballots = task
-    rule = SelectionRule(*rule_fields)
-    ids = frozenset(candidate_ids)
+    checker = job.checker(cid)
+    if isinstance(checker, str):
+        return [checker], [], {}
     invalid: list[str] = []
     unsigned: list[str] = []
-    choices: list[tuple[str, ...]] = []
-    try:
-        key = load_public_key_spki(spki)
-    except BallotError as exc:
-        return [f"contest {cid}: {exc.message}"], [], []
-    signature_ok = _signature_checker(key)
+    counted: dict[tuple[str, ...], int] = {}
+    sha256 = hashlib.sha256
+    signature_ok = checker.signature_ok
     for entry in ballots:
-        if not isinstance(entry, dict) or set(entry) != set(BOARD_FIELDS):
+        if not isinstance(entry, dict) or entry.keys() != _FIELD_SET:
             invalid.append(f"contest {cid}: a board entry does not have exactly {BOARD_FIELDS}")
             continue
-        if not all(isinstance(entry[f], str) for f in BOARD_FIELDS):
+        text, digest = entry["ballot"], entry["ballot_hash"]
+        prefix_text, signature_text = entry["msg_prefix"], entry["signature"]
+        if not (
+            isinstance(text, str)
+            and isinstance(digest, str)
+            and isinstance(prefix_text, str)
+            and isinstance(signature_text, str)
+        ):
             invalid.append(f"contest {cid}: a board entry holds a field that is not a string")
             continue
-        name = f"ballot {entry['ballot_hash'][:8]}…"
         try:
-            parsed = parse_ballot(
-                entry["ballot"], election=election, contest=cid, candidate_ids=ids, rule=rule
-            )
-            prefix = b64url_decode(entry["msg_prefix"], field="msg_prefix", length=32)
-            signature = b64url_decode(entry["signature"], field="signature")
+            choices = checker.choices(text)
+            prefix = _PREFIX.decode(prefix_text)
+            if prefix is None:
+                prefix = b64url_decode(prefix_text, field="msg_prefix", length=PREFIX_LENGTH)
+            signature = checker.signature.decode(signature_text)
+            if signature is None:
+                signature = b64url_decode(signature_text, field="signature")
         except BallotError as exc:
-            invalid.append(f"{name}: {exc.message}")
+            invalid.append(f"ballot {digest[:8]}…: {exc.message}")
             continue
-        ballot_bytes = entry["ballot"].encode("utf-8")
-        if ballot_hash(prefix, ballot_bytes) != entry["ballot_hash"]:
-            invalid.append(f"{name}: its ballot_hash is not SHA-256(msg_prefix || ballot)")
+        message = prefix + text.encode("utf-8")
+        if sha256(message).hexdigest() != digest:  # ballots.ballot.ballot_hash
+            invalid.append(
+                f"ballot {digest[:8]}…: its ballot_hash is not SHA-256(msg_prefix || ballot)"
+            )
             continue
-        if not signature_ok(prefix + ballot_bytes, signature):
-            unsigned.append(f"{name}: signature does not verify under contest {cid}'s key")
+        if not signature_ok(message, signature):
+            unsigned.append(
+                f"ballot {digest[:8]}…: signature does not verify under contest {cid}'s key"
+            )
             continue
-        choices.append(parsed.choices)
-    return invalid, unsigned, choices
+        counted[choices] = counted.get(choices, 0) + 1
+    return invalid, unsigned, counted
+
+
+def _fast_board_hash(ballots: list[Any]) -> str | None:
+    """``board_hash(ballots)``; None where it raises KeyError or TypeError, "" on other errors.
+
+    Why the shortcut equals it: when every entry has exactly the board fields, all strings, and
+    the entries are already in ballot-hash order, ``sorted_board`` changes nothing (its sort is
+    stable and ``str`` of a string is the string). Its ``json.dumps`` (sorted keys, no
+    whitespace, no ASCII escaping) then writes each entry as below: the fields in this (sorted)
+    order, each string through ``encode_basestring``, the encoder json uses for strings when
+    ``ensure_ascii`` is off.
+    """
+    try:
+        if not _plain_and_sorted(ballots):
+            return board_hash(ballots)
+        quote = encode_basestring
+        text = ",".join(
+            [
+                f'{{"ballot":{quote(e["ballot"])},"ballot_hash":{quote(e["ballot_hash"])},'
+                f'"msg_prefix":{quote(e["msg_prefix"])},"signature":{quote(e["signature"])}}}'
+                for e in ballots
+            ]
+        )
+        return hashlib.sha256(f"[{text}]".encode()).hexdigest()
+    except (KeyError, TypeError):
+        return None
+    except Exception:  # noqa: BLE001 - the parent recomputes it and reports as before
+        return ""
+
+
+def _plain_and_sorted(ballots: list[Any]) -> bool:
+    """Every entry a dict of exactly the board fields, all strings, in ballot-hash order."""
+    previous = ""
+    for entry in ballots:
+        if type(entry) is not dict or entry.keys() != _FIELD_SET:
+            return False
+        digest = entry["ballot_hash"]
+        if (
+            type(digest) is not str
+            or type(entry["ballot"]) is not str
+            or type(entry["msg_prefix"]) is not str
+            or type(entry["signature"]) is not str
+            or digest < previous
+        ):
+            return False
+        previous = digest
+    return True
 
 
 def _tasks(rec: ElectionRecord) -> list[_Task]:
-    tasks: list[_Task] = []
+    # The board hashes first: they are the longest tasks, so the pool ends evenly.
+    tasks: list[_Task] = [("board hash", cid, 0, 0) for cid in rec.board]
     for cid, ballots in rec.board.items():
-        contest = rec.contests.get(cid)
-        if contest is None:
+        if cid not in rec.contests:
             continue
-        r = contest.rule
         for start in range(0, max(len(ballots), 1), CHUNK_SIZE):
-            tasks.append(
-                (
-                    rec.slug,
-                    cid,
-                    contest.spki,
-                    tuple(c["id"] for c in contest.candidates),
-                    (r.seats, r.min_selections, r.max_selections, r.substitutes),
-                    ballots[start : start + CHUNK_SIZE],
-                )
-            )
+            tasks.append(("ballots", cid, start, min(start + CHUNK_SIZE, len(ballots))))
     return tasks
 
 
+def _job(rec: ElectionRecord) -> _Job:
+    specs = {
+        cid: _ContestSpec(
+            election=rec.slug,
+            cid=cid,
+            spki=contest.spki,
+            candidate_ids=tuple(c["id"] for c in contest.candidates),
+            rule=contest.rule,
+        )
+        for cid, contest in rec.contests.items()
+    }
+    return _Job(board=rec.board, specs=specs)
+
+
 def _run_tasks(
-    tasks: list[_Task], total: int, workers: int | None
-) -> list[tuple[list[str], list[str], list[tuple[str, ...]]]]:
+    job: _Job,
+    tasks: list[_Task],
+    total: int,
+    workers: int | None,
+    meanwhile: Callable[[], None],
+) -> list[_Outcome]:
+    """The tasks' outcomes, in order; ``meanwhile`` runs in this process while workers work."""
     workers = workers or os.cpu_count() or 1
     if workers <= 1 or total < PARALLEL_THRESHOLD:
-        return [_check_chunk(task) for task in tasks]
+        _install(job)
+        try:
+            outcomes = [_run_task(task) for task in tasks]
+        finally:
+            _install_none()
+        meanwhile()
+        return outcomes
     # Why: forking a process that runs other threads (a test runner's servers) can deadlock, so
-    # then spawn; the verifier's own process is single-threaded and forks, which starts faster
-    # and does not re-import the caller's main module.
+    # then spawn; the verifier's own process is single-threaded and forks, which starts faster,
+    # does not re-import the caller's main module and shares the board without copying it.
     single = threading.active_count() == 1
-    method = "fork" if single and "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    context = multiprocessing.get_context(method)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return list(pool.map(_check_chunk, tasks))
+    fork = single and "fork" in multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if fork else "spawn")
+    thaw = fork and gc.get_freeze_count() == 0
+    if fork:
+        _install(job)
+        # Why: the collector would otherwise walk (and so copy) every inherited page.
+        gc.freeze()
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    else:
+        pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_install, initargs=(job,)
+        )
+    try:
+        with pool:
+            results = pool.map(_run_task, tasks)
+            meanwhile()
+            return list(results)
+    finally:
+        if thaw:
+            gc.unfreeze()
+        _install_none()
+
+
+def _install_none() -> None:
+    global _JOB  # noqa: PLW0603
+    _JOB = None
 
 
 def _check_ballots(
     rec: ElectionRecord, workers: int | None
-) -> tuple[list[Check], dict[str, list[Any]]]:
-    """Ballot validity, signatures and duplicates; also the choices per contest for the recount."""
+) -> tuple[list[Check], dict[str, Counter[tuple[str, ...]]], dict[str, str | None]]:
+    """Ballot validity, signatures and duplicates; the choices per contest for the recount and
+    the board hashes ("" where the parent must compute one)."""
     invalid: list[str] = []
-    unsigned: list[str] = []
-    duplicates: list[str] = []
-    order: list[str] = []
     unknown = [cid for cid in rec.board if cid not in rec.contests]
     invalid.extend(f"board contest {cid}: not a contest of the manifest" for cid in unknown)
     invalid.extend(
         f"contest {cid}: missing from the board" for cid in rec.contests if cid not in rec.board
     )
+    unsigned: list[str] = []
     tasks = _tasks(rec)
     total = sum(len(b) for b in rec.board.values())
-    choices: dict[str, list[Any]] = {cid: [] for cid in rec.board}
-    for task, (bad, bad_sig, chosen) in zip(tasks, _run_tasks(tasks, total, workers), strict=True):
-        invalid.extend(bad)
-        unsigned.extend(bad_sig)
-        choices[task[1]].extend(chosen)
+    choices: dict[str, Counter[tuple[str, ...]]] = {cid: Counter() for cid in rec.board}
+    board_hashes: dict[str, str | None] = {}
+    scanned: list[tuple[list[str], list[str]]] = []
+    outcomes = _run_tasks(
+        _job(rec), tasks, total, workers, lambda: scanned.append(_duplicates_and_order(rec))
+    )
+    for task, outcome in zip(tasks, outcomes, strict=True):
+        if task[0] == "board hash":
+            board_hashes[task[1]] = outcome if isinstance(outcome, str) or outcome is None else ""
+        elif isinstance(outcome, tuple):
+            bad, bad_sig, chosen = outcome
+            invalid.extend(bad)
+            unsigned.extend(bad_sig)
+            choices[task[1]].update(chosen)
+    duplicates, order = scanned[0]
+    return (
+        [
+            _summary("ballots valid", invalid + order, f"{total} ballots canonical and valid"),
+            _summary("ballot signatures", unsigned, f"{total} RSA-PSS signatures verify"),
+            _summary("no duplicates", duplicates, "no ballot hash and no signature appears twice"),
+        ],
+        choices,
+        board_hashes,
+    )
+
+
+def _duplicates_and_order(rec: ElectionRecord) -> tuple[list[str], list[str]]:
+    """Ballot hashes or signatures that appear twice, and boards out of ballot-hash order."""
+    # The common case, all in C: every entry a dict holding both strings, no repeats, in order.
+    try:
+        digests: list[str] = []
+        signatures: list[str] = []
+        in_order = True
+        for ballots in rec.board.values():
+            mine = [entry["ballot_hash"] for entry in ballots]
+            digests += mine
+            signatures += [entry["signature"] for entry in ballots]
+            in_order = in_order and all(map(operator.le, mine, islice(mine, 1, None)))
+        if (
+            in_order
+            and set(map(type, digests)) <= {str}
+            and set(map(type, signatures)) <= {str}
+            and len(set(digests)) == len(digests)
+            and len(set(signatures)) == len(signatures)
+        ):
+            return [], []
+    except (KeyError, TypeError):
+        pass
+    duplicates: list[str] = []
+    order: list[str] = []
     seen_hashes: set[str] = set()
     seen_signatures: set[str] = set()
     for cid, ballots in rec.board.items():
@@ -351,11 +640,7 @@ def _check_ballots(
             if digest < previous:
                 order.append(f"contest {cid}: ballot {index} is out of ballot-hash order")
             previous = digest
-    return [
-        _summary("ballots valid", invalid + order, f"{total} ballots canonical and valid"),
-        _summary("ballot signatures", unsigned, f"{total} RSA-PSS signatures verify"),
-        _summary("no duplicates", duplicates, "no ballot hash and no signature appears twice"),
-    ], choices
+    return duplicates, order
 
 
 def _check_counts(rec: ElectionRecord, sealed: dict[str, dict[str, Any]]) -> Check:
@@ -394,16 +679,22 @@ def _contest_order(cid: str) -> tuple[int, str]:
     return (int(cid), cid) if cid.isdigit() else (sys.maxsize, cid)
 
 
-def _check_board_hashes(rec: ElectionRecord, sealed: dict[str, dict[str, Any]]) -> Check:
+def _check_board_hashes(
+    rec: ElectionRecord, sealed: dict[str, dict[str, Any]], hashes: dict[str, str | None]
+) -> Check:
     problems = []
     for cid, ballots in rec.board.items():
         seal = sealed.get(cid)
         if seal is None:
             problems.append(f"contest {cid}: not in the board.sealed event")
             continue
-        try:
-            computed = board_hash(ballots)
-        except (KeyError, TypeError):
+        computed = hashes.get(cid, "")
+        if computed == "":
+            try:
+                computed = board_hash(ballots)
+            except (KeyError, TypeError):
+                computed = None
+        if computed is None:
             problems.append(f"contest {cid}: the board cannot be hashed")
             continue
         if computed != seal.get("board_hash"):
@@ -411,15 +702,23 @@ def _check_board_hashes(rec: ElectionRecord, sealed: dict[str, dict[str, Any]]) 
     return _summary("board matches the seal", problems, "every contest's board hash is sealed")
 
 
+def _each(counted: Counter[tuple[str, ...]]) -> Iterator[tuple[str, ...]]:
+    """Every ballot's choices, as many times as they were cast (the count ignores order)."""
+    return chain.from_iterable(repeat(choices, times) for choices, times in counted.items())
+
+
 def _recount(
-    rec: ElectionRecord, sealed: dict[str, dict[str, Any]], choices: dict[str, list[Any]]
+    rec: ElectionRecord,
+    sealed: dict[str, dict[str, Any]],
+    choices: dict[str, Counter[tuple[str, ...]]],
 ) -> dict[str, Any]:
     contests = []
     for cid in sorted(rec.contests, key=_contest_order):
         contest, seal = rec.contests[cid], sealed[cid]
-        chosen = choices.get(cid, [])
+        chosen = choices.get(cid, Counter())
+        cast = sum(chosen.values())
         counted = count(
-            chosen,
+            _each(chosen),
             [c["id"] for c in contest.candidates],
             contest.rule.seats,
             contest.rule.substitutes,
@@ -431,10 +730,10 @@ def _recount(
                 **counted,
                 "krets": contest.krets,
                 "board_hash": seal["board_hash"],
-                "ballots_cast": len(chosen),
+                "ballots_cast": cast,
                 "signatures_issued": seal["signatures_issued"],
                 "roll_size": seal["roll_size"],
-                "turnout": turnout(len(chosen), seal["roll_size"]),
+                "turnout": turnout(cast, seal["roll_size"]),
             }
         )
     return {"version": 1, "election": rec.slug, "seed": rec.seed, "contests": contests}
@@ -463,7 +762,9 @@ def _difference(published: Any, recount: dict[str, Any]) -> str:
 
 
 def _check_recount(
-    rec: ElectionRecord, sealed: dict[str, dict[str, Any]], choices: dict[str, list[Any]]
+    rec: ElectionRecord,
+    sealed: dict[str, dict[str, Any]],
+    choices: dict[str, Counter[tuple[str, ...]]],
 ) -> list[Check]:
     checks = []
     try:
@@ -508,14 +809,16 @@ def verify_record(
     checks += _guarded("log key", lambda: [_check_log_key(rec, expected_fingerprint)])
     checks += _guarded("checkpoints", lambda: [_check_checkpoints(rec)])
     checks += _guarded("candidate lists and keys", lambda: [_check_candidate_lists(rec)])
-    ballot_checks, choices = _check_ballots(rec, workers)
+    ballot_checks, choices, board_hashes = _check_ballots(rec, workers)
     checks += ballot_checks
     try:
         sealed = sealed_contests(rec)
     except (RecordError, KeyError, TypeError) as exc:
         return [*checks, Check("board matches the seal", False, f"malformed record: {exc}")]
     checks += _guarded("ballots ≤ signatures ≤ roll", lambda: [_check_counts(rec, sealed)])
-    checks += _guarded("board matches the seal", lambda: [_check_board_hashes(rec, sealed)])
+    checks += _guarded(
+        "board matches the seal", lambda: [_check_board_hashes(rec, sealed, board_hashes)]
+    )
     checks += _guarded("recount", lambda: _check_recount(rec, sealed, choices))
     return checks
 
@@ -532,6 +835,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the checks as JSON")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     args = parser.parse_args(argv)
+    # Why: parsing a large record makes millions of objects and no garbage cycles, and the
+    # collector would walk them all again and again; frozen, the forked workers leave them be.
+    gc.disable()
     try:
         if args.record == "-":
             text = sys.stdin.read()
@@ -542,6 +848,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"verify-election: cannot read {args.record}: {exc}", file=sys.stderr)
         return 2
+    finally:
+        gc.enable()
+    del text
+    gc.freeze()
     checks = verify_record(record, expected_fingerprint=args.log_key, workers=args.workers)
     ok = all(c.ok for c in checks)
     if args.json:

@@ -2,7 +2,7 @@
 """Benchmark ``verify-election`` on a synthetic, fully valid election record (issue 4).
 
 Usage: .venv/bin/python scripts/bench_verify.py [--ballots 1000000] [--contests 13]
-       [--bits 2048|3072] [--out bench-out/record-N.json] [--workers N]
+       [--bits 2048|3072] [--out bench-out/record-N.json] [--workers N] [--repeat N]
 
 It builds (or reuses, from bench-out/) a record in the exact format of docs/election-record.md:
 canonical log entries chained with ``candidates.published``, ``board.sealed`` and
@@ -23,7 +23,9 @@ import json
 import os
 import platform
 import random
+import resource
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -331,6 +333,17 @@ def raw_verify(record: dict[str, Any], workers: int) -> tuple[float, int, int]:
 # --- Main --------------------------------------------------------------------------------
 
 
+def _children_cpu() -> float:
+    """User + system CPU seconds of waited-for child processes (and theirs), so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -349,6 +362,7 @@ def main() -> int:
     parser.add_argument("--bits", type=int, choices=(2048, 3072), default=3072)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeat", type=int, default=1, help="runs of verifier and raw")
     args = parser.parse_args()
     out = args.out or ROOT / "bench-out" / f"record-{args.ballots}-{args.contests}-{args.bits}.json"
     command = shlex.join([sys.executable, *sys.argv])
@@ -375,29 +389,63 @@ def main() -> int:
 
     verifier = ROOT / ".venv" / "bin" / "verify-election"
     cmd = [str(verifier), str(out), "--json", "--workers", str(args.workers)]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    verify_s = time.perf_counter() - start
-    try:
-        report = json.loads(proc.stdout)
-        for c in report["checks"]:
-            print(f"  {'ok ' if c['ok'] else 'BAD'} {c['name']}: {c['detail'][:150]}")
-    except ValueError:
-        print(proc.stdout[-2000:], proc.stderr[-2000:])
-    print(f"verify-election exit {proc.returncode}")
-
-    with out.open(encoding="utf-8") as handle:
-        record = json.load(handle)
-    raw_s, good, total = raw_verify(record, args.workers)
-    print(f"raw OpenSSL verified {good:,}/{total:,}")
+    record: dict[str, Any] | None = None
+    rows: list[tuple[float, float, float, float]] = []
+    ok = True
+    for run in range(1, args.repeat + 1):
+        # Each run times the verifier, then raw OpenSSL, so that each ratio compares two
+        # measurements made under about the same load from whatever else shares the machine.
+        load_before = os.getloadavg()
+        children = _children_cpu()
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
+        verify_s = time.perf_counter() - start
+        verify_cpu = _children_cpu() - children
+        if run == 1:
+            try:
+                report = json.loads(proc.stdout)
+                for c in report["checks"]:
+                    print(f"  {'ok ' if c['ok'] else 'BAD'} {c['name']}: {c['detail'][:150]}")
+            except ValueError:
+                print(proc.stdout[-2000:], proc.stderr[-2000:])
+        if record is None:
+            with out.open(encoding="utf-8") as handle:
+                record = json.load(handle)
+        cpu = _children_cpu() + _own_cpu()
+        raw_s, good, total = raw_verify(record, args.workers)
+        raw_cpu = _children_cpu() + _own_cpu() - cpu
+        ok = ok and proc.returncode == 0 and good == total
+        rows.append((verify_s, raw_s, verify_cpu, raw_cpu))
+        print(
+            f"run {run}: verify-election exit {proc.returncode} {verify_s:8.2f} s "
+            f"({total / verify_s:,.0f} ballots/s, {verify_cpu:.1f} CPU-s); raw OpenSSL "
+            f"{good:,}/{total:,} verified {raw_s:8.2f} s ({total / raw_s:,.0f}/s, "
+            f"{raw_cpu:.1f} CPU-s); ratio {verify_s / raw_s:.2f} wall, "
+            f"{verify_cpu / raw_cpu:.2f} CPU; load {load_before[0]:.1f} -> "
+            f"{os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+    verify_times = sorted(r[0] for r in rows)
+    raw_times = sorted(r[1] for r in rows)
+    ratios = sorted(r[0] / r[1] for r in rows)
     print(
         f"ballots: {total:,} in {args.contests} contests, RSA-{args.bits}, workers {args.workers}"
     )
-    print(f"verify-election: {verify_s:8.2f} s  ({total / verify_s:,.0f} ballots/s, wall clock)")
-    print(f"raw RSA-PSS:     {raw_s:8.2f} s  ({total / raw_s:,.0f} ballots/s)")
-    print(f"ratio verifier / raw: {verify_s / raw_s:.2f}")
-    print(f"load average after: {os.getloadavg()}")
-    return 0 if proc.returncode == 0 and good == total else 1
+    print(
+        f"verify-election: best {verify_times[0]:8.2f} s, median "
+        f"{statistics.median(verify_times):8.2f} s (wall clock, {len(rows)} runs)"
+    )
+    print(
+        f"raw RSA-PSS:     best {raw_times[0]:8.2f} s, median {statistics.median(raw_times):8.2f} s"
+    )
+    print(f"ratio verifier / raw: best {ratios[0]:.2f}, median {statistics.median(ratios):.2f}")
+    cpu_ratios = sorted(r[2] / r[3] for r in rows)
+    print(
+        f"CPU-s verifier / raw: median {statistics.median(r[2] for r in rows):.1f} / "
+        f"{statistics.median(r[3] for r in rows):.1f}, ratio median "
+        f"{statistics.median(cpu_ratios):.2f}"
+    )
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from auditlog import canonical_json, checkpoint_body, key_fingerprint, leaf_hash
 from auditlog import verify as verifier
 from auditlog.verify import Check, verify_record
 from ballots.ballot import canonical_ballot
+from ballots.rules import SelectionRule
 from tests.audit.test_record import counted_election
 from tests.conftest import Clock, make_app
 
@@ -490,3 +492,240 @@ def test_the_fast_signature_check_agrees_with_blindrsa(rsa_keys):
         assert check(message, signature) is expected
     assert check(message, good) is True
     assert check(message + b"x", good) is False
+
+
+# --- The verifier's shortcuts must accept and refuse exactly as the strict code does -------
+
+_B64_CHARS = 'ABCQgwAEIM048xyz-_+/= \n"\\é\x00'
+
+
+@st.composite
+def _b64url_texts(draw: st.DrawFn, length: int) -> str:
+    """Spellings of ``length`` bytes, often valid, often one character or the length off."""
+    text = base64.urlsafe_b64encode(draw(st.binary(min_size=length, max_size=length)))
+    spelled = text.rstrip(b"=").decode()
+    how = draw(st.integers(0, 4))
+    if how == 1:
+        i = draw(st.integers(0, len(spelled) - 1))
+        spelled = spelled[:i] + draw(st.sampled_from(_B64_CHARS)) + spelled[i + 1 :]
+    elif how == 2:
+        spelled = spelled[:-1] + draw(st.sampled_from(_B64_CHARS))
+    elif how == 3:
+        spelled = spelled[: draw(st.integers(0, len(spelled)))] + draw(st.text(_B64_CHARS))
+    elif how == 4:
+        spelled = draw(st.text(_B64_CHARS, max_size=8))
+    return spelled
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data(), length=st.sampled_from([1, 2, 3, 16, 32, 256, 384]))
+def test_the_fast_base64url_decoder_agrees_with_b64url_decode(data, length):
+    from ballots.ballot import b64url_decode
+    from ballots.errors import InvalidEncoding
+
+    text = data.draw(_b64url_texts(length))
+    try:
+        expected: bytes | None = b64url_decode(text, length=length)
+    except InvalidEncoding:
+        expected = None
+    assert verifier._Base64Url(length).decode(text) == expected
+
+
+_IDS = ["1", "2", "10", "Ärla", 'a"b', "x\\y"]
+_RULE = SelectionRule(seats=2, min_selections=1, max_selections=3, substitutes=1)
+_MUTATION_CHARS = st.sampled_from(list('AQgw09_-+/="\\ {}[],:é\n') + ["\\u0041"])
+
+
+@st.composite
+def _ballot_texts(draw: st.DrawFn) -> str:
+    """Ballots of contest 7 in election "val": canonical ones, mutated ones, other contests."""
+    choices = draw(st.lists(st.sampled_from([*_IDS, "99"]), min_size=0, max_size=4, unique=True))
+    nonce = base64.urlsafe_b64encode(draw(st.binary(min_size=16, max_size=16))).decode()[:22]
+    contest = draw(st.sampled_from(["7", "7", "7", "8"]))
+    try:
+        text = canonical_ballot("val", contest, choices, nonce)
+    except Exception:  # noqa: BLE001 - some drawn choices cannot make a ballot at all
+        text = json.dumps({"choices": choices, "nonce": nonce})
+    for _ in range(draw(st.integers(0, 2))):
+        n = len(text)
+        # Most mutations hit the nonce's slot and its neighbours, where the shortcut looks.
+        i = draw(st.integers(max(0, n - 33), n - 1) | st.integers(0, n - 1))
+        how = draw(st.integers(0, 2))
+        char = draw(_MUTATION_CHARS)
+        if how == 0:
+            text = text[:i] + char + text[i + 1 :]
+        elif how == 1:
+            text = text[:i] + char + text[i:]
+        else:
+            text = text[:i] + text[i + 1 :]
+    return text
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=st.lists(_ballot_texts(), min_size=1, max_size=12))
+def test_the_ballot_shortcut_is_exactly_as_strict_as_parse_ballot(rsa_keys, texts):
+    """One checker sees a run of ballots, as in a chunk: whatever it remembered from earlier
+    ballots, it accepts and refuses each one as ``parse_ballot`` does, with the same message."""
+    from ballots.ballot import parse_ballot
+    from ballots.errors import BallotError
+
+    spki = (
+        rsa_keys[0]
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    spec = verifier._ContestSpec("val", "7", spki, tuple(_IDS), _RULE)
+    checker = verifier._ContestChecker(spec, rsa_keys[0].public_key())
+    for text in texts:
+        try:
+            expected: Any = parse_ballot(
+                text, election="val", contest="7", candidate_ids=set(_IDS), rule=_RULE
+            ).choices
+        except BallotError as exc:
+            expected = exc.message
+        try:
+            got: Any = checker.choices(text)
+        except BallotError as exc:
+            got = exc.message
+        assert got == expected, text
+
+
+def test_the_ballot_shortcut_remembers_and_still_checks_the_nonce(rsa_keys):
+    from ballots.errors import BallotError
+
+    spki = (
+        rsa_keys[0]
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    spec = verifier._ContestSpec("val", "7", spki, tuple(_IDS), _RULE)
+    checker = verifier._ContestChecker(spec, rsa_keys[0].public_key())
+    first = canonical_ballot("val", "7", ["1", "2"], "A" * 22)
+    assert checker.choices(first) == ("1", "2")
+    assert len(checker.accepted) == 1
+    assert checker.choices(canonical_ballot("val", "7", ["1", "2"], "B" * 21 + "Q")) == ("1", "2")
+    for nonce in ("B" * 21 + "B", "B" * 20 + "+Q", "B" * 20 + '"Q'):
+        with pytest.raises(BallotError):
+            checker.choices(first.replace("A" * 22, nonce))
+
+
+_FIELD_TEXT = st.text(alphabet=st.sampled_from(list('ab0"\\\n\x01é€') + ["\U0001f600"]), max_size=4)
+
+
+@st.composite
+def _boards(draw: st.DrawFn) -> list[Any]:
+    entries = draw(
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "ballot": _FIELD_TEXT,
+                    "ballot_hash": st.sampled_from(["a", "b", "c", "d"]),
+                    "msg_prefix": _FIELD_TEXT,
+                    "signature": _FIELD_TEXT,
+                }
+            ),
+            max_size=6,
+        )
+    )
+    if draw(st.booleans()):
+        entries.sort(key=lambda e: e["ballot_hash"])
+    if entries and draw(st.integers(0, 3)) == 0:
+        entry = draw(st.sampled_from(entries))
+        how = draw(st.integers(0, 3))
+        if how == 0:
+            entry["extra"] = "x"
+        elif how == 1:
+            del entry["signature"]
+        elif how == 2:
+            entry["ballot"] = draw(st.none() | st.integers() | st.lists(st.integers(), max_size=2))
+        else:
+            entries.append(draw(st.sampled_from([None, "x", [], 3])))
+    return entries
+
+
+@settings(max_examples=300, deadline=None)
+@given(board=_boards())
+def test_the_fast_board_hash_equals_board_hash(board):
+    from ballots.board import board_hash
+
+    try:
+        expected: str | None = board_hash(board)
+    except (KeyError, TypeError):
+        expected = None
+    assert verifier._fast_board_hash(board) == expected
+
+
+def _slow_duplicates_and_order(board: dict[str, list[Any]]) -> tuple[list[str], list[str]]:
+    """The verifier's scan as it was before the fast path, to compare with."""
+    duplicates: list[str] = []
+    order: list[str] = []
+    seen_hashes: set[str] = set()
+    seen_signatures: set[str] = set()
+    for cid, ballots in board.items():
+        previous = ""
+        for index, entry in enumerate(ballots):
+            if not isinstance(entry, dict):
+                continue
+            digest, signature = str(entry.get("ballot_hash")), str(entry.get("signature"))
+            if digest in seen_hashes:
+                duplicates.append(f"ballot {digest[:8]}…: its ballot hash appears twice")
+            if signature in seen_signatures:
+                duplicates.append(f"ballot {digest[:8]}…: its signature appears twice")
+            seen_hashes.add(digest)
+            seen_signatures.add(signature)
+            if digest < previous:
+                order.append(f"contest {cid}: ballot {index} is out of ballot-hash order")
+            previous = digest
+    return duplicates, order
+
+
+@settings(max_examples=300, deadline=None)
+@given(boards=st.lists(_boards(), min_size=1, max_size=3))
+def test_the_duplicate_and_order_scan_finds_what_the_plain_scan_finds(boards):
+    board = {str(i): b for i, b in enumerate(boards)}
+    rec = SimpleNamespace(board=board)
+    assert verifier._duplicates_and_order(rec) == _slow_duplicates_and_order(board)
+
+
+def test_forked_workers_give_the_same_checks(record, tmp_path_factory):
+    """In a single-threaded process the pool forks and shares the board: same checks, also
+    for a tampered record, as one process gives."""
+    tmp = tmp_path_factory.mktemp("fork")
+    bad = copy.deepcopy(record)
+    entry = bad["board"][0]["ballots"][0]
+    entry["signature"] = bad["board"][1]["ballots"][0]["signature"]
+    bad["board"][1]["ballots"].append(copy.deepcopy(bad["board"][1]["ballots"][0]))
+    for name, value in (("good", record), ("bad", bad)):
+        (tmp / f"{name}.json").write_text(json.dumps(value), encoding="utf-8")
+    code = (
+        "import json, sys, threading\n"
+        "from dataclasses import asdict\n"
+        "from auditlog import verify\n"
+        "verify.PARALLEL_THRESHOLD = 0\n"
+        "verify.CHUNK_SIZE = 1\n"
+        "assert threading.active_count() == 1\n"
+        "out = {}\n"
+        f"for name in ('good', 'bad'):\n"
+        f"    rec = json.loads(open({str(tmp)!r} + '/' + name + '.json').read())\n"
+        "    out[name] = [asdict(c) for c in verify.verify_record(rec, workers=2)]\n"
+        "print(json.dumps(out))\n"
+    )
+    done = subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stderr
+    forked = json.loads(done.stdout)
+    for name, value in (("good", record), ("bad", bad)):
+        serial = [
+            {"name": c.name, "ok": c.ok, "detail": c.detail}
+            for c in verify_record(value, workers=1)
+        ]
+        assert forked[name] == serial
+    assert all(c["ok"] for c in forked["good"])
+    failed = {c["name"] for c in forked["bad"] if not c["ok"]}
+    assert {"ballot signatures", "no duplicates", "board matches the seal"} <= failed
