@@ -41,6 +41,8 @@ DEFAULTS: dict[str, object] = {
     "SMTP_STARTTLS": False,
     "SMTP_TIMEOUT": 10,
     "MAIL_MAX_ATTEMPTS": 6,
+    "MAIL_RATE_PER_MINUTE": 600,  # per worker process; 0 = no limit
+    "MAIL_RECORD_BATCH": 20,  # outcomes per commit; a crash may re-send at most this many
     "BASE_URL": "http://127.0.0.1:5000",
     "NOMINATION_CONFIRM_HOURS": 48,
     "NOMINEE_LINK_DAYS": 30,

@@ -10,6 +10,7 @@ from ballots.ballot import b64url_encode
 from ballots.client import VoterClient
 from voting.ballot.models import Ballot, SignatureIssued
 from voting.db import db
+from voting.elections.models import Election
 
 from .conftest import flask_transport
 
@@ -92,10 +93,11 @@ def test_writes_that_passed_the_clock_before_the_close_are_refused_after_the_sea
     # reached its insert. The seal decides: nothing lands after it.
     with pytest.raises(WindowClosed, match="sealed"), db.transaction() as s:
         services.cast(s, contest, signed.body(), DURING)
+    body = {"blinded_msg": b64url_encode(bytes([7]) * 256)}
+    election_id = db.session.scalar(select(Election.id).where(Election.slug == voting.slug))
+    db.session.rollback()
     with pytest.raises(WindowClosed, match="sealed"), db.transaction() as s:
-        election = get_election(s, voting.slug)
-        body = {"blinded_msg": b64url_encode(bytes([7]) * 256)}
-        services.blind_sign(s, "S3", election.id, contest, body, DURING)
+        services.blind_sign(s, "S3", election_id, contest, body, DURING)
     assert db.session.scalar(select(func.count()).select_from(Ballot)) == 0
     assert db.session.scalar(select(func.count()).select_from(SignatureIssued)) == 1  # S2's
 

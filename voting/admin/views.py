@@ -379,4 +379,5 @@ def publish(slug: str) -> View:
     ), status
 
 
-from voting.admin import voting_views  # noqa: E402,F401  (registers the voting-phase routes)
+# Registers the voting-phase and mail page routes.
+from voting.admin import mail_views, voting_views  # noqa: E402,F401

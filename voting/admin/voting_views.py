@@ -124,11 +124,10 @@ def voting_status(session: Session, election: Election) -> dict[str, Any]:
             .group_by(VoterLink.revoked_at.is_(None))
         ).all()
     )
-    # The outbox has no election column, so these are the voter-link mails of all elections.
     outbox = dict(
         session.execute(
             select(OutboxMessage.status, func.count())
-            .where(OutboxMessage.kind == "voter_link")
+            .where(OutboxMessage.kind == "voter_link", OutboxMessage.election_id == election.id)
             .group_by(OutboxMessage.status)
         ).all()
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
 from types import FrameType
 
 import click
@@ -12,7 +11,19 @@ from flask import current_app
 from sqlalchemy.exc import OperationalError
 
 from voting.db import db
-from voting.mail.delivery import DeliveryError, DeliveryReport, deliver_due, outbox_counts
+from voting.mail.delivery import (
+    DeliveryError,
+    DeliveryReport,
+    RateLimiter,
+    deliver_due,
+    outbox_counts,
+)
+from voting.stopflag import StopFlag
+
+RATE_HELP = (
+    "Send at most this many mails a minute from this process; 0 = no limit. "
+    "Default: MAIL_RATE_PER_MINUTE. With several workers, each has its own limit."
+)
 
 
 @click.group("mail", help="The outbox.")
@@ -20,10 +31,27 @@ def mail_group() -> None:
     pass
 
 
-def _deliver_once(limit: int | None) -> DeliveryReport:
+def _limiter(rate: int | None, stop: StopFlag | None = None) -> RateLimiter:
+    if rate is None:
+        rate = int(current_app.config.get("MAIL_RATE_PER_MINUTE", 600) or 0)
+    if stop is None:
+        return RateLimiter(rate)
+    return RateLimiter(rate, sleep=stop.wait)
+
+
+def _deliver_once(
+    limit: int | None, limiter: RateLimiter, stop: StopFlag | None = None
+) -> DeliveryReport:
     sessions = current_app.extensions["db"]["sessionmaker"]
     try:
-        report = deliver_due(sessions, current_app.config, current_app.config["CLOCK"](), limit)
+        report = deliver_due(
+            sessions,
+            current_app.config,
+            current_app.config["CLOCK"](),
+            limit,
+            limiter=limiter,
+            stop=stop,
+        )
     except DeliveryError as exc:
         raise click.ClickException(str(exc)) from exc
     return report
@@ -31,8 +59,9 @@ def _deliver_once(limit: int | None) -> DeliveryReport:
 
 @mail_group.command("send", help="Deliver what is due in the outbox once, then exit.")
 @click.option("--limit", type=click.IntRange(min=1), help="Deliver at most this many.")
-def send_command(limit: int | None) -> None:
-    click.echo(str(_deliver_once(limit)))
+@click.option("--rate", type=click.IntRange(min=0), help=RATE_HELP)
+def send_command(limit: int | None, rate: int | None) -> None:
+    click.echo(str(_deliver_once(limit, _limiter(rate))))
 
 
 @mail_group.command("worker", help="Deliver the outbox until stopped (SIGTERM or Ctrl-C).")
@@ -43,19 +72,28 @@ def send_command(limit: int | None) -> None:
     show_default=True,
     help="Seconds between looks at the outbox.",
 )
-def worker_command(interval: float) -> None:
-    stop = threading.Event()
+@click.option("--rate", type=click.IntRange(min=0), help=RATE_HELP)
+@click.option(
+    "--until-idle",
+    is_flag=True,
+    help="Exit once a look finds nothing due (for batch runs and benchmarks).",
+)
+def worker_command(interval: float, rate: int | None, until_idle: bool) -> None:
+    stop = StopFlag()
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
     # Finish the message on the wire, then leave: a killed send would be re-sent.
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    click.echo(f"Mail worker started (every {interval:g} s). Stop with Ctrl-C or SIGTERM.")
+    # One limiter for the worker's life, so that the pace holds across looks at the outbox.
+    limiter = _limiter(rate, stop)
+    pace = f"at most {limiter.per_minute}/min" if limiter.per_minute else "no rate limit"
+    click.echo(f"Mail worker started (every {interval:g} s, {pace}). Stop with Ctrl-C or SIGTERM.")
     try:
         while not stop.is_set():
             try:
-                report = _deliver_once(None)
+                report = _deliver_once(None, limiter, stop)
             except OperationalError as exc:
                 # The database may be restarting: say so and try again, do not die.
                 click.echo(f"database unavailable: {exc.__class__.__name__}", err=True)
@@ -63,6 +101,8 @@ def worker_command(interval: float) -> None:
                 continue
             if report.total:  # quiet while there is nothing to do
                 click.echo(str(report))
+            elif until_idle:
+                break
             stop.wait(interval)
     finally:
         for sig, handler in previous.items():

@@ -6,28 +6,37 @@ A batch runs in three kinds of short transactions, never one long one:
    so that several workers share the queue without waiting on each other) and push their
    ``next_attempt_at`` a lease ahead, so that no other worker picks them up meanwhile;
 2. *send* each message, outside any transaction (a slow SMTP server must not hold the SQLite
-   write lock that every web request needs);
-3. *record* each message's outcome at once in its own commit, right after its send, so that a
-   crash mid-batch re-sends at most the one message that was on the wire.
+   write lock that every web request needs), paced by a ``RateLimiter``;
+3. *record* the outcomes in small batches (``MAIL_RECORD_BATCH`` messages, or after a second,
+   or at the end of the claim, whichever comes first), each batch in one commit; a refused
+   recipient marks the member's address as bounced in that same commit.
 
-A crash between send and record leaves the row queued with its lease; it is retried when the
-lease runs out. That is at-least-once delivery, the best SMTP allows.
+A crash between send and record leaves the rows queued with their lease; they are retried when
+the lease runs out. That is at-least-once delivery, the best SMTP allows: at most one record
+batch (``MAIL_RECORD_BATCH``, 1 = every message alone) can be sent twice, and only after a
+crash. Without a crash no message is sent twice: a claimed row is invisible to other workers
+until its lease ends, and the lease is far longer than a claim takes to send.
 """
 
 from __future__ import annotations
 
+import binascii
 import email.errors
 import logging
 import os
 import re
 import smtplib
 import ssl
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +47,8 @@ from sqlalchemy.orm import Session
 from voting.crypto import decrypt
 from voting.mail.models import MailStatus, OutboxMessage
 from voting.mail.services import BODY_KEY
+from voting.members.models import Member
+from voting.stopflag import StopFlag
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +69,10 @@ class TemporaryFailure(DeliveryError):
 
 class PermanentFailure(DeliveryError):
     """The server refused the message for good (5xx for the recipient or the data)."""
+
+
+class RecipientRejected(PermanentFailure):
+    """The server refused the recipient's address for good (5xx to RCPT TO): a bounce."""
 
 
 @dataclass
@@ -89,6 +104,70 @@ class _Claimed:
     subject: str
     body: str
     attempts: int
+    member_id: str | None = None
+
+
+class RateLimiter:
+    """A token bucket: at most ``per_minute`` sends a minute, in bursts of a second's worth.
+
+    ``per_minute`` 0 means no limit. ``clock`` and ``sleep`` are injectable for tests; the
+    worker passes its stop event's ``wait`` as ``sleep`` so that SIGTERM is not held up. The
+    limit is per bucket, that is per worker process: N workers send up to N times the rate.
+    """
+
+    def __init__(
+        self,
+        per_minute: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> None:
+        if per_minute < 0:
+            raise ValueError("the rate must be 0 (no limit) or more")
+        self.per_minute = per_minute
+        self.interval = 60.0 / per_minute if per_minute else 0.0
+        # One second's worth (at least one message) may go at once; after that, one per interval.
+        self.capacity = max(1.0, per_minute / 60.0)
+        self.tokens = self.capacity
+        self.clock = clock
+        self.sleep = sleep
+        self.updated = clock()
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], **kwargs: Any) -> RateLimiter:
+        return cls(int(config.get("MAIL_RATE_PER_MINUTE", 600) or 0), **kwargs)
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) / self.interval)
+        self.updated = now
+
+    def wait_needed(self) -> float:
+        """Seconds until the next send may go; 0 if it may go now."""
+        if not self.interval:
+            return 0.0
+        self._refill()
+        return max(0.0, (1.0 - self.tokens) * self.interval)
+
+    def acquire(self) -> None:
+        """Take one send from the bucket, sleeping first as long as the rate needs."""
+        if not self.interval:
+            return
+        wait = self.wait_needed()
+        if wait > 0:
+            self.sleep(wait)
+            self._refill()
+        # Why not loop until a whole token is back: an interrupted sleep (the stop event) must
+        # not spin; the debt is carried (tokens may go below zero) and paid by the next wait.
+        self.tokens -= 1.0
+
+    def claim_size(self, default: int) -> int:
+        """How many messages to claim at once: what the rate sends in about 15 s."""
+        # Why: a claim's lease must outlast sending it at the paced rate, or another worker
+        # would take the rest over and send it a second time.
+        if not self.interval:
+            return default
+        return max(1, min(default, self.per_minute // 4))
 
 
 def backoff(attempts: int) -> timedelta:
@@ -121,19 +200,78 @@ def _sender_domain(mail_from: str) -> str:
 
 
 def build_message(
-    config: Mapping[str, Any], to_addr: str, subject: str, body: str, now: datetime
+    config: Mapping[str, Any],
+    to_addr: str,
+    subject: str,
+    body: str,
+    now: datetime,
+    message_id: int | None = None,
 ) -> EmailMessage:
-    """The RFC 5322 message: From, To, Subject, Date, Message-ID, a UTF-8 text/plain body."""
+    """The RFC 5322 message: From, To, Subject, Date, Message-ID, a UTF-8 text/plain body.
+
+    With ``message_id`` (the outbox row's id) the Message-ID carries it, so that a receiver can
+    tell a repeated delivery of the same outbox message from a new one.
+    """
     message = EmailMessage()
     message["From"] = config["MAIL_FROM"]
     message["To"] = to_addr
     message["Subject"] = subject
     message["Date"] = format_datetime(now)
     # Why the sender's domain: make_msgid() would otherwise do a (slow, leaky) FQDN lookup.
-    message["Message-ID"] = make_msgid(domain=_sender_domain(str(config["MAIL_FROM"])))
+    idstring = None if message_id is None else f"outbox{message_id}"
+    message["Message-ID"] = make_msgid(
+        idstring=idstring, domain=_sender_domain(str(config["MAIL_FROM"]))
+    )
     # Why quoted-printable: 8-bit bodies need the server's 8BITMIME, QP passes everywhere.
     message.set_content(body, subtype="plain", charset="utf-8", cte="quoted-printable")
     return message
+
+
+@lru_cache(maxsize=256)
+def _subject_line(subject: str) -> str:
+    # Cached: a send-out of voting links has one subject for all of them.
+    if subject.isascii():
+        return f"Subject: {subject}"
+    return "Subject: " + Header(subject, "utf-8", header_name="Subject").encode(linesep="\r\n")
+
+
+def message_bytes(
+    config: Mapping[str, Any],
+    to_addr: str,
+    subject: str,
+    body: str,
+    now: datetime,
+    message_id: int | None = None,
+) -> bytes | None:
+    """``build_message``'s message as wire bytes, built without the email package's header
+    objects (several times faster); None when an address is not plain ASCII, for the full path.
+    """
+    mail_from = str(config["MAIL_FROM"])
+    fields = (mail_from, to_addr, subject)
+    # Why refuse CR and LF: a header value must never start a new header (header injection).
+    if any("\r" in f or "\n" in f for f in fields) or not (
+        mail_from.isascii() and to_addr.isascii()
+    ):
+        return None
+    subject_line = _subject_line(subject)
+    idstring = None if message_id is None else f"outbox{message_id}"
+    text = body.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.endswith("\n"):
+        text += "\n"
+    encoded = binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True, header=False)
+    head = "\r\n".join(
+        [
+            f"From: {mail_from}",
+            f"To: {to_addr}",
+            subject_line,
+            f"Date: {format_datetime(now)}",
+            f"Message-ID: {make_msgid(idstring=idstring, domain=_sender_domain(mail_from))}",
+            "MIME-Version: 1.0",
+            'Content-Type: text/plain; charset="utf-8"',
+            "Content-Transfer-Encoding: quoted-printable",
+        ]
+    )
+    return head.encode("ascii") + b"\r\n\r\n" + encoded.replace(b"\n", b"\r\n")
 
 
 def _redact(text: str, to_addr: str) -> str:
@@ -180,8 +318,8 @@ class SmtpTransport:
             raise TemporaryFailure(f"setup: {exc.__class__.__name__}: {detail}") from exc
         return conn
 
-    def send(self, message: EmailMessage, to_addr: str) -> None:
-        """Send one message; raise TemporaryFailure or PermanentFailure."""
+    def send(self, message: EmailMessage | bytes, to_addr: str) -> None:
+        """Send one message (or its wire bytes); raise TemporaryFailure or PermanentFailure."""
         if self.connect_error is not None:
             # The server could not be reached for this batch: do not wait out the timeout for
             # every remaining message; they all retry later.
@@ -193,12 +331,16 @@ class SmtpTransport:
                 self.connect_error = exc
                 raise
         try:
-            self.conn.send_message(message, to_addrs=[to_addr])
+            if isinstance(message, bytes):
+                sender = parseaddr(str(self.config["MAIL_FROM"]))[1]
+                self.conn.sendmail(sender, [to_addr], message)
+            else:
+                self.conn.send_message(message, to_addrs=[to_addr])
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()), (0, b""))
             text = _redact(_reply(code, reply), to_addr)
             if 500 <= code < 600:
-                raise PermanentFailure(f"rejected: {text}") from exc
+                raise RecipientRejected(f"rejected: {text}") from exc
             raise TemporaryFailure(f"recipient deferred: {text}") from exc
         except smtplib.SMTPDataError as exc:
             text = _redact(_reply(exc.smtp_code, exc.smtp_error), to_addr)
@@ -273,33 +415,57 @@ def _claim(
     Returns how many rows were taken and the sendable ones among them.
     """
     query = (
-        select(OutboxMessage)
+        select(
+            OutboxMessage.id,
+            OutboxMessage.to_addr,
+            OutboxMessage.subject,
+            OutboxMessage.body_enc,
+            OutboxMessage.attempts,
+            OutboxMessage.member_id,
+        )
         .where(OutboxMessage.status == MailStatus.QUEUED, OutboxMessage.next_attempt_at <= now)
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        # Why no tie-break on id: ix_outbox_due (status, next_attempt_at) then serves the
+        # claim with an index scan that stops after ``limit`` rows; with "id" added, PostgreSQL
+        # sorts every due row for each claim (100,000 after a send-out of voting links).
+        .order_by(OutboxMessage.next_attempt_at)
         .limit(limit)
-        .execution_options(populate_existing=True)
     )
     if session.get_bind().dialect.name == "postgresql":
         # Why SKIP LOCKED: a second worker takes the next rows instead of queueing behind us.
         query = query.with_for_update(skip_locked=True)
     try:
-        rows = list(session.scalars(query))
-        claimed = []
+        rows = session.execute(query).all()
+        claimed, unreadable = [], []
         for row in rows:
             try:
                 if row.body_enc is None:
                     raise ValueError("no body")
                 body = decrypt(row.body_enc, BODY_KEY, data_key=config["DATA_KEY"]).decode()
             except (InvalidTag, ValueError) as exc:
-                # Unreadable (DATA_KEY changed?): it never will be sendable; the ciphertext
-                # stays, so that restoring the old key can still recover it.
-                row.status = MailStatus.FAILED
-                row.last_error = f"unreadable body: {exc.__class__.__name__}; check DATA_KEY"
-                report.failed += 1
-                report.ids["failed"].append(row.id)
+                unreadable.append((row.id, exc.__class__.__name__))
                 continue
-            claimed.append(_Claimed(row.id, row.to_addr, row.subject, body, row.attempts))
-            row.next_attempt_at = now + LEASE
+            claimed.append(
+                _Claimed(row.id, row.to_addr, row.subject, body, row.attempts, row.member_id)
+            )
+        for message_id, error in unreadable:
+            # Unreadable (DATA_KEY changed?): it never will be sendable; the ciphertext
+            # stays, so that restoring the old key can still recover it.
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message_id)
+                .values(
+                    status=MailStatus.FAILED,
+                    last_error=f"unreadable body: {error}; check DATA_KEY",
+                )
+            )
+            report.failed += 1
+            report.ids["failed"].append(message_id)
+        if claimed:
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_([item.id for item in claimed]))
+                .values(next_attempt_at=now + LEASE)
+            )
         session.commit()
     except BaseException:
         session.rollback()
@@ -307,13 +473,91 @@ def _claim(
     return len(rows), claimed
 
 
-def _record(session: Session, message_id: int, values: dict[str, Any]) -> None:
-    """Write one message's outcome in its own transaction."""
+@dataclass
+class _Outcome:
+    item: _Claimed
+    values: dict[str, Any]
+    bounced: bool = False
+
+
+class _Recorder:
+    """Collects outcomes and writes them in small batches, each in one transaction."""
+
+    def __init__(self, session: Session, now: datetime, batch: int) -> None:
+        self.session = session
+        self.now = now
+        self.batch = max(1, batch)
+        self.pending: list[_Outcome] = []
+        self.first_at = 0.0
+
+    def add(self, outcome: _Outcome) -> None:
+        if not self.pending:
+            self.first_at = time.monotonic()
+        self.pending.append(outcome)
+        # Why also after a second: a slow, paced worker must not hold sent-but-unrecorded
+        # messages for long; those are the ones a crash would send twice.
+        if len(self.pending) >= self.batch or time.monotonic() - self.first_at >= 1.0:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        pending, self.pending = self.pending, []
+        session = self.session
+        try:
+            sent = [o.item.id for o in pending if o.values.get("status") == MailStatus.SENT]
+            if sent:
+                # One statement for the common case; the guard on status keeps a row that an
+                # operator failed meanwhile from being counted twice.
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(sent), OutboxMessage.status == MailStatus.QUEUED)
+                    .values(
+                        status=MailStatus.SENT,
+                        sent_at=self.now,
+                        attempts=OutboxMessage.attempts + 1,
+                        body_enc=None,
+                        last_error=None,
+                    )
+                )
+            for outcome in pending:
+                if outcome.values.get("status") == MailStatus.SENT:
+                    continue
+                session.execute(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.id == outcome.item.id,
+                        OutboxMessage.status == MailStatus.QUEUED,
+                    )
+                    .values(**outcome.values)
+                )
+                if outcome.bounced and outcome.item.member_id is not None:
+                    # In the same commit as the outcome. Only while the member still has the
+                    # refused address: a correction made meanwhile must not be marked.
+                    session.execute(
+                        update(Member)
+                        .where(
+                            Member.member_id == outcome.item.member_id,
+                            Member.email == outcome.item.to_addr,
+                            Member.email_bounced_at.is_(None),
+                        )
+                        .values(email_bounced_at=self.now)
+                    )
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def _release(session: Session, ids: list[int], now: datetime) -> None:
+    """Hand claimed but unsent messages back to the queue at once (the worker is stopping)."""
+    if not ids:
+        return
     try:
         session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.status == MailStatus.QUEUED)
-            .values(**values)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == MailStatus.QUEUED)
+            .values(next_attempt_at=now)
         )
         session.commit()
     except BaseException:
@@ -335,26 +579,44 @@ def deliver_due(
     config: Mapping[str, Any],
     now: datetime,
     limit: int | None = None,
+    *,
+    limiter: RateLimiter | None = None,
+    stop: StopFlag | threading.Event | None = None,
 ) -> DeliveryReport:
-    """Send queued messages due at ``now`` (at most ``limit``); each outcome committed alone.
+    """Send queued messages due at ``now`` (at most ``limit``); outcomes committed in batches.
 
-    Give a session with no work pending, or a sessionmaker: this function commits.
+    Give a session with no work pending, or a sessionmaker: this function commits. Sends are
+    paced by ``limiter`` (default: one made from MAIL_RATE_PER_MINUTE; a worker passes the same
+    one to every call so that the pace holds across calls). Once ``stop`` is set, the message
+    on the wire is finished and recorded, and the rest of the claim goes back to the queue.
     """
     report = DeliveryReport()
     transport = _transport(config, now)
     max_attempts = int(config.get("MAIL_MAX_ATTEMPTS", 6))
+    if limiter is None:
+        limiter = RateLimiter.from_config(config)
     remaining = limit
     try:
         with _session_scope(session_or_factory) as session:
-            while remaining is None or remaining > 0:
-                chunk = CLAIM_CHUNK if remaining is None else min(CLAIM_CHUNK, remaining)
+            recorder = _Recorder(session, now, int(config.get("MAIL_RECORD_BATCH", 20)))
+            while (remaining is None or remaining > 0) and not (stop and stop.is_set()):
+                size = limiter.claim_size(int(config.get("MAIL_CLAIM_CHUNK") or CLAIM_CHUNK))
+                chunk = size if remaining is None else min(size, remaining)
                 taken, claimed = _claim(session, config, now, chunk, report)
                 if not taken:
                     break
                 if remaining is not None:
                     remaining -= taken
-                for item in claimed:
-                    _deliver_one(session, transport, config, item, now, max_attempts, report)
+                for index, item in enumerate(claimed):
+                    if limiter.wait_needed() > 0:
+                        recorder.flush()  # do not sit on unrecorded sends while waiting
+                    limiter.acquire()
+                    if stop is not None and stop.is_set():
+                        recorder.flush()
+                        _release(session, [i.id for i in claimed[index:]], now)
+                        break
+                    recorder.add(_deliver_one(transport, config, item, now, max_attempts, report))
+                recorder.flush()
     finally:
         transport.close()
     if report.total:
@@ -363,48 +625,56 @@ def deliver_due(
 
 
 def _deliver_one(
-    session: Session,
     transport: SmtpTransport | SinkTransport,
     config: Mapping[str, Any],
     item: _Claimed,
     now: datetime,
     max_attempts: int,
     report: DeliveryReport,
-) -> None:
+) -> _Outcome:
     attempts = item.attempts + 1
     try:
+        args = (config, item.to_addr, item.subject, item.body, now)
         try:
-            message = build_message(config, item.to_addr, item.subject, item.body, now)
-        except (ValueError, TypeError, email.errors.MessageError) as exc:
+            payload: EmailMessage | bytes
+            if isinstance(transport, SinkTransport):
+                payload = build_message(*args, message_id=item.id)
+            else:
+                # The fast path for plain-ASCII addresses; the email package for the rest.
+                payload = message_bytes(*args, message_id=item.id) or build_message(
+                    *args, message_id=item.id
+                )
+        except (ValueError, TypeError, UnicodeError, email.errors.MessageError) as exc:
             # A message that cannot be built now never will be: no point retrying it.
             raise PermanentFailure(f"bad message: {exc.__class__.__name__}") from exc
-        if isinstance(transport, SinkTransport):
-            transport.send(message, item.to_addr, item.id)
-        else:
-            transport.send(message, item.to_addr)
+        if isinstance(transport, SinkTransport) and isinstance(payload, EmailMessage):
+            transport.send(payload, item.to_addr, item.id)
+        elif isinstance(transport, SmtpTransport):
+            transport.send(payload, item.to_addr)
     except PermanentFailure as exc:
+        report.failed += 1
+        report.ids["failed"].append(item.id)
+        log.warning("outbox message %s rejected permanently", item.id)
         # Why wipe on failure too: the link token in the body was never delivered and is
         # no use to anyone but an intruder; the row keeps the error for the operator.
-        _record(
-            session,
-            item.id,
+        return _Outcome(
+            item,
             {
                 "status": MailStatus.FAILED,
                 "attempts": attempts,
                 "last_error": str(exc),
                 "body_enc": None,
             },
+            bounced=isinstance(exc, RecipientRejected),
         )
-        report.failed += 1
-        report.ids["failed"].append(item.id)
-        log.warning("outbox message %s rejected permanently", item.id)
-        return
     except TemporaryFailure as exc:
         error = str(exc)
         if attempts >= max_attempts:
-            _record(
-                session,
-                item.id,
+            report.failed += 1
+            report.ids["failed"].append(item.id)
+            log.warning("outbox message %s failed after %s attempts", item.id, attempts)
+            return _Outcome(
+                item,
                 {
                     "status": MailStatus.FAILED,
                     "attempts": attempts,
@@ -412,36 +682,16 @@ def _deliver_one(
                     "body_enc": None,
                 },
             )
-            report.failed += 1
-            report.ids["failed"].append(item.id)
-            log.warning("outbox message %s failed after %s attempts", item.id, attempts)
-        else:
-            _record(
-                session,
-                item.id,
-                {
-                    "attempts": attempts,
-                    "last_error": error,
-                    "next_attempt_at": now + backoff(attempts),
-                },
-            )
-            report.retry += 1
-            report.ids["retry"].append(item.id)
-        return
-    # Why wipe the body: it holds a link token, which must not stay at rest once delivered.
-    _record(
-        session,
-        item.id,
-        {
-            "status": MailStatus.SENT,
-            "sent_at": now,
-            "attempts": attempts,
-            "body_enc": None,
-            "last_error": None,
-        },
-    )
+        report.retry += 1
+        report.ids["retry"].append(item.id)
+        return _Outcome(
+            item,
+            {"attempts": attempts, "last_error": error, "next_attempt_at": now + backoff(attempts)},
+        )
     report.sent += 1
     report.ids["sent"].append(item.id)
+    # Why wipe the body: it holds a link token, which must not stay at rest once delivered.
+    return _Outcome(item, {"status": MailStatus.SENT})
 
 
 def outbox_counts(session: Session, now: datetime) -> dict[str, int]:

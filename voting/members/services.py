@@ -27,7 +27,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from voting.audit.services import REGISTER_LOG, append
-from voting.crypto import decrypt, encrypt, keyed_hash
+from voting.crypto import decrypt, encrypt, keyed_hash, pseudonym
 from voting.db import utcnow
 from voting.members.errors import (
     MemberNotFound,
@@ -393,6 +393,8 @@ def import_members(
             inserts.append(row)
             continue
         changed = any(old[name] != row[name] for name in _COMPARED)
+        if old["email"] != row["email"]:
+            row["email_bounced_at"] = None  # a new address has not bounced
         # Why compare lookup hashes: re-encrypting is the costly step, and an unchanged
         # number needs no new ciphertext (nor would a new nonce tell anyone anything).
         if old["personnummer_lookup"] != lookup:
@@ -488,6 +490,25 @@ def member_by_email(session: Session, email: str) -> Member | None:
     """The member with ``email`` (the lowest member ID if several share it), or None."""
     found = members_by_email(session, email)
     return found[0] if found else None
+
+
+def change_email(session: Session, member: Member, address: str, now: datetime) -> bool:
+    """Set the member's email (checked, lower-cased) and clear a bounce mark; False if unchanged.
+
+    Raises EmailNotValidError for a malformed address. The audit entry names the member only by
+    pseudonym and holds neither address.
+    """
+    normalized = normalize_email(address)
+    if normalized == member.email and member.email_bounced_at is None:
+        return False
+    # Why clear the mark on any correction, even to the same address: the committee has
+    # checked it with the member, so the next mail should be tried.
+    member.email = normalized
+    member.email_bounced_at = None
+    member.updated_at = now
+    voter = pseudonym(member.member_id)
+    append(session, REGISTER_LOG, "member.email_changed", {"member": voter}, now)
+    return True
 
 
 def personnummer_of(member: Member) -> str | None:

@@ -326,6 +326,8 @@ def _mail_nominee(
         body=body,
         kind="nomination_approved" if approved else "nomination_rejected",
         now=now,
+        election_id=election.id,
+        member_id=member.member_id,
     )
 
 

@@ -444,6 +444,8 @@ def _send_nominee_link(
         body=body,
         kind="nominee_invite" if first else "nominee_link",
         now=now,
+        election_id=election.id,
+        member_id=member.member_id,
     )
 
 

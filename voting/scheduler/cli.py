@@ -11,7 +11,8 @@ from flask import current_app
 from voting.config import DEFAULTS
 from voting.scheduler.jobs import Status
 from voting.scheduler.locks import LockError, runner_lock
-from voting.scheduler.runner import Runner, StopFlag, run_once
+from voting.scheduler.runner import Runner, run_once
+from voting.stopflag import StopFlag
 
 
 def _echo(message: str) -> None:

@@ -1,0 +1,198 @@
+"""The committee's mail page per election: outbox counts, failed mails, bounced addresses.
+
+From here the committee corrects a member's email address (which clears the bounce mark) and
+sends the member a new voting link, in one transaction. Names and member IDs are shown on the
+page (the committee needs them to reach the member), never written to the logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from email_validator import EmailNotValidError
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+from wtforms import BooleanField, HiddenField, StringField
+from wtforms.validators import DataRequired, Length, ValidationError
+
+from voting.admin.views import View, _election_or_404, _now, bp
+from voting.admin.voting_views import _blockers
+from voting.auth import Role, role_required
+from voting.ballot import links
+from voting.ballot.errors import VotingError
+from voting.ballot.models import RollEntry
+from voting.db import db
+from voting.elections.models import Election
+from voting.mail.models import MailStatus, OutboxMessage
+from voting.members.models import Member
+from voting.members.services import change_email, normalize_email
+
+# How many failed mails and bounced members the page lists; the counts above are complete.
+LIST_LIMIT = 200
+
+KIND_LABELS = {
+    "voter_link": _l("Röstlänk"),
+    "nominee_invite": _l("Inbjudan till kandidat"),
+    "nominee_link": _l("Ny kandidatlänk"),
+    "nomination_approved": _l("Kandidatur godkänd"),
+    "nomination_rejected": _l("Nominering avslagen"),
+}
+
+
+PREFIX_RE = re.compile(r"^(?:other|m-[0-9a-f]{12})$")
+
+
+def form_prefix(member_id: str) -> str:
+    """A per-member form prefix, so that field ids on the page are unique and HTML-safe."""
+    return "m-" + hashlib.sha256(member_id.encode()).hexdigest()[:12]
+
+
+def _valid_email(form: FlaskForm, field: Any) -> None:
+    try:
+        field.data = normalize_email(field.data or "")
+    except EmailNotValidError as exc:
+        raise ValidationError(_("Ogiltig e-postadress: %(why)s", why=str(exc))) from exc
+
+
+class CorrectEmailForm(FlaskForm):
+    """Correct one member's address; optionally send a new voting link to it at once."""
+
+    member_id = HiddenField(validators=[DataRequired(), Length(max=40)])
+    email = StringField(
+        _l("Ny e-postadress"),
+        validators=[DataRequired(_l("Ange e-postadressen.")), Length(max=320), _valid_email],
+        render_kw={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"},
+    )
+    resend = BooleanField(_l("Skicka en ny röstlänk till den nya adressen"), default=True)
+
+
+class OtherMemberForm(CorrectEmailForm):
+    """The same, for any member named by member ID (not only those listed as bounced)."""
+
+    member_id = StringField(
+        _l("Medlemsnummer"),
+        validators=[DataRequired(_l("Ange medlemsnumret.")), Length(max=40)],
+        render_kw={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"},
+    )
+
+
+def mail_status(session: Session, election: Election) -> dict[str, Any]:
+    """Counts per status of the election's mail, the failed mails and the bounced members."""
+    counts = {s.value: 0 for s in MailStatus}
+    for status, count in session.execute(
+        select(OutboxMessage.status, func.count())
+        .where(OutboxMessage.election_id == election.id)
+        .group_by(OutboxMessage.status)
+    ):
+        counts[status] = count
+    failed = session.execute(
+        select(OutboxMessage, Member)
+        .outerjoin(Member, Member.member_id == OutboxMessage.member_id)
+        .where(
+            OutboxMessage.election_id == election.id,
+            OutboxMessage.status == MailStatus.FAILED,
+        )
+        .order_by(OutboxMessage.id.desc())
+        .limit(LIST_LIMIT)
+    ).all()
+    on_roll = select(RollEntry.member_id).where(RollEntry.election_id == election.id)
+    mailed = select(OutboxMessage.member_id).where(
+        OutboxMessage.election_id == election.id, OutboxMessage.member_id.is_not(None)
+    )
+    bounced = list(
+        session.scalars(
+            select(Member)
+            .where(
+                Member.email_bounced_at.is_not(None),
+                or_(Member.member_id.in_(on_roll), Member.member_id.in_(mailed)),
+            )
+            .order_by(Member.member_id)
+            .limit(LIST_LIMIT)
+        )
+    )
+    return {"counts": counts, "failed": failed, "bounced": bounced}
+
+
+def _page(election: Election, form: FlaskForm | None = None, status: int = 200) -> View:
+    now = _now()
+    data = mail_status(db.session, election)
+    forms = {}
+    for member in data["bounced"]:
+        if (
+            isinstance(form, CorrectEmailForm)
+            and not isinstance(form, OtherMemberForm)
+            and (form.member_id.data == member.member_id)
+        ):
+            forms[member.member_id] = form  # keep what was typed, with its errors
+        else:
+            forms[member.member_id] = CorrectEmailForm(
+                prefix=form_prefix(member.member_id),
+                formdata=None,
+                data={"member_id": member.member_id, "email": member.email},
+            )
+    other = form if isinstance(form, OtherMemberForm) else None
+    return render_template(
+        "admin/mail.html",
+        election=election,
+        now=now,
+        closed=now > election.voting_closes,
+        status=data,
+        forms=forms,
+        other_form=other or OtherMemberForm(prefix="other", formdata=None),
+        kind_labels=KIND_LABELS,
+        list_limit=LIST_LIMIT,
+    ), status
+
+
+@bp.route("/val/<slug>/epost", methods=["GET"])
+@role_required(Role.COMMITTEE)
+def mail(slug: str) -> View:
+    """The election's mail: counts, failures and bounces; committee only (names are shown)."""
+    return _page(_election_or_404(slug))
+
+
+@bp.route("/val/<slug>/epost/ratta", methods=["POST"])
+@role_required(Role.COMMITTEE)
+def mail_correct(slug: str) -> View:
+    """Correct a member's email address and, if asked, send the member a new voting link."""
+    election = _election_or_404(slug)
+    prefix = request.form.get("prefix", "")
+    if PREFIX_RE.match(prefix) and prefix != "other":
+        form: CorrectEmailForm = CorrectEmailForm(prefix=prefix)
+    else:
+        form = OtherMemberForm(prefix="other")
+    failure = _("E-postadressen kunde inte rättas")
+    if not form.validate_on_submit():
+        errors = "; ".join(str(e) for errs in form.errors.values() for e in errs)
+        flash(f"{failure}: {errors}", "error")
+        return _page(election, form, 400)
+    member_id = form.member_id.data.strip()
+    try:
+        with db.transaction() as s:
+            member = s.get(Member, member_id)
+            if member is None:
+                raise VotingError(_("ingen medlem har numret %(id)s", id=member_id))
+            change_email(s, member, form.email.data, _now())
+            if form.resend.data:
+                links.resend_link(s, election, member, _now(), str(current_app.config["BASE_URL"]))
+    except VotingError as exc:
+        # Nothing was written: the address stays as it was, so the committee can decide again.
+        flash(f"{failure}: {_blockers(exc)}", "error")
+        return _page(election, form, 409)
+    if form.resend.data:
+        flash(
+            _(
+                "Medlem %(id)s har fått en ny e-postadress och en ny röstlänk är köad.",
+                id=member_id,
+            ),
+            "success",
+        )
+    else:
+        flash(_("Medlem %(id)s har fått en ny e-postadress.", id=member_id), "success")
+    return redirect(url_for("admin.mail", slug=slug))
