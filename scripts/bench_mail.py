@@ -25,27 +25,25 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import json
 import os
 import platform
 import re
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench_setup import free_port, scratch_database  # noqa: E402 - scripts/ is on sys.path
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 KRETSAR = ["NORRMALM", "SODERMALM", "BROMMA", "FARSTA"]
@@ -103,21 +101,6 @@ def run_sink(port: int, stats_path: str) -> None:
 
 
 # --- setup ---------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def scratch_database(admin_url: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database; its URL. Dropped (forcibly) on exit."""
-    import psycopg
-
-    name = f"kv_bench_mail_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-    try:
-        yield admin_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
 
 
 def election_toml(slug: str, now: datetime) -> str:
@@ -196,12 +179,6 @@ def sql(url: str, statement: str, params: tuple[Any, ...] = ()) -> Any:
     with psycopg.connect(url, autocommit=True) as conn:
         cur = conn.execute(statement, params)  # type: ignore[arg-type]
         return cur.fetchall() if cur.description else None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- delivery ------------------------------------------------------------------------------
@@ -290,7 +267,7 @@ def main() -> None:
         "DATA_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
     }
     now = datetime.now(UTC)
-    with scratch_database(args.database_url) as url:
+    with scratch_database(args.database_url, prefix="kv_bench_mail") as url:
         upgrade(url)
         app = create_app({**config, "DATABASE_URL": url})
         seconds = insert_members(app, args.members, now)
