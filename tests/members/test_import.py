@@ -291,8 +291,10 @@ def test_personnummer_is_encrypted_at_rest(app, db_session, kretsar, clock):
     raw = repr(rows).encode() + b"".join(
         bytes(v) for row in rows for v in row if isinstance(v, bytes | memoryview)
     )
+    # Forms of at least eight digits only: four digits (the last part alone) turn up by
+    # chance in random ciphertext bytes and hex columns about once in a few hundred runs.
     for number in (ANNA_PNR, BO_PNR, CIA_PNR):
-        for form in (number, number[2:], number[:8], number[8:]):
+        for form in (number, number[2:], number[:8], number[2:8] + "-" + number[8:]):
             assert form.encode() not in raw
     if app.config["DATABASE_URL"].startswith("sqlite:///"):
         db_file = app.config["DATABASE_URL"].removeprefix("sqlite:///")
