@@ -1,4 +1,4 @@
-"""Regenerate migrations/versions/0001_initial.py from the models.
+"""Regenerate voting/migrations/versions/0001_initial.py from the models.
 
 Only for the unreleased schema: once a database in production has run 0001, add new
 revisions with `alembic revision --autogenerate` instead of regenerating this one.

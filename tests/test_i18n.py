@@ -23,7 +23,7 @@ from voting.db import db
 from voting.elections.services import create_election
 
 ROOT = Path(__file__).resolve().parent.parent
-PO_PATH = ROOT / "translations" / "en" / "LC_MESSAGES" / "messages.po"
+PO_PATH = ROOT / "voting" / "translations" / "en" / "LC_MESSAGES" / "messages.po"
 MO_PATH = PO_PATH.with_suffix(".mo")
 
 # The same keywords as scripts/update_translations passes to `pybabel extract`.
@@ -85,13 +85,13 @@ def test_catalog_is_complete() -> None:
     untranslated = [f"untranslated: {_key(m)!r}" for m in messages if not all(_forms(m.string))]
     fuzzy = [f"fuzzy: {_key(m)!r}" for m in messages if m.fuzzy]
     assert not untranslated + fuzzy, (
-        "translate these in translations/en/LC_MESSAGES/messages.po (and remove the fuzzy "
+        "translate these in voting/translations/en/LC_MESSAGES/messages.po (and remove the fuzzy "
         "flags), then run scripts/update_translations:\n" + "\n".join(untranslated + fuzzy)
     )
 
 
 def test_catalog_is_current() -> None:
-    """Every string marked in voting/ and templates/ is in the .po, singular or plural alike."""
+    """Every string marked in the code and templates is in the .po, singular or plural alike."""
     catalog = _load_po()
     extracted = _extracted()
     assert len(extracted) > 100, "extraction found almost nothing; is babel.cfg right?"
@@ -103,7 +103,7 @@ def test_catalog_is_current() -> None:
         elif entry.pluralizable != (len(forms) > 1):
             missing.append(f"{where}: {msgid!r} (plural form differs; re-run the script)")
     assert not missing, (
-        "strings missing from translations/en/LC_MESSAGES/messages.po; run "
+        "strings missing from voting/translations/en/LC_MESSAGES/messages.po; run "
         "scripts/update_translations and translate them:\n" + "\n".join(missing)
     )
 

@@ -16,6 +16,10 @@ from voting.db import ROOT, utcnow
 from voting.db import db as database
 
 
+def _checkout_instance_path() -> str | None:
+    return str(ROOT / "instance") if (ROOT / "pyproject.toml").is_file() else None
+
+
 def create_app(config: Mapping[str, Any] | None = None, instance_path: str | None = None) -> Flask:
     """Build the app: defaults, then ``instance/config.py``, then ``VOTING_*`` env, then ``config``.
 
@@ -24,12 +28,12 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     app = Flask(
         __name__,
         # VOTING_INSTANCE_PATH: where a deployment keeps instance/config.py (docs/deployment.md).
+        # Without it: instance/ in a source checkout, Flask's <prefix>/var/voting-instance in an
+        # installed package. Templates, static files and translations ship inside the package.
         instance_path=instance_path
         or os.environ.get("VOTING_INSTANCE_PATH")
-        or str(ROOT / "instance"),
+        or _checkout_instance_path(),
         instance_relative_config=True,
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
     )
     app.config.from_mapping(DEFAULTS)
     app.config.from_pyfile("config.py", silent=True)

@@ -19,7 +19,7 @@ DEFAULTS: dict[str, object] = {
     "MEMBER_IMPORT_MAX_BYTES": 32 * 1024 * 1024,  # staff uploads of the member register
     "BABEL_DEFAULT_LOCALE": "sv",
     "BABEL_DEFAULT_TIMEZONE": "Europe/Stockholm",
-    "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).resolve().parent.parent / "translations"),
+    "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).resolve().parent / "translations"),
     "LANGUAGES": ("sv", "en"),
     "RATELIMIT_STORAGE_URI": "memory://",
     # A Redis that stops answering must not hang a request (nor /readyz) for long...

@@ -14,8 +14,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 
-ROOT = Path(__file__).resolve().parent.parent
-MIGRATIONS = ROOT / "migrations"
+ROOT = Path(__file__).resolve().parent.parent  # the checkout (site-packages when installed)
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",

@@ -1,8 +1,8 @@
-"""A stand-in ballot server for driving static/ballot.js in Chromium.
+"""A stand-in ballot server for driving voting/static/ballot.js in Chromium.
 
-The page is the real template (templates/ballot/ballot.html) rendered by the real app; the API
-is answered in Python by ``page.route`` with the real ``ballots`` code: ``BlindSigner`` signs,
-``parse_ballot`` and ``verify`` check what arrives. No database is involved.
+The page is the real template (voting/templates/ballot/ballot.html) rendered by the real app;
+the API is answered in Python by ``page.route`` with the real ``ballots`` code: ``BlindSigner``
+signs, ``parse_ballot`` and ``verify`` check what arrives. No database is involved.
 """
 
 from __future__ import annotations
@@ -262,7 +262,7 @@ class BallotPage:
                 status=200, headers=headers, content_type="text/html", body=self.html(path)
             )
         elif path.startswith("/static/"):
-            target = ROOT / "static" / path.removeprefix("/static/")
+            target = ROOT / "voting" / "static" / path.removeprefix("/static/")
             if target.suffix == ".png":
                 route.fulfill(status=200, content_type="image/png", body=_PNG)
             elif target.is_file():

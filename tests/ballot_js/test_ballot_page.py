@@ -1,4 +1,4 @@
-"""static/ballot.js in Chromium against the Python blind-signature code.
+"""voting/static/ballot.js in Chromium against the Python blind-signature code.
 
 The page is the real template with the real bundle under the app's CSP; the API answers come from
 ``ballots.blindrsa.BlindSigner`` and are checked with ``parse_ballot`` and ``verify``.

@@ -1,4 +1,4 @@
-// Entry point of static/ballot.js (built by `npm run build`; see docs/architecture.md).
+// Entry point of voting/static/ballot.js (built by `npm run build`; see docs/architecture.md).
 import { startBallotPage } from "./ui.js";
 
 function boot() {

@@ -2536,7 +2536,7 @@
     }
   };
 
-  // static/ballot/src/encoding.js
+  // voting/static/ballot/src/encoding.js
   var NONCE_LENGTH = 16;
   var PREFIX_LENGTH = 32;
   var BALLOT_VERSION = 1;
@@ -2613,7 +2613,7 @@
     return JSON.stringify(body);
   }
 
-  // static/ballot/src/voting.js
+  // voting/static/ballot/src/voting.js
   var MIN_KEY_BITS = 2048;
   var REQUEST_TIMEOUT_MS = 6e4;
   var STORAGE_PREFIX = "kongressval.v1.";
@@ -2870,7 +2870,7 @@
     }
   };
 
-  // static/ballot/src/ui.js
+  // voting/static/ballot/src/ui.js
   var STEPS = ["step-resume", "step-choose", "step-review", "step-cast", "step-receipt"];
   var Messages = class {
     constructor(template) {
@@ -3071,7 +3071,7 @@
     }
   }
 
-  // static/ballot/src/main.js
+  // voting/static/ballot/src/main.js
   function boot() {
     const root = document.getElementById("ballot-app");
     if (root) startBallotPage(root);
