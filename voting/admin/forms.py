@@ -13,9 +13,12 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, Regexp
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
 from voting.nominations.review import MAX_REASON_LENGTH
+
+# Room for many reminders; the service judges the items.
+MAX_REMINDERS_LENGTH = 200
 
 # Seconds included: an election file may say 23:59:59, and saving the form unchanged must not
 # move that to 23:59:00.
@@ -98,4 +101,21 @@ class ScheduleForm(FlaskForm):
         format=LOCAL_FORMATS,
         validators=[InputRequired(_l("Ange en tidpunkt."))],
         render_kw={"step": "1"},
+    )
+    reminders = StringField(
+        _l("Påminnelser (timmar före stängning)"),
+        validators=[
+            Optional(),
+            Length(max=MAX_REMINDERS_LENGTH, message=_l("Högst %(max)d tecken.")),
+        ],
+        description=_l(
+            "Timmar före röstningens stängning, åtskilda med kommatecken, t.ex. 72, 24 "
+            "(dagar går också: 3d, 1d). Varje påminnelse måste infalla efter att röstningen "
+            "öppnat. Lämna tomt för inga påminnelser."
+        ),
+        render_kw={
+            "maxlength": str(MAX_REMINDERS_LENGTH),
+            "autocomplete": "off",
+            "spellcheck": "false",
+        },
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,11 +37,15 @@ from voting.db import db
 from voting.elections.errors import ElectionError, ElectionNotFound
 from voting.elections.models import Election
 from voting.elections.services import (
+    REMINDERS_FIELD,
     SCHEDULE_FIELDS,
     create_election,
     get_election,
     list_elections,
+    parse_reminders,
+    reminder_items,
     reschedule,
+    set_reminders,
 )
 from voting.extensions import limiter
 from voting.nominations import review
@@ -207,15 +212,36 @@ def _local_naive(item: Election, moment: datetime) -> datetime:
     return item.local(moment).replace(tzinfo=None, microsecond=0)
 
 
+def _reminders_text(hours: list[int] | None) -> str:
+    """The stored reminder hours as the form shows them: "72, 24"."""
+    return ", ".join(str(h) for h in hours or [])
+
+
+# "reminders[2]: ..." names the second item; "reminders: ..." the list as a whole.
+REMINDER_ERROR_RE = re.compile(rf"^{REMINDERS_FIELD}(?:\[(\d+)\])?:\s*(.*)$", re.DOTALL)
+
+
+def _reminder_error(message: str) -> str | None:
+    """The form's text for a reminders error of the service, None if it is about another field."""
+    match = REMINDER_ERROR_RE.match(message)
+    if match is None:
+        return None
+    if match[1] is None:
+        return str(match[2])
+    return str(_("Påminnelse %(number)s: %(error)s", number=match[1], error=match[2]))
+
+
 @bp.route("/val/<slug>/schema", methods=["GET", "POST"])
 @role_required(Role.COMMITTEE)
 def schedule(slug: str) -> View:
-    """Edit the four schedule times, entered as wall-clock time in the election's timezone."""
+    """Edit the four schedule times, entered as wall-clock time in the election's timezone,
+    and the reminders, as hours before voting closes."""
     item = _election_or_404(slug)
     form = ScheduleForm()
     if request.method == "GET":
         for field in SCHEDULE_FIELDS:
             getattr(form, field).data = _local_naive(item, getattr(item, field))
+        form.reminders.data = _reminders_text(item.reminder_hours)
     elif form.validate_on_submit():
         # Only what was changed: a form saved unchanged must not log or move anything.
         changes: dict[str, str | datetime] = {
@@ -223,13 +249,28 @@ def schedule(slug: str) -> View:
             for field in SCHEDULE_FIELDS
             if getattr(form, field).data != _local_naive(item, getattr(item, field))
         }
+        # A POST without the field (not from this page) leaves the reminders as they are; an
+        # empty field means none.
+        reminders = reminder_items(form.reminders.data or "") if form.reminders.raw_data else None
         try:
             with db.transaction() as s:
-                changed = reschedule(s, item, changes, _now())
+                now = _now()
+                changed = bool(reschedule(s, item, changes, now))
+                # Why compare first: set_reminders checks every reminder against the (new)
+                # voting window, and unchanged reminders must not block a change of the times,
+                # as with `voting election schedule` without --reminders (the scheduler skips a
+                # reminder that falls before voting opens).
+                if reminders is not None and parse_reminders(reminders, REMINDERS_FIELD) != sorted(
+                    item.reminder_hours or [], reverse=True
+                ):
+                    changed = set_reminders(s, item, reminders, now) is not None or changed
         except ElectionError as exc:
             message = str(exc)
+            reminder_error = _reminder_error(message)
             target = next((f for f in SCHEDULE_FIELDS if f"{f}:" in message), None)
-            if target:
+            if reminder_error is not None:
+                form.reminders.errors.append(reminder_error)
+            elif target:
                 getattr(form, target).errors.append(message.split(":", 1)[1].strip())
             else:
                 flash(message, "error")

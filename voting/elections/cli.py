@@ -18,6 +18,7 @@ from voting.elections.services import (
     create_election,
     format_reminder,
     get_election,
+    reminder_items,
     reschedule,
     set_reminders,
 )
@@ -97,14 +98,6 @@ def _reminders_text(hours: list[int] | None) -> str:
     return ", ".join(format_reminder(h) for h in hours or []) or "none"
 
 
-def _reminder_items(text: str) -> list[int | str]:
-    """ "3d, 1d" or "72,24" (hours) or "none" to the list the election file would hold."""
-    if text.strip().lower() in ("", "none"):
-        return []
-    items = [item.strip() for item in text.split(",")]
-    return [int(item) if item.isdigit() else item for item in items]
-
-
 @election_group.command("schedule")
 @click.argument("slug")
 @click.option("--nomination-opens")
@@ -133,7 +126,7 @@ def schedule(slug: str, reminders: str | None, **times: str | None) -> None:
                 for f, (old, new) in changed.items()
             ]
             if reminders is not None:
-                result = set_reminders(session, election, _reminder_items(reminders), now)
+                result = set_reminders(session, election, reminder_items(reminders), now)
                 if result is not None:
                     lines.append(
                         f"reminders: {_reminders_text(result[0])} -> {_reminders_text(result[1])}"

@@ -93,6 +93,18 @@ def parse_reminders(value: object, field: str = "schedule.reminders") -> list[in
     return sorted(seen, reverse=True)
 
 
+def reminder_items(text: str) -> list[int | str]:
+    """Typed reminders ("3d, 1d", "72,24"; "" or "none" for none) as the election file's list.
+
+    Only splits the text: :func:`parse_reminders` (via :func:`set_reminders`) judges the items.
+    """
+    if text.strip().lower() in ("", "none"):
+        return []
+    items = [item.strip() for item in text.split(",")]
+    # Why ASCII only: str.isdigit() is true for "²", which int() refuses.
+    return [int(item) if item.isascii() and item.isdigit() else item for item in items]
+
+
 def check_reminders(hours: list[int], times: dict[str, datetime], field: str) -> None:
     """Every reminder must fall inside the voting window."""
     window = times["voting_closes"] - times["voting_opens"]
