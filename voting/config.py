@@ -41,7 +41,7 @@ DEFAULTS: dict[str, object] = {
     "SMTP_STARTTLS": False,
     "SMTP_TIMEOUT": 10,
     "MAIL_MAX_ATTEMPTS": 6,
-    "MAIL_RATE_PER_MINUTE": 600,  # per worker process; 0 = no limit
+    "MAIL_RATE_PER_MINUTE": 600,  # shared by all workers with a Redis rate-limit storage; 0 = none
     "MAIL_RECORD_BATCH": 20,  # outcomes per commit; a crash may re-send at most this many
     "BASE_URL": "http://127.0.0.1:5000",
     "NOMINATION_CONFIRM_HOURS": 48,

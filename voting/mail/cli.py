@@ -21,8 +21,9 @@ from voting.mail.delivery import (
 from voting.stopflag import StopFlag
 
 RATE_HELP = (
-    "Send at most this many mails a minute from this process; 0 = no limit. "
-    "Default: MAIL_RATE_PER_MINUTE. With several workers, each has its own limit."
+    "Send at most this many mails a minute; 0 = no limit. Default: MAIL_RATE_PER_MINUTE. "
+    "With RATELIMIT_STORAGE_URI on Redis all workers share the limit; with memory://, "
+    "each has its own."
 )
 
 
@@ -32,11 +33,9 @@ def mail_group() -> None:
 
 
 def _limiter(rate: int | None, stop: StopFlag | None = None) -> RateLimiter:
-    if rate is None:
-        rate = int(current_app.config.get("MAIL_RATE_PER_MINUTE", 600) or 0)
     if stop is None:
-        return RateLimiter(rate)
-    return RateLimiter(rate, sleep=stop.wait)
+        return RateLimiter.from_config(current_app.config, per_minute=rate)
+    return RateLimiter.from_config(current_app.config, per_minute=rate, sleep=stop.wait)
 
 
 def _deliver_once(
@@ -88,7 +87,8 @@ def worker_command(interval: float, rate: int | None, until_idle: bool) -> None:
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     # One limiter for the worker's life, so that the pace holds across looks at the outbox.
     limiter = _limiter(rate, stop)
-    pace = f"at most {limiter.per_minute}/min" if limiter.per_minute else "no rate limit"
+    scope = "shared by all workers" if limiter.shared else "in this process"
+    pace = f"at most {limiter.per_minute}/min {scope}" if limiter.per_minute else "no rate limit"
     click.echo(f"Mail worker started (every {interval:g} s, {pace}). Stop with Ctrl-C or SIGTERM.")
     try:
         while not stop.is_set():
