@@ -362,7 +362,9 @@ def main() -> int:
     parser.add_argument("--bits", type=int, choices=(2048, 3072), default=3072)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--repeat", type=int, default=1, help="runs of verifier and raw")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of verifier and raw (0: only build the record)"
+    )
     args = parser.parse_args()
     out = args.out or ROOT / "bench-out" / f"record-{args.ballots}-{args.contests}-{args.bits}.json"
     command = shlex.join([sys.executable, *sys.argv])
@@ -386,6 +388,8 @@ def main() -> int:
         tmp.replace(out)
         del record
         print(f"generated in {time.perf_counter() - start:,.1f} s: {out}")
+    if args.repeat < 1:
+        return 0
 
     verifier = ROOT / ".venv" / "bin" / "verify-election"
     cmd = [str(verifier), str(out), "--json", "--workers", str(args.workers)]
