@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, render_template_string, request, session
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import exc as sa_exc
+from werkzeug.exceptions import TooManyRequests
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from voting.config import DEFAULTS, check_secrets
@@ -90,6 +92,8 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
         return {"current_locale": str(get_locale()), "now": app.config["CLOCK"]()}
 
     _handle_database_outage(app)
+    _handle_csrf_failure(app)
+    _handle_rate_limit(app)
 
     from voting.cli import register
 
@@ -118,7 +122,7 @@ def _trust_proxies(app: Flask) -> None:
 # Errors that mean "the database is not there right now", as opposed to a bug or a refused write.
 OUTAGE_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 
-UNAVAILABLE_PAGE = """{% extends "base.html" %}
+MESSAGE_PAGE = """{% extends "base.html" %}
 {% block title %}{{ title }}{% endblock %}
 {% block content %}<h1>{{ title }}</h1><p>{{ text }}</p>{% endblock %}"""
 
@@ -143,7 +147,7 @@ def _handle_database_outage(app: Flask) -> None:
         else:
             title = _("Tillfälligt otillgänglig")
             response = Response(
-                render_template_string(UNAVAILABLE_PAGE, title=title, text=message),
+                render_template_string(MESSAGE_PAGE, title=title, text=message),
                 mimetype="text/html",
             )
         response.status_code = 503
@@ -152,3 +156,39 @@ def _handle_database_outage(app: Flask) -> None:
 
     for error in OUTAGE_ERRORS:
         app.register_error_handler(error, unavailable)
+
+
+def _handle_csrf_failure(app: Flask) -> None:
+    """A form whose CSRF token is missing or stale gets a page in the visitor's language."""
+
+    def refused(exc: CSRFError) -> tuple[str, int]:
+        from flask_babel import gettext as _
+
+        title = _("Sidan har gått ut")
+        text = _(
+            "Formuläret kunde inte skickas, eftersom sidan var för gammal eller öppnades i en "
+            "annan webbläsare. Gå tillbaka, ladda om sidan och försök igen."
+        )
+        return render_template_string(MESSAGE_PAGE, title=title, text=text), 400
+
+    app.register_error_handler(CSRFError, refused)
+
+
+def _handle_rate_limit(app: Flask) -> None:
+    """Too many tries: a page in the visitor's language (JSON on the API), with Retry-After."""
+
+    def too_many(exc: TooManyRequests) -> Response:
+        from flask_babel import gettext as _
+
+        text = _("Du har försökt för många gånger på kort tid. Vänta en minut och försök igen.")
+        if request.path.startswith("/api/"):
+            response = jsonify(error="rate_limited", message=text)
+        else:
+            page = render_template_string(MESSAGE_PAGE, title=_("För många försök"), text=text)
+            response = Response(page, mimetype="text/html")
+        response.status_code = 429
+        # Flask-Limiter's own headers (Retry-After when configured) are added after this.
+        response.headers.setdefault("Retry-After", "60")
+        return response
+
+    app.register_error_handler(TooManyRequests, too_many)

@@ -15,6 +15,10 @@ DEFAULTS: dict[str, object] = {
     "SESSION_COOKIE_NAME": "kv_session",
     "PERMANENT_SESSION_LIFETIME": timedelta(hours=8),
     "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+    # Why not strict: over HTTPS Flask-WTF would also demand a same-origin Referer, which no
+    # browser sends under our Referrer-Policy: no-referrer, so every form would fail behind TLS.
+    # The token, bound to the session, plus the SameSite=Lax cookie carry the protection.
+    "WTF_CSRF_SSL_STRICT": False,
     "MAX_CONTENT_LENGTH": 3 * 1024 * 1024,  # a 2 MB photo plus the rest of the form
     "MEMBER_IMPORT_MAX_BYTES": 32 * 1024 * 1024,  # staff uploads of the member register
     "BABEL_DEFAULT_LOCALE": "sv",

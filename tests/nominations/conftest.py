@@ -141,6 +141,14 @@ def image_bytes(fmt="PNG", size=(1200, 900), color=(200, 30, 30), **save):
     return out.getvalue()
 
 
+def follow_link(client, link):
+    """Open an emailed link as a person does: the GET page, then its button (a POST)."""
+    page = client.get(link)
+    assert page.status_code == 200, page.text
+    assert f'action="{link}"' in page.text, page.text
+    return client.post(link)
+
+
 def nominate_and_confirm(client, **overrides):
     """Submit and confirm one nomination; return the confirmation response."""
     before = len(mails())
@@ -148,11 +156,11 @@ def nominate_and_confirm(client, **overrides):
     assert response.status_code == 200, response.text
     subject, body = mails()[before]
     assert "Bekräfta" in subject, subject
-    return client.get(link_in(body))
+    return follow_link(client, link_in(body))
 
 
 def open_as_nominee(client, to="karl@example.org"):
     """Open the nominee's newest emailed link in ``client``; return the redirect response."""
     bodies = [b for s, b in mails(to) if "/kandidat/" in b]
     assert bodies, f"no nominee link mailed to {to}"
-    return client.get(link_in(bodies[-1], "kandidat"))
+    return follow_link(client, link_in(bodies[-1], "kandidat"))

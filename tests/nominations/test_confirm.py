@@ -14,6 +14,7 @@ from sqlalchemy import select
 from tests.nominations.conftest import (
     DURING,
     SLUG,
+    follow_link,
     form_data,
     link_in,
     mails,
@@ -41,8 +42,8 @@ def _submit(client, **overrides):
 
 def test_confirming_creates_the_nomination_and_mails_the_nominee(client, register):
     link = _submit(client, nominee_has_accepted="nej")
-    response = client.get(link)
-    assert response.status_code == 302
+    response = follow_link(client, link)
+    assert response.status_code == 303
     assert response.headers["Location"].endswith("/nominera/bekraftad")
     landing = client.get("/nominera/bekraftad")
     assert "Nomineringen är bekräftad" in landing.text
@@ -76,8 +77,8 @@ def test_confirming_creates_the_nomination_and_mails_the_nominee(client, registe
 
 def test_the_link_works_once(client, register):
     link = _submit(client)
-    assert client.get(link).status_code == 302
-    again = client.get(link)
+    assert follow_link(client, link).status_code == 303
+    again = follow_link(client, link)
     assert again.status_code == 410
     assert "redan använts" in again.text
     assert len(rows(Nomination)) == 1
@@ -85,7 +86,7 @@ def test_the_link_works_once(client, register):
 
 
 def test_unknown_link_is_404(client, register):
-    response = client.get("/nominera/bekrafta/" + "A" * 32)
+    response = follow_link(client, "/nominera/bekrafta/" + "A" * 32)
     assert response.status_code == 404
     assert "Länken är okänd" in response.text
 
@@ -93,7 +94,7 @@ def test_unknown_link_is_404(client, register):
 def test_link_expires_after_48_hours(client, register, clock):
     link = _submit(client)
     clock.set(DURING + timedelta(hours=48, seconds=1))
-    response = client.get(link)
+    response = follow_link(client, link)
     assert response.status_code == 410
     assert "gått ut" in response.text
     assert rows(Nomination) == []
@@ -104,7 +105,7 @@ def test_link_expires_after_48_hours(client, register, clock):
 def test_link_just_inside_48_hours_works(client, register, clock):
     link = _submit(client)
     clock.set(DURING + timedelta(hours=48))
-    assert client.get(link).status_code == 302
+    assert follow_link(client, link).status_code == 303
 
 
 def test_submitted_before_the_deadline_confirms_after_it(client, register, clock):
@@ -112,7 +113,7 @@ def test_submitted_before_the_deadline_confirms_after_it(client, register, clock
     clock.set(datetime(2026, 11, 30, 23, 59, 59, tzinfo=stockholm))
     link = _submit(client)
     clock.set(datetime(2026, 12, 2, 9, 0, tzinfo=stockholm))
-    assert client.get(link).status_code == 302
+    assert follow_link(client, link).status_code == 303
     [submission] = rows(NominationSubmission)
     assert submission.status == SubmissionStatus.CONFIRMED
 
@@ -122,7 +123,7 @@ def test_no_confirmation_after_publication(client, register):
     with db.transaction() as s:
         s.get(Election, register.election_id).candidates_published_at = DURING
     db.session.close()
-    response = client.get(link)
+    response = follow_link(client, link)
     assert response.status_code == 403
     assert rows(Nomination) == []
 
@@ -171,7 +172,7 @@ def test_concurrent_confirmations_make_one_nomination(app, client, register):
     def open_link(link):
         with app.test_client() as own:
             barrier.wait()
-            statuses.append(own.get(link).status_code)
+            statuses.append(own.post(link).status_code)
 
     # Each thread gets its own app context, hence its own session and connection.
     threads = [threading.Thread(target=open_link, args=(link,)) for link in links]
@@ -179,7 +180,7 @@ def test_concurrent_confirmations_make_one_nomination(app, client, register):
         thread.start()
     for thread in threads:
         thread.join(60)
-    assert statuses == [302, 302, 302]
+    assert statuses == [303, 303, 303]
     [nomination] = rows(Nomination)
     assert nomination.nominator_count == 3
     db.session.rollback()

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from tests.nominations.conftest import (
     DURING,
+    follow_link,
     link_in,
     mails,
     nominate_and_confirm,
@@ -23,7 +24,7 @@ from voting.nominations.models import Nomination, NominationStatus
 def test_link_signs_in_and_redirects_without_token(client, register):
     nominate_and_confirm(client)
     response = open_as_nominee(client)
-    assert response.status_code == 302
+    assert response.status_code == 303
     assert response.headers["Location"].endswith("/kandidat")
     page = client.get("/kandidat")
     assert page.status_code == 200
@@ -43,9 +44,9 @@ def test_reopening_in_the_same_browser_just_redirects(client, register):
     nominate_and_confirm(client)
     [(_s, body)] = mails("karl@example.org")
     link = link_in(body, "kandidat")
-    assert client.get(link).status_code == 302
-    again = client.get(link)
-    assert again.status_code == 302
+    assert follow_link(client, link).status_code == 303
+    again = follow_link(client, link)
+    assert again.status_code == 303
     assert again.headers["Location"].endswith("/kandidat")
     assert len(mails("karl@example.org")) == 1  # no new link needed
 
@@ -54,9 +55,9 @@ def test_reopening_elsewhere_mails_a_fresh_link(app, client, register, clock):
     nominate_and_confirm(client)
     [(_s, body)] = mails("karl@example.org")
     link = link_in(body, "kandidat")
-    assert client.get(link).status_code == 302
+    assert follow_link(client, link).status_code == 303
     other = app.test_client()
-    response = other.get(link)
+    response = follow_link(other, link)
     assert response.status_code == 410
     assert "Länken har redan använts. Vi har skickat en ny länk till din e-post." in response.text
     assert other.get("/kandidat").status_code == 403
@@ -66,10 +67,10 @@ def test_reopening_elsewhere_mails_a_fresh_link(app, client, register, clock):
     fresh = link_in(sent[1][1], "kandidat")
     assert fresh != link
     # Opening the old link again soon after does not flood the nominee's inbox.
-    assert "nyligen" in other.get(link).text
+    assert "nyligen" in follow_link(other, link).text
     assert len(mails("karl@example.org")) == 2
     clock.set(DURING + timedelta(minutes=11))
-    assert other.get(fresh).status_code == 302
+    assert follow_link(other, fresh).status_code == 303
     assert other.get("/kandidat").status_code == 200
 
 
@@ -81,9 +82,9 @@ def test_session_of_one_nomination_does_not_open_another(app, client, register):
     )
     karl = link_in(mails("karl@example.org")[0][1], "kandidat")
     eva = link_in(mails("eva@example.org")[-1][1], "kandidat")
-    assert app.test_client().get(karl).status_code == 302  # Karl's link used elsewhere
-    assert client.get(eva).status_code == 302  # this browser: Eva
-    response = client.get(karl)
+    assert follow_link(app.test_client(), karl).status_code == 303  # Karl's link used elsewhere
+    assert follow_link(client, eva).status_code == 303  # this browser: Eva
+    response = follow_link(client, karl)
     assert response.status_code == 410
     page = client.get("/kandidat")
     assert "Eva Lind" in page.text
@@ -91,7 +92,7 @@ def test_session_of_one_nomination_does_not_open_another(app, client, register):
 
 
 def test_unknown_nominee_link(client, register):
-    assert client.get("/kandidat/" + "x" * 32).status_code == 404
+    assert follow_link(client, "/kandidat/" + "x" * 32).status_code == 404
 
 
 def test_accept(client, register):

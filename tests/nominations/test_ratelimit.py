@@ -34,7 +34,33 @@ def test_questionnaire_post_is_limited_but_get_is_not(limited_app):
 
 def test_links_are_limited(limited_app):
     client = limited_app.test_client()
-    statuses = [client.get(f"/nominera/bekrafta/nope{i}").status_code for i in range(3)]
-    statuses.append(client.get("/kandidat/nope").status_code)
-    assert statuses[:3] == [404, 404, 404]
-    assert client.get("/nominera/bekrafta/again").status_code == 429
+    statuses = [client.post(f"/nominera/bekrafta/nope{i}").status_code for i in range(3)]
+    assert statuses == [404, 404, 404]
+    assert client.post("/nominera/bekrafta/again").status_code == 429
+    # Each link route has its own budget.
+    statuses = [client.post(f"/kandidat/nope{i}").status_code for i in range(4)]
+    assert statuses == [404, 404, 404, 429]
+
+
+def test_link_pages_are_not_limited(limited_app):
+    """The GET page only shows a button and reads nothing; the POST is what redeems a token."""
+    client = limited_app.test_client()
+    statuses = [client.get(f"/nominera/bekrafta/nope{i}").status_code for i in range(5)]
+    statuses += [client.get(f"/kandidat/nope{i}").status_code for i in range(5)]
+    assert statuses == [200] * 10
+    assert client.post("/kandidat/nope").status_code == 404
+
+
+def test_the_limit_page_speaks_the_visitors_language(limited_app):
+    client = limited_app.test_client()
+    url = f"/val/{SLUG}/nominera"
+    for _ in range(2):
+        client.post(url, data=form_data())
+    refused = client.post(url, data=form_data())
+    assert refused.status_code == 429
+    assert "För många försök" in refused.get_data(as_text=True)
+    assert refused.headers["Retry-After"]
+    client.get("/?lang=en")
+    english = client.post(url, data=form_data()).get_data(as_text=True)
+    assert "Too many attempts" in english
+    assert "Too Many Requests" not in english  # not Werkzeug's bare page

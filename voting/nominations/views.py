@@ -137,10 +137,28 @@ def form(slug: str) -> Any:
     )
 
 
-@bp.route("/nominera/bekrafta/<token>", methods=["GET"])
-@limiter.limit(_links_limit)
+# --- The confirmation link ----------------------------------------------------------------
+
+
+def _link_page(kind: str, token: str) -> Response:
+    """The page an emailed link opens: what the button will do, and the button (a POST)."""
+    action = url_for(".confirm_link" if kind == "confirm" else ".nominee_link", token=token)
+    response = Response(render_template("nominations/open_link.html", kind=kind, action=action))
+    # Why no-store: the page holds the token (in the form's action); no cache may keep it.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# Why a GET only shows a button: mail security scanners (Safe Links, Proofpoint, ...) open
+# links before the recipient does. A GET that redeemed the token would confirm a nomination
+# nobody confirmed, and use up each nominee link before the nominee gets to it. Only the
+# POST, with this page's CSRF token (scanners fetch links; they do not press buttons), acts.
+@bp.route("/nominera/bekrafta/<token>", methods=["GET", "POST"])
+@limiter.limit(_links_limit, methods=["POST"])
 def confirm_link(token: str) -> Any:
-    """Redeem the nominator's confirmation link, then redirect so the token leaves the URL."""
+    """GET: the confirm button. POST: redeem the link, then redirect so the token leaves the URL."""
+    if request.method != "POST":
+        return _link_page("confirm", token)
     try:
         with db.transaction() as tx:
             result = confirm(tx, token, _now(), current_app.config)
@@ -158,7 +176,7 @@ def confirm_link(token: str) -> Any:
             "nominations/link_invalid.html", message=exc.message, reason="closed"
         ), exc.status
     session["nomination_confirmed"] = marker
-    return redirect(url_for(".confirmed"))
+    return redirect(url_for(".confirmed"), 303)
 
 
 @bp.route("/nominera/bekraftad", methods=["GET"])
@@ -170,10 +188,13 @@ def confirmed() -> Any:
 # --- The nominee ---------------------------------------------------------------------------
 
 
-@bp.route("/kandidat/<token>", methods=["GET"])
-@limiter.limit(_links_limit)
+@bp.route("/kandidat/<token>", methods=["GET", "POST"])
+@limiter.limit(_links_limit, methods=["POST"])
 def nominee_link(token: str) -> Any:
-    """Open the nominee's emailed link: sign this browser in to /kandidat, or mail a new link."""
+    """GET: the sign-in button. POST: sign this browser in to /kandidat, or mail a new link."""
+    if request.method != "POST":
+        # Why not on GET: a scanner's prefetch would use up the link, or mail a new one.
+        return _link_page("nominee", token)
     now = _now()
     try:
         with db.transaction() as tx:
@@ -189,7 +210,7 @@ def nominee_link(token: str) -> Any:
             "id": nomination_id,
             "until": int((now + NOMINEE_SESSION).timestamp()),
         }
-        return redirect(url_for(".nominee"))
+        return redirect(url_for(".nominee"), 303)
     return render_template(
         "nominations/link_resent.html", recently=result is LinkResult.RECENTLY_SENT
     ), 410
