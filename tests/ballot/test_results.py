@@ -9,6 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from ballots.tally import result_hash
@@ -251,3 +253,12 @@ def test_auditor_page_before_the_count(voting, client, login_as):
     assert response.status_code == 200
     assert "inte räknat" in response.get_data(as_text=True)
     assert client.get("/audit/finns-inte/resultat").status_code == 404
+
+
+@given(st.text(max_size=30))
+def test_csv_cells_never_start_a_spreadsheet_formula(text):
+    cell = results_service._cell(text)
+    assert not cell.startswith(results_service.FORMULA_START)
+    assert cell in (text, "'" + text)
+    assert (cell != text) == text.startswith(results_service.FORMULA_START)
+    assert results_service._cell(7) == 7

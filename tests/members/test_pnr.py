@@ -70,6 +70,9 @@ def test_accepted_forms(text: str, expected: str) -> None:
         ("18491218-9876", "date"),  # before 1850
         ("198112189877", "check_digit"),
         ("811218-9875", "check_digit"),
+        # 811218-9876 in Arabic-Indic and full-width digits: digits, but not ASCII ones.
+        ("\u0668\u0661\u0661\u0662\u0661\u0668-\u0669\u0668\u0667\u0666", "format"),
+        ("\uff18\uff11\uff11\uff12\uff11\uff18-\uff19\uff18\uff17\uff16", "format"),
     ],
 )
 def test_rejected_forms(text: str, part: str) -> None:

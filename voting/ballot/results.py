@@ -150,6 +150,17 @@ def view_model(
     return out
 
 
+# Why: a spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV
+# injection"); a leading apostrophe makes it text. Names come from the member register.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def results_csv(session: Session, election: Election, result: dict[str, Any]) -> bytes:
     """One row per candidate, ``;``-separated UTF-8 with a BOM so Excel reads å, ä and ö."""
     buffer = io.StringIO()
@@ -158,9 +169,15 @@ def results_csv(session: Session, election: Election, result: dict[str, Any]) ->
     for krets in view_model(session, election, result):
         for row in krets["all_rows"]:
             place = place_sv(row["place"])
-            writer.writerow(
-                [krets["krets"], krets["krets_name"], row["id"], row["name"], row["votes"], place]
-            )
+            cells = [
+                krets["krets"],
+                krets["krets_name"],
+                row["id"],
+                row["name"],
+                row["votes"],
+                place,
+            ]
+            writer.writerow([_cell(c) for c in cells])
     return "\ufeff".encode() + buffer.getvalue().encode("utf-8")
 
 

@@ -25,7 +25,8 @@ from datetime import date, datetime
 from voting.members.errors import PersonnummerError
 from voting.members.errors import tr as _
 
-_FORM = re.compile(r"(\d{6}|\d{8})([-+]?)(\d{4})")
+# ASCII: \d alone also matches other scripts' digits ("١٩٨١…"), which int() accepts.
+_FORM = re.compile(r"(\d{6}|\d{8})([-+]?)(\d{4})", re.ASCII)
 COORDINATION_OFFSET = 60
 # Personnummer were introduced in 1947; nobody alive was born before this.
 MIN_YEAR = 1850
