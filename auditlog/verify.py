@@ -675,6 +675,109 @@ def _check_counts(rec: ElectionRecord, sealed: dict[str, dict[str, Any]]) -> Che
     )
 
 
+def _log_events(entries: Sequence[str]) -> Iterator[tuple[str, Any]]:
+    """Each log entry's type and data, in log order; entries that are not objects are skipped."""
+    for body in entries:
+        try:
+            fields = json.loads(body)
+        except ValueError:
+            continue
+        if isinstance(fields, dict):
+            yield str(fields.get("type")), fields.get("data")
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _logged_roll(rec: ElectionRecord) -> tuple[dict[str, int] | None, Counter[str], list[str]]:
+    """The roll as the log has it at the seal: the frozen size and the members added per contest.
+
+    Mirrors ``roll_sizes`` in voting/ballot/services.py: the roll is the members put on it at
+    the freeze (``roll.frozen`` logs the size per contest) plus those the committee added after
+    it (one ``roll.member_added`` event each); nothing is ever taken off it. Only events before
+    the ``board.sealed`` event count, as the seal took the sizes then. No roll.frozen before the
+    seal (None) means an empty roll: members can only be added to a frozen roll.
+    """
+    problems: list[str] = []
+    frozen: dict[str, int] = {}
+    added: Counter[str] = Counter()
+    added_voters: set[str] = set()
+    freezes = 0
+    froze = sealed = False
+    for kind, data in _log_events(rec.entries):
+        if kind == "board.sealed":
+            sealed = True
+        elif kind == "roll.frozen":
+            freezes += 1
+            if freezes == 2:
+                problems.append("the log holds more than one roll.frozen event")
+            if sealed or freezes > 1:
+                continue
+            froze = True
+            listed: set[str] = set()
+            for item in require(data, "contests", list, "roll.frozen"):
+                cid = require(item, "contest", str, "roll.frozen.contests")
+                size = item.get("size")
+                contest = rec.contests.get(cid)
+                if contest is None:
+                    problems.append(f"roll.frozen: contest {cid} is not a contest of the manifest")
+                elif cid in listed:
+                    problems.append(f"roll.frozen: contest {cid} appears twice")
+                elif not _is_count(size):
+                    problems.append(f"roll.frozen: contest {cid} has no size")
+                else:
+                    if item.get("krets") != contest.krets:
+                        problems.append(
+                            f"roll.frozen: contest {cid} is not of krets {contest.krets}"
+                        )
+                    frozen[cid] = size
+                listed.add(cid)
+            missing = sorted(set(rec.contests) - set(listed), key=_contest_order)
+            problems.extend(f"contest {cid}: not in the roll.frozen event" for cid in missing)
+        elif kind == "roll.member_added" and not sealed:
+            cid = require(data, "contest", str, "roll.member_added")
+            voter = data.get("voter")
+            if freezes == 0:
+                problems.append(f"contest {cid}: a member was added before the roll was frozen")
+            if cid not in rec.contests:
+                problems.append(
+                    f"roll.member_added: contest {cid} is not a contest of the manifest"
+                )
+            if not isinstance(voter, str):
+                problems.append(f"contest {cid}: a roll.member_added event names no voter")
+            elif voter in added_voters:
+                problems.append(f"contest {cid}: voter {voter} is added to the roll twice")
+            else:
+                added_voters.add(voter)
+            added[cid] += 1
+    return (frozen if froze else None), added, problems
+
+
+def _check_roll(rec: ElectionRecord, sealed: dict[str, dict[str, Any]]) -> Check:
+    """The sealed roll sizes are the roll the log built: frozen size + members added after."""
+    frozen, added, problems = _logged_roll(rec)
+    for cid in sorted(rec.contests, key=_contest_order):
+        roll = sealed.get(cid, {}).get("roll_size")
+        if not _is_count(roll):
+            problems.append(f"contest {cid}: the seal has no roll_size")
+            continue
+        at_freeze = (frozen or {}).get(cid, 0)
+        expected = at_freeze + added[cid]
+        if roll != expected:
+            how = f"{at_freeze} at the freeze" if frozen is not None else "no roll.frozen event"
+            problems.append(
+                f"contest {cid}: the sealed roll size {roll} is not the logged roll's {expected} "
+                f"({how} + {added[cid]} added before the seal)"
+            )
+    return _summary(
+        "roll size matches the log",
+        problems,
+        "every contest's sealed roll size = its roll.frozen size + its roll.member_added events "
+        f"before the seal ({added.total()} in all)",
+    )
+
+
 def _contest_order(cid: str) -> tuple[int, str]:
     return (int(cid), cid) if cid.isdigit() else (sys.maxsize, cid)
 
@@ -816,6 +919,7 @@ def verify_record(
     except (RecordError, KeyError, TypeError) as exc:
         return [*checks, Check("board matches the seal", False, f"malformed record: {exc}")]
     checks += _guarded("ballots ≤ signatures ≤ roll", lambda: [_check_counts(rec, sealed)])
+    checks += _guarded("roll size matches the log", lambda: [_check_roll(rec, sealed)])
     checks += _guarded(
         "board matches the seal", lambda: [_check_board_hashes(rec, sealed, board_hashes)]
     )

@@ -5,8 +5,10 @@ Usage: .venv/bin/python scripts/bench_verify.py [--ballots 1000000] [--contests 
        [--bits 2048|3072] [--out bench-out/record-N.json] [--workers N] [--repeat N]
 
 It builds (or reuses, from bench-out/) a record in the exact format of docs/election-record.md:
-canonical log entries chained with ``candidates.published``, ``board.sealed`` and
-``tally.counted``, Ed25519 checkpoints over the right Merkle roots, the manifest, the sorted
+canonical log entries chained with ``candidates.published``, ``roll.frozen``, a few
+``roll.member_added``, ``board.sealed`` and ``tally.counted`` (the sealed roll sizes being the
+frozen sizes plus the additions, as the verifier checks), Ed25519 checkpoints over the right
+Merkle roots, the manifest, the sorted
 boards and the results of ``ballots.tally.count``. The ballot signatures are standard
 RSA-PSS-SHA384 (salt 48) over ``msg_prefix || ballot``, made fast with gmpy2 CRT on the
 EMSA-PSS encoding. Then it times the console script ``verify-election RECORD --json`` (wall
@@ -144,8 +146,6 @@ def generate(ballots: int, n_contests: int, bits: int, workers: int) -> dict[str
 def _assemble(
     slug: str, contests: list[dict[str, Any]], boards: dict[str, list[dict[str, str]]]
 ) -> dict[str, Any]:
-    log_private = Ed25519PrivateKey.generate()
-    log_raw = log_private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     manifest_contests, published = [], []
     for c in contests:
         public = c["key"].public_key()
@@ -225,7 +225,7 @@ def _assemble(
     events = [
         ("election.created", {"election": slug}),
         ("candidates.published", {"contests": published}),
-        ("voting.opened", {}),
+        *_roll_events(seals),
         ("board.sealed", {"contests": seals}),
         (
             "tally.counted",
@@ -239,26 +239,7 @@ def _assemble(
             },
         ),
     ]
-    bodies, prev = [], GENESIS_HASH
-    for seq, (kind, data) in enumerate(events):
-        entry = make_entry(seq, prev, kind, data, T0.replace(minute=seq))
-        bodies.append(entry.body)
-        prev = entry.hash
-    leaves = [bytes.fromhex(hashlib.sha256(b"\x00" + b).hexdigest()) for b in bodies]
-    checkpoints = []
-    for size, reason in ((4, "board.sealed"), (len(bodies), "record.export")):
-        root = merkle_root(leaves[:size])
-        cp = make_checkpoint(f"{HOST}/{slug}", size, root, log_private)
-        checkpoints.append(
-            {
-                "body": cp.body,
-                "signature": base64.b64encode(cp.signature).decode(),
-                "size": size,
-                "root": base64.b64encode(root).decode(),
-                "created_at": T0.replace(minute=size).isoformat(),
-                "reason": reason,
-            }
-        )
+    log, log_raw = _log(slug, events)
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -273,17 +254,92 @@ def _assemble(
             "log_key": base64.b64encode(log_raw).decode(),
             "contests": manifest_contests,
         },
-        "log": {
-            "name": slug,
-            "public_key": base64.b64encode(log_raw).decode(),
-            "fingerprint": key_fingerprint(log_raw),
-            "entries": [b.decode("utf-8") for b in bodies],
-            "checkpoints": checkpoints,
-        },
+        "log": log,
         "board": board_out,
         "contests": record_counts,
         "tally": {"seed": seed, "results": results},
     }
+
+
+def _roll_events(seals: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """``roll.frozen`` and ``roll.member_added`` events that add up to the sealed roll sizes,
+    as in voting/ballot/services.py: each contest's size at the freeze, then 0 to 2 members
+    added by the committee (by pseudonym) while voting is open."""
+    frozen, added = [], []
+    for index, seal in enumerate(seals):
+        extra = min(index % 3, seal["roll_size"])
+        frozen.append(
+            {"contest": seal["contest"], "krets": seal["krets"], "size": seal["roll_size"] - extra}
+        )
+        added += [
+            (
+                "roll.member_added",
+                {"contest": seal["contest"], "voter": "m:" + os.urandom(12).hex()},
+            )
+            for _ in range(extra)
+        ]
+    roll_hash = hashlib.sha256(os.urandom(32)).hexdigest()  # the pseudonyms are not public
+    return [
+        ("roll.frozen", {"roll_hash": roll_hash, "contests": frozen}),
+        ("voting.opened", {}),
+        *added,
+    ]
+
+
+def _log(slug: str, events: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str, Any], bytes]:
+    """The record's ``log``: the events chained, with checkpoints signed by a fresh log key at
+    ``roll.frozen``, at ``board.sealed`` (as the app writes them) and over the whole log."""
+    log_private = Ed25519PrivateKey.generate()
+    log_raw = log_private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    bodies, prev = [], GENESIS_HASH
+    for seq, (kind, data) in enumerate(events):
+        entry = make_entry(seq, prev, kind, data, T0.replace(minute=seq))
+        bodies.append(entry.body)
+        prev = entry.hash
+    leaves = [bytes.fromhex(hashlib.sha256(b"\x00" + b).hexdigest()) for b in bodies]
+    kinds = [kind for kind, _ in events]
+    checkpoints = []
+    for size, reason in (
+        (kinds.index("roll.frozen") + 1, "roll.frozen"),
+        (kinds.index("board.sealed") + 1, "board.sealed"),
+        (len(bodies), "record.export"),
+    ):
+        root = merkle_root(leaves[:size])
+        cp = make_checkpoint(f"{HOST}/{slug}", size, root, log_private)
+        checkpoints.append(
+            {
+                "body": cp.body,
+                "signature": base64.b64encode(cp.signature).decode(),
+                "size": size,
+                "root": base64.b64encode(root).decode(),
+                "created_at": T0.replace(minute=size).isoformat(),
+                "reason": reason,
+            }
+        )
+    log = {
+        "name": slug,
+        "public_key": base64.b64encode(log_raw).decode(),
+        "fingerprint": key_fingerprint(log_raw),
+        "entries": [b.decode("utf-8") for b in bodies],
+        "checkpoints": checkpoints,
+    }
+    return log, log_raw
+
+
+def add_roll_events(record: dict[str, Any]) -> bool:
+    """Give a record cached by an older version of this script (without roll events, which the
+    verifier now needs) its roll events: the log rebuilt around them, re-signed with a fresh log
+    key. The ballots, boards and results stay as they are. False if it has them already."""
+    events = [(e["type"], e["data"]) for e in map(json.loads, record["log"]["entries"])]
+    if any(kind == "roll.frozen" for kind, _ in events):
+        return False
+    events = [e for e in events if e[0] != "voting.opened"]
+    seal = [kind for kind, _ in events].index("board.sealed")
+    events[seal:seal] = _roll_events(events[seal][1]["contests"])
+    log, _ = _log(record["election"], events)
+    record["log"] = log
+    record["manifest"]["log_key"] = log["public_key"]
+    return True
 
 
 # --- Raw verification --------------------------------------------------------------------
@@ -354,6 +410,33 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def _has_roll_events(path: Path) -> bool:
+    """Whether the record's log holds a roll.frozen event (the log comes before the board)."""
+    with path.open("rb") as handle:
+        head = handle.read(1 << 20)
+    board = head.find(b'"board":')
+    if board < 0:
+        with path.open(encoding="utf-8") as handle:
+            entries = json.load(handle)["log"]["entries"]
+        return any('"type":"roll.frozen"' in e for e in entries)
+    return b"roll.frozen" in head[:board]
+
+
+def _upgrade(path: Path) -> None:
+    with path.open(encoding="utf-8") as handle:
+        record = json.load(handle)
+    if add_roll_events(record):
+        _write(path, record)
+
+
+def _write(out: Path, record: dict[str, Any]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+    tmp.replace(out)
+
+
 def main() -> int:
     """Generate (or reuse) the record, time the verifier and raw OpenSSL, print the ratio."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -377,15 +460,17 @@ def main() -> int:
 
     if out.exists():
         print(f"reusing {out} ({out.stat().st_size / 1e6:,.0f} MB)")
+        if not _has_roll_events(out):
+            print("  it has no roll events (an older script made it): adding them, new log key")
+            # In a child process, so that this one does not time the verifier with the
+            # record's memory still held.
+            with ProcessPoolExecutor(max_workers=1) as pool:
+                pool.submit(_upgrade, out).result()
     else:
         print(f"generating {args.ballots:,} ballots, {args.contests} contests, RSA-{args.bits} …")
         start = time.perf_counter()
         record = generate(args.ballots, args.contests, args.bits, args.workers)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        with tmp.open("w", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
-        tmp.replace(out)
+        _write(out, record)
         del record
         print(f"generated in {time.perf_counter() - start:,.1f} s: {out}")
     if args.repeat < 1:

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -23,13 +23,26 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from auditlog import canonical_json, checkpoint_body, key_fingerprint, leaf_hash, merkle
+from auditlog import (
+    GENESIS_HASH,
+    canonical_json,
+    checkpoint_body,
+    key_fingerprint,
+    leaf_hash,
+    make_checkpoint,
+    merkle,
+)
 from auditlog import verify as verifier
 from auditlog.verify import Check, verify_record
 from ballots.ballot import canonical_ballot
 from ballots.rules import SelectionRule
-from tests.audit.test_record import counted_election
+from ballots.tally import result_hash, turnout
+from tests.admin.factories import make_member
+from tests.audit.test_record import SLUG, counted_election
 from tests.conftest import Clock, make_app
+from voting.ballot import services
+from voting.db import db
+from voting.elections.services import get_election
 
 TAMPER = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -38,13 +51,29 @@ TAMPER = settings(max_examples=12, deadline=None, suppress_health_check=[HealthC
 def record(
     sqlite_template: Path, _smtp_server: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
-    """One real record, built once through the app on SQLite and exported with the CLI."""
+    """One real record, built once through the app on SQLite and exported with the CLI.
+
+    The committee adds one member to the roll after the freeze and before the seal (counted in
+    the sealed roll size) and one after the seal (not counted), each with its logged event.
+    """
     tmp = tmp_path_factory.mktemp("record")
     shutil.copy(sqlite_template, tmp / "test.db")
     clock = Clock()
     app = make_app(f"sqlite:///{tmp / 'test.db'}", clock, _smtp_server.port, tmp)
-    with app.app_context():
+    seal_board = services.seal_board
+
+    def add_then_seal(session: Any, election: Any, now: Any) -> Any:
+        member = make_member(session, "SYD", "Hedvig", "Ingesson", now)
+        services.add_to_roll(session, election, member, now)
+        return seal_board(session, election, now)
+
+    with app.app_context(), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(services, "seal_board", add_then_seal)
         counted_election(app, clock)
+        patch.undo()
+        with db.transaction() as s:
+            member = make_member(s, "NORR", "Ivar", "Jonsson", clock())
+            services.add_to_roll(s, get_election(s, SLUG), member, clock())
         outcome = app.test_cli_runner().invoke(
             args=["election", "export", "val-record", "-o", str(tmp / "record.json")]
         )
@@ -80,10 +109,22 @@ def short(entry: dict[str, str]) -> str:
     return entry["ballot_hash"][:8] + "…"
 
 
+def events(record: dict[str, Any]) -> list[dict[str, Any]]:
+    return [json.loads(e) for e in record["log"]["entries"]]
+
+
 def test_the_untouched_record_verifies(record):
     checks = verify_record(record)
     assert all(c.ok for c in checks), [c for c in checks if not c.ok]
-    assert len(checks) >= 12
+    assert len(checks) == 13
+    kinds = [e["type"] for e in events(record)]
+    seal = kinds.index("board.sealed")
+    assert kinds.index("roll.frozen") < seal
+    added = [i for i, kind in enumerate(kinds) if kind == "roll.member_added"]
+    assert len(added) == 2
+    assert added[0] < seal < added[1]
+    [roll] = [c for c in checks if c.name == "roll size matches the log"]
+    assert roll.detail.endswith("roll.member_added events before the seal (1 in all)")
 
 
 def test_parallel_workers_give_the_same_checks(record, monkeypatch):
@@ -368,6 +409,133 @@ def test_more_ballots_than_signatures_fails(record):
     failed = failures(bad)
     assert "the record's counts are not the sealed ones" in failed["ballots ≤ signatures ≤ roll"]
     assert entries == record["log"]["entries"]
+
+
+def _relog(record: dict[str, Any], edit: Callable[[list[dict[str, Any]]], None]) -> dict[str, Any]:
+    """A copy of the record with its log edited, re-chained, and its checkpoints re-signed with
+    a fresh key that the record and its manifest name: a server that rewrote its history
+    consistently. Only the printed fingerprint would tell. Each checkpoint again ends with the
+    last of the entries it covered (a checkpoint that would not be larger than the one before
+    it, as when an entry moves back past it, is dropped)."""
+    bad = copy.deepcopy(record)
+    fields = events(bad)
+    covered = [fields[: cp["size"]] for cp in bad["log"]["checkpoints"]]
+    edit(fields)
+    position = {id(entry): index for index, entry in enumerate(fields)}
+    bodies, prev = [], GENESIS_HASH
+    for seq, entry in enumerate(fields):
+        entry.update(seq=seq, prev=prev)
+        bodies.append(canonical_json(entry).decode())
+        prev = leaf_hash(bodies[-1].encode())
+    bad["log"]["entries"] = bodies
+    leaves = _leaves(bad)
+    key = Ed25519PrivateKey.generate()
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    checkpoints = []
+    for cp, entries in zip(bad["log"]["checkpoints"], covered, strict=True):
+        size = 1 + max(position[id(e)] for e in entries if id(e) in position)
+        if checkpoints and size <= checkpoints[-1]["size"]:
+            continue
+        checkpoints.append(cp)
+        root = merkle.root(leaves[:size])
+        made = make_checkpoint(cp["body"].split("\n")[0], size, root, key)
+        cp.update(
+            body=made.body,
+            signature=base64.b64encode(made.signature).decode(),
+            size=size,
+            root=base64.b64encode(root).decode(),
+        )
+    bad["log"]["checkpoints"] = checkpoints
+    bad["log"]["public_key"] = bad["manifest"]["log_key"] = base64.b64encode(raw).decode()
+    bad["log"]["fingerprint"] = key_fingerprint(raw)
+    return bad
+
+
+def _event(fields: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    [entry] = [e for e in fields if e["type"] == kind]
+    return entry
+
+
+def _of(items: list[dict[str, Any]], cid: str) -> dict[str, Any]:
+    [item] = [i for i in items if i["contest"] == cid]
+    return item
+
+
+def test_a_re_chained_and_re_signed_log_verifies_without_the_printed_fingerprint(record):
+    """The tamper tests below rewrite the log with ``_relog``; unedited, it passes every check
+    but the printed fingerprint, so what fails in them is due to their edit alone."""
+    bad = _relog(record, lambda fields: None)
+    assert bad["log"]["fingerprint"] != record["log"]["fingerprint"]
+    assert all(c.ok for c in verify_record(bad))
+    failed = failures(bad, expected_fingerprint=record["log"]["fingerprint"])
+    assert set(failed) == {"log key"}
+
+
+@TAMPER
+@given(
+    data=st.data(),
+    how=st.sampled_from(["inflate seal", "shrink freeze", "add before seal", "move addition"]),
+)
+def test_a_sealed_roll_size_that_is_not_the_logged_roll_fails(record, data, how):
+    """A server that inflates a contest's sealed roll size (so that more signatures and ballots
+    fit under it), or rewrites the roll events, and makes everything else agree, re-chained and
+    re-signed, is caught only by the roll events of its own log."""
+    log = events(record)
+    frozen = {c["contest"]: c["size"] for c in _event(log, "roll.frozen")["data"]["contests"]}
+    later = [e for e in log if e["type"] == "roll.member_added"][-1]  # added after the seal
+    if how == "move addition":
+        cid, more = later["data"]["contest"], 1
+    else:
+        cid = data.draw(st.sampled_from(sorted(frozen)))
+        more = data.draw(st.integers(1, frozen[cid] if how == "shrink freeze" else 1000))
+    sealed = logged = _of(record["contests"], cid)["roll_size"]
+    if how == "inflate seal":
+        sealed += more
+    elif how == "shrink freeze":
+        logged -= more
+    else:
+        logged += more
+    results = copy.deepcopy(record["tally"]["results"])
+    contest = _of(results["contests"], cid)
+    contest.update(roll_size=sealed, turnout=turnout(contest["ballots_cast"], sealed))
+
+    def edit(fields: list[dict[str, Any]]) -> None:
+        seal = _event(fields, "board.sealed")
+        _of(seal["data"]["contests"], cid)["roll_size"] = sealed
+        _event(fields, "tally.counted")["data"]["results_hash"] = result_hash(results)
+        if how == "shrink freeze":
+            _of(_event(fields, "roll.frozen")["data"]["contests"], cid)["size"] -= more
+        elif how == "add before seal":
+            for n in range(more):
+                added = {"contest": cid, "voter": f"m:{n:024x}"}
+                fields.insert(
+                    fields.index(seal),
+                    {"data": added, "time": seal["time"], "type": "roll.member_added"},
+                )
+        elif how == "move addition":
+            [moved] = [e for e in fields if e["seq"] == later["seq"]]
+            fields.remove(moved)
+            fields.insert(fields.index(seal), moved)
+
+    bad = _relog(record, edit)
+    bad["tally"]["results"] = results
+    _of(bad["contests"], cid)["roll_size"] = sealed
+    failed = failures(bad)
+    assert set(failed) == {"roll size matches the log"}, failed
+    assert failed["roll size matches the log"].startswith(
+        f"contest {cid}: the sealed roll size {sealed} is not the logged roll's {logged} "
+    )
+    main_fails(bad, "roll size matches the log")
+
+
+def test_a_second_roll_freeze_fails(record):
+    def edit(fields: list[dict[str, Any]]) -> None:
+        frozen = _event(fields, "roll.frozen")
+        fields.insert(fields.index(frozen) + 1, copy.deepcopy(frozen))
+
+    failed = failures(_relog(record, edit))
+    assert set(failed) == {"roll size matches the log"}
+    assert "more than one roll.frozen event" in failed["roll size matches the log"]
 
 
 @pytest.mark.parametrize(
