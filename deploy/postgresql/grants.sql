@@ -8,5 +8,12 @@ GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO kongressval_app;
 -- already; without the rights as well, even a trigger dropped by mistake would not let the
 -- running app (or whoever steals its password) rewrite history.
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_entry, checkpoint FROM kongressval_app;
+-- The board, the signatures issued, the seal, the count and the keys are written once and never
+-- changed by the app (ON CONFLICT DO NOTHING needs only INSERT). Without UPDATE and DELETE, a
+-- stolen app password cannot drop a ballot before the seal, nor delete a signature_issued row so
+-- that a member could be signed for twice. (tests/ops/test_pg_roles.py runs a whole election,
+-- close and count included, as the app role with these rights.)
+REVOKE UPDATE, DELETE, TRUNCATE ON ballot, signature_issued, board_seal, tally,
+  results_publication, roll_freeze, contest_key, log_key FROM kongressval_app;
 -- The schema version is the owner's business; the app only reads it (for /readyz).
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version FROM kongressval_app;

@@ -171,3 +171,19 @@ def test_fuzzed_bodies_get_4xx_and_store_nothing(client, voting, body, endpoint)
     assert set(response.get_json()) == {"error", "message"}
     db.session.rollback()
     assert _counts() == (0, 0)
+
+
+def test_deeply_nested_json_is_a_bad_body_not_a_crash(client, voting):
+    url = f"/api/v1/contests/{voting.contests['BROMMA']}/ballots"
+    nested = "[" * 20_000 + "]" * 20_000  # under the size cap, past the decoder's depth
+    response = client.post(url, data=nested, content_type="application/json")
+    _assert_error(response, 400, "bad_body")
+    assert "nested" in response.get_json()["message"]
+    assert _counts() == (0, 0)
+
+
+def test_the_api_reads_no_large_bodies(client, voting):
+    url = f"/api/v1/contests/{voting.contests['BROMMA']}/ballots"
+    big = {"ballot": "x" * 70_000, "msg_prefix": "", "signature": ""}
+    _assert_error(client.post(url, json=big), 413, "too_large")
+    assert _counts() == (0, 0)

@@ -12,7 +12,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -217,7 +217,7 @@ class BallotPage:
     app: Flask
     server: BallotServer
     election: FakeElection = field(default_factory=FakeElection)
-    issued_at: datetime | None = None
+    issued_on: date | None = None  # the server keeps only the day a signature was issued
     voting_open: bool = True
     storage_id: str = "member-a"
     csrf: str = ""
@@ -235,7 +235,7 @@ class BallotPage:
                 contest=self.server.contest,
                 rule=self.server.contest,  # the fake contest carries min/max_selections itself
                 candidates=self.server.candidates,
-                issued_at=self.issued_at,
+                issued_on=self.issued_on,
                 voting_open=self.voting_open,
                 storage_id=self.storage_id,
                 manifest_url=f"/api/v1/elections/{SLUG}/manifest",

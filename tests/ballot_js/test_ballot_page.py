@@ -7,7 +7,7 @@ The page is the real template with the real bundle under the app's CSP; the API 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -148,7 +148,7 @@ def test_vote_through_the_page_verifies_with_the_python_server(make_ballot_page,
     assert bp.console_errors == []  # a CSP violation would show here
 
     # Coming back to the page after voting shows the receipt, not the form.
-    bp.issued_at = datetime.now(UTC)
+    bp.issued_on = datetime.now(UTC).date()
     bp.open()
     assert page.locator("#issued-notice").is_visible()
     assert page.locator("#receipt-hash").inner_text() == shown_hash
@@ -241,7 +241,8 @@ def test_lost_blind_signature_is_requested_again_for_the_same_blinded_message(ma
     assert "Kontakten med servern bröts" in page.locator("#cast-error").inner_text()
     assert "signature" not in bp.storage()[PENDING_KEY]
 
-    bp.issued_at = datetime.now(UTC)  # the server did sign: the page says so, and offers resend
+    # The server did sign: the page says so, and offers to resend.
+    bp.issued_on = datetime.now(UTC).date()
     bp.open()
     assert page.locator("#issued-notice").is_visible()
     assert not page.locator("#issued-no-vote").is_visible()
@@ -294,11 +295,10 @@ def test_a_different_signed_ballot_gets_a_clear_refusal(make_ballot_page):
 
 
 def test_issued_signature_without_a_local_vote_shows_no_form(make_ballot_page):
-    issued = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
-    bp = make_ballot_page(issued_at=issued)
+    bp = make_ballot_page(issued_on=date(2026, 3, 2))
     page = bp.open()
     notice = page.locator("#issued-notice").inner_text()
-    assert "2026-03-02 10:30 (Europe/Stockholm)" in notice
+    assert "2026-03-02 (Europe/Stockholm)" in notice  # the day only: no time is kept
     assert "Du kan inte rösta igen" in notice
     assert page.locator('input[type="checkbox"]').count() == 0
     assert page.locator(".ballot-step:visible").count() == 0

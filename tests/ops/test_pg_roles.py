@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -21,7 +22,11 @@ from tests.ballot.conftest import flask_transport
 from tests.conftest import PG_ADMIN_URL, POSTGRES_SKIP_REASON, _pg_admin, make_app
 from tests.ops.conftest import open_election
 from voting.audit.models import AuditEntry
+from voting.ballot.results import publish_results
+from voting.ballot.services import seal_board
+from voting.ballot.tally import tally
 from voting.db import ROOT, db, upgrade
+from voting.elections.services import get_election
 
 SQL = ROOT / "deploy" / "postgresql"
 
@@ -96,6 +101,13 @@ def test_app_role_runs_a_vote_but_cannot_rewrite_the_log(roles, clock, smtp_port
                     "http://localhost", voter.token, transport=flask_transport(client)
                 ).vote(election.slug, voter.contest, voter.choices)
             assert application.test_client().get("/readyz").status_code == 200
+            # The close, the count and publishing, as the app role too.
+            after = election.voting_closes + timedelta(minutes=2)
+            with db.transaction() as s:
+                item = get_election(s, election.slug)
+                seal_board(s, item, after)
+                tally(s, item, "roles-test seed", after)
+                publish_results(s, item, after)
             appended = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))
             assert appended is not None
             assert appended > 2
@@ -117,6 +129,14 @@ def test_app_role_runs_a_vote_but_cannot_rewrite_the_log(roles, clock, smtp_port
             "DELETE FROM checkpoint",
             "TRUNCATE checkpoint",
             "UPDATE alembic_version SET version_num = version_num",
+            "DELETE FROM ballot",
+            "UPDATE ballot SET ballot = ballot",
+            "DELETE FROM signature_issued",
+            "UPDATE board_seal SET seal = seal",
+            "DELETE FROM tally",
+            "DELETE FROM contest_key",
+            "UPDATE log_key SET log = log",
+            "TRUNCATE ballot",
             "CREATE TABLE intruder (id int)",
             "DROP TRIGGER audit_entry_no_change ON audit_entry",
         ):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -61,28 +63,38 @@ class VoterLink(Base):
 
 
 class SignatureIssued(Base):
-    """That voter P got a blind signature in a contest at time T, and what they had blinded.
+    """That voter P got a blind signature in a contest on day D, and what they had blinded.
 
     ``voter`` is a keyed pseudonym, not the member ID. ``blinded_hash`` lets an identical retry
     get the same signature back; the blinded message itself and the signature are not kept.
+
+    Why no serial id, only a date, and no rowid: members sign and then cast at once, so any
+    sequence here (an id, a time to the microsecond, SQLite's hidden rowid) would line up one to
+    one with the order of the ballots and tie each ballot to a pseudonym. The key is
+    (contest, pseudonym) and, on SQLite, the rows live in that key's order (WITHOUT ROWID).
+    ``issued_on`` is the day in the election's timezone, which the member's own page shows.
     """
 
     __tablename__ = "signature_issued"
-    __table_args__ = (
-        sa.UniqueConstraint("contest_id", "voter", name="uq_signature_issued_contest_voter"),
-    )
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
-    id: Mapped[IntPK]
-    contest_id: Mapped[int] = mapped_column(sa.ForeignKey("contest.id"), index=True)
-    voter: Mapped[str] = mapped_column(sa.String(64))
+    contest_id: Mapped[int] = mapped_column(sa.ForeignKey("contest.id"), primary_key=True)
+    voter: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     blinded_hash: Mapped[str] = mapped_column(sa.String(64))
-    issued_at: Mapped[UTCTime]
+    issued_on: Mapped[date] = mapped_column(sa.Date)
 
 
 class Ballot(Base):
-    """A cast ballot on the board. Its key is its hash: nothing reveals when it arrived."""
+    """A cast ballot on the board. Its key is its hash: nothing reveals when it arrived.
+
+    Why WITHOUT ROWID on SQLite: an ordinary table numbers its rows in arrival order (the hidden
+    ``rowid``), which matched against the order of issued signatures would name each voter.
+    Keyed by the hash alone, the rows are stored in the order of a random value. PostgreSQL has
+    no such option; SECURITY.md says what its heap order and ``xmin`` still show.
+    """
 
     __tablename__ = "ballot"
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     ballot_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     contest_id: Mapped[int] = mapped_column(sa.ForeignKey("contest.id"), index=True)

@@ -1,8 +1,8 @@
 """Roll, voting links, blind signing, casting and the board.
 
-Unlinkability rests on three things here: a signature-issued row names a keyed pseudonym and a
-hash of the blinded message only; a ballot row holds no member, no time and no sequence; and no
-audit entry written while voting is open mentions a ballot.
+Unlinkability rests on three things here: a signature-issued row names a keyed pseudonym, a
+hash of the blinded message and the day only; a ballot row holds no member, no time and no
+sequence; and no audit entry written while voting is open mentions a ballot.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -230,6 +230,9 @@ def add_to_roll(session: Session, election: Election, member: Member, now: datet
         added_at=now,
     )
     session.add(entry)
+    # Why: an addition racing the seal must either be counted in it or refused, so that the
+    # sealed roll size is the roll the log shows (verify-election recomputes it).
+    _refuse_if_sealed(session, election)
     append(
         session,
         election.slug,
@@ -301,10 +304,13 @@ def member_contest(session: Session, election: Election, member_id: str) -> int:
     return contest_id
 
 
-def signature_issued_at(session: Session, contest_id: int, member_id: str) -> datetime | None:
-    """When a blind signature was issued in the member's name in a contest, if ever."""
+def signature_issued_on(session: Session, contest_id: int, member_id: str) -> date | None:
+    """The day (election's timezone) a blind signature was issued in the member's name, if ever.
+
+    Only the day is kept: a finer time would order the signatures like the ballots they became.
+    """
     return session.scalar(
-        select(SignatureIssued.issued_at).where(
+        select(SignatureIssued.issued_on).where(
             SignatureIssued.contest_id == contest_id, SignatureIssued.voter == pseudonym(member_id)
         )
     )
@@ -349,12 +355,17 @@ def blind_sign(
     blinded_hash = hashlib.sha256(blinded).hexdigest()
     inserted = session.execute(
         _insert(session)(SignatureIssued)
-        .values(contest_id=contest.id, voter=voter, blinded_hash=blinded_hash, issued_at=now)
+        .values(
+            contest_id=contest.id,
+            voter=voter,
+            blinded_hash=blinded_hash,
+            issued_on=election.local(now).date(),
+        )
         .on_conflict_do_nothing(index_elements=["contest_id", "voter"])
-        .returning(SignatureIssued.id)
+        .returning(SignatureIssued.voter)
     ).scalar_one_or_none()
     if inserted is None:
-        # Why re-read after the insert: under a race the unique constraint decides who was
+        # Why re-read after the insert: under a race the primary key decides who was
         # first; the loser sees the winner's row here and follows the retry rule.
         existing = session.scalar(
             select(SignatureIssued.blinded_hash).where(
@@ -443,14 +454,37 @@ def cast(
     return receipt(session, election, contest.id, digest), created
 
 
+# The first key of the seal's advisory locks (the second is the election id). Two-int advisory
+# keys live apart from the scheduler's one-bigint key.
+SEAL_LOCK_CLASS = 0x4B56  # "KV"
+
+
+def _seal_lock(session: Session, election: Election, *, exclusive: bool) -> None:
+    """PostgreSQL: the seal holds its election's lock alone; casts, signings and roll additions
+    share it, each until its transaction ends.
+
+    Why an advisory lock, not a table lock: it needs no table rights (the app role may not
+    UPDATE or DELETE the board, which LOCK TABLE … SHARE would require), and it holds back only
+    the election being sealed. On SQLite every write transaction is serialized anyway.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    session.execute(
+        sa.text(f"SELECT {function}(:cls, :election)"),
+        {"cls": SEAL_LOCK_CLASS, "election": election.id},
+    )
+
+
 def _refuse_if_sealed(session: Session, election: Election) -> None:
     """Refuse (and so roll back) a write that would land after the seal.
 
     Why after the insert: a request that passed the clock check just before the close may reach
-    its insert only after ``seal_board`` has run. On PostgreSQL the seal holds a SHARE lock on
-    the ballot and signature tables, so such an insert waits for the seal to commit and this
-    read then sees it; on SQLite every write transaction is serialized anyway.
+    its insert only after ``seal_board`` has run. The shared lock waits for a seal in progress
+    to commit, so this read then sees it; and a seal that starts later waits for this
+    transaction, so it counts what this one wrote.
     """
+    _seal_lock(session, election, exclusive=False)
     sealed = session.scalar(
         select(BoardSeal.election_id).where(BoardSeal.election_id == election.id)
     )
@@ -515,11 +549,10 @@ def board(session: Session, election: Election, now: datetime) -> dict[str, Any]
 
 def seal_board(session: Session, election: Election, now: datetime) -> dict[str, Any]:
     """After the close, log the board as one event: each contest's board hash and counts."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Why: waits for casts and signings still in flight to commit, and holds back any that
-        # start now until the seal is committed (they then see it and are refused), so the seal
-        # covers exactly the board and the signatures that stand.
-        session.execute(sa.text("LOCK TABLE ballot, signature_issued IN SHARE MODE"))
+    # Why first: waits for casts, signings and roll additions still in flight to commit, and
+    # holds back any that start now until the seal is committed (they then see it and are
+    # refused), so the seal covers exactly the board, signatures and roll that stand.
+    _seal_lock(session, election, exclusive=True)
     blockers = []
     if now <= election.voting_closes:
         blockers.append("voting has not closed")

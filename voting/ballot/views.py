@@ -15,6 +15,7 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import CSRFError, validate_csrf
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 from wtforms.validators import ValidationError
 
@@ -95,7 +96,7 @@ def ballot_page() -> str | tuple[str, int]:
         contest=contest,
         rule=services.rule_of(contest, len(candidates)),
         candidates=candidates,
-        issued_at=services.signature_issued_at(db.session, contest.id, link.member_id),
+        issued_on=services.signature_issued_on(db.session, contest.id, link.member_id),
         # Why: household members may share a browser; each member's saved vote and receipt
         # live under their own key. A keyed hash with its own purpose, so that it matches
         # nothing in the audit log or anywhere else.
@@ -104,7 +105,7 @@ def ballot_page() -> str | tuple[str, int]:
         manifest_url=url_for("api.manifest", slug=election.slug),
         sign_url=url_for("api.blind_sign", contest_id=contest.id),
         cast_url=url_for("api.cast", contest_id=contest.id),
-        board_url=url_for("api.board", slug=election.slug),
+        board_url=url_for("public.board", slug=election.slug),  # the page, not the JSON
     )
 
 
@@ -121,8 +122,27 @@ def _not_found(exc: ElectionNotFound) -> tuple[Response, int]:
     return jsonify(error="unknown_election", message=str(exc)), 404
 
 
+# A ballot body is about 1 KB with 3072-bit keys; this leaves room for hundreds of candidates.
+API_MAX_BODY = 64 * 1024
+
+
+@api.before_request
+def _small_bodies() -> None:
+    # Why: the app-wide limit is sized for a photo upload (3 MB); the anonymous cast endpoint
+    # has no business reading that much from anyone.
+    request.max_content_length = API_MAX_BODY
+
+
+@api.errorhandler(RequestEntityTooLarge)
+def _too_large(exc: RequestEntityTooLarge) -> tuple[Response, int]:
+    return jsonify(error="too_large", message=f"the body is over {API_MAX_BODY} bytes"), 413
+
+
 def _json_body() -> Any:
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError as exc:  # "[[[[…" deeper than the JSON decoder goes
+        raise VotingError("the body is nested too deeply to be a ballot", code="bad_body") from exc
     if body is None:
         raise VotingError("the body must be JSON (Content-Type: application/json)", code="bad_body")
     return body
@@ -161,7 +181,7 @@ def voter() -> Response:
     link = _voter()
     election = db.session.get_one(Election, link.election_id)
     contest_id = services.member_contest(db.session, election, link.member_id)
-    issued = services.signature_issued_at(db.session, contest_id, link.member_id)
+    issued = services.signature_issued_on(db.session, contest_id, link.member_id)  # a date
     return jsonify(
         election=election.slug,
         contest=str(contest_id),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 08:24:39.064867
+Create Date: 2026-11-26 11:52:34.996911
 """
 
 import sqlalchemy as sa
@@ -258,6 +258,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("ballot_hash", name=op.f("pk_ballot")),
         sa.UniqueConstraint("signature", name=op.f("uq_ballot_signature")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("ballot", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_ballot_contest_id"), ["contest_id"], unique=False)
@@ -373,22 +374,16 @@ def upgrade() -> None:
 
     op.create_table(
         "signature_issued",
-        sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("contest_id", sa.Integer(), nullable=False),
         sa.Column("voter", sa.String(length=64), nullable=False),
         sa.Column("blinded_hash", sa.String(length=64), nullable=False),
-        sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("issued_on", sa.Date(), nullable=False),
         sa.ForeignKeyConstraint(
             ["contest_id"], ["contest.id"], name=op.f("fk_signature_issued_contest_id_contest")
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_signature_issued")),
-        sa.UniqueConstraint("contest_id", "voter", name="uq_signature_issued_contest_voter"),
+        sa.PrimaryKeyConstraint("contest_id", "voter", name=op.f("pk_signature_issued")),
+        sqlite_with_rowid=False,
     )
-    with op.batch_alter_table("signature_issued", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_signature_issued_contest_id"), ["contest_id"], unique=False
-        )
-
     op.create_table(
         "voter_link",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -483,9 +478,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_voter_link_election_id"))
 
     op.drop_table("voter_link")
-    with op.batch_alter_table("signature_issued", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_signature_issued_contest_id"))
-
     op.drop_table("signature_issued")
     with op.batch_alter_table("roll_entry", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_roll_entry_member_id"))
