@@ -6,7 +6,7 @@ import io
 import json
 from datetime import UTC, datetime
 
-from tests.elections.test_election_file import GOOD
+from tests.elections.test_election_file import GOOD, NOW
 from voting.audit.services import entries
 from voting.db import db
 from voting.elections.services import get_election
@@ -58,7 +58,8 @@ def _create(client):
     )
 
 
-def test_schedule_form_shows_and_takes_local_time(client, login_as):
+def test_schedule_form_shows_and_takes_local_time(client, clock, login_as):
+    clock.set(NOW)  # before the schedule: every time may still move
     login_as("committee")
     _create(client)
     url = "/admin/val/kongress-2021/schema"
@@ -85,7 +86,8 @@ def test_schedule_form_shows_and_takes_local_time(client, login_as):
     assert len(entries(db.session, "kongress-2021", "election.schedule_changed")) == 1
 
 
-def test_schedule_errors_are_shown_on_the_field(client, login_as):
+def test_schedule_errors_are_shown_on_the_field(client, clock, login_as):
+    clock.set(NOW)  # before the schedule: every time may still move
     login_as("committee")
     _create(client)
     url = "/admin/val/kongress-2021/schema"

@@ -125,7 +125,8 @@ def test_reschedule_refuses_overlap_and_changes_nothing(db_session):
     )
 
 
-def test_cli_create_show_schedule(runner, tmp_path):
+def test_cli_create_show_schedule(runner, clock, tmp_path):
+    clock.set(NOW)  # before the schedule: every time may still move
     path = tmp_path / "e.toml"
     path.write_text(GOOD, encoding="utf-8")
     result = runner.invoke(args=["election", "create", str(path)])

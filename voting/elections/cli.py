@@ -109,9 +109,11 @@ def _reminders_text(hours: list[int] | None) -> str:
     help='Reminders to non-voters before the close: "3d,1d", hours as "72,24", or "none".',
 )
 def schedule(slug: str, reminders: str | None, **times: str | None) -> None:
-    """Change schedule times (ISO 8601, or 'now'; without offset: the election's timezone).
+    """Change schedule times (ISO 8601, 'now' or 'now+5m'; without offset: local time).
 
-    A running `voting scheduler` picks the change up at its next resync.
+    A running `voting scheduler` picks the change up at its next resync. Once nominations
+    close their times are fixed; once voting opens, voting_opens is fixed and voting_closes
+    may only move to a time later than now; after the close nothing changes.
     """
     changes = {k: v for k, v in times.items() if v is not None}
     if not changes and reminders is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -13,24 +14,41 @@ from sqlalchemy.orm import Session
 
 from ballots import SelectionRule, SelectionRuleError
 from voting.audit.keys import ensure_log_key, public_key_b64
-from voting.audit.services import append
+from voting.audit.services import REGISTER_LOG, append
+from voting.ballot.models import BoardSeal
 from voting.elections.errors import ElectionFileError, ElectionNotFound
 from voting.elections.models import Contest, Election
 from voting.members.models import Krets
 
 SCHEDULE_FIELDS = ("nomination_opens", "nomination_closes", "voting_opens", "voting_closes")
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-KRETS_CODE_RE = re.compile(r"^[A-Z0-9_-]{1,40}$")
+# Used with fullmatch: "$" would also match before a trailing newline ("abc\n").
+SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
+KRETS_CODE_RE = re.compile(r"[A-Z0-9_-]{1,40}")
+# Why reserved: the district-wide audit log (member register, staff) is named "register", and an
+# election logs under its slug; an election "register" would write into that log.
+RESERVED_SLUGS = frozenset({REGISTER_LOG})
+TITLE_MAX = 200  # election.title is VARCHAR(200)
+# Control characters, and the line and paragraph separators str.splitlines() breaks on.
+_LINE_BREAKING = frozenset({"Cc", "Zl", "Zp"})
 REMINDERS_FIELD = "reminders"
 DEFAULT_REMINDER_HOURS = (72, 24)
 MAX_REMINDER_HOURS = 90 * 24
 REMINDER_RE = re.compile(r"^(\d{1,5})\s*([dh])$")
 
 
+NOW_RE = re.compile(r"now(?:\s*\+\s*(\d{1,4})\s*([mh]))?", re.ASCII | re.IGNORECASE)
+
+
 def parse_time(value: object, tz: ZoneInfo, field: str, now: datetime | None = None) -> datetime:
-    """ISO 8601 to aware UTC; a time without offset is wall-clock time in ``tz`` (DST aware)."""
-    if isinstance(value, str) and value.strip().lower() == "now" and now is not None:
-        return now
+    """ISO 8601 to aware UTC; a time without offset is wall-clock time in ``tz`` (DST aware).
+
+    With ``now`` given, "now" and "now+5m" / "now+2h" are accepted too (the CLI's shorthand).
+    """
+    if isinstance(value, str) and now is not None and (match := NOW_RE.fullmatch(value.strip())):
+        amount, unit = match.groups()
+        if amount is None:
+            return now
+        return now + timedelta(**{"minutes" if unit.lower() == "m" else "hours": int(amount)})
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str):
@@ -115,6 +133,36 @@ def check_reminders(hours: list[int], times: dict[str, datetime], field: str) ->
             )
 
 
+def check_slug(slug: str) -> str:
+    """The slug, if it is 2-63 lower-case letters, digits and hyphens and not reserved."""
+    if not SLUG_RE.fullmatch(slug):
+        raise ElectionFileError(
+            "slug: use 2-63 lower-case letters, digits and hyphens, starting with a letter or digit"
+        )
+    if slug in RESERVED_SLUGS:
+        raise ElectionFileError(
+            f"slug: {slug!r} is reserved (the register's audit log); choose another"
+        )
+    return slug
+
+
+def check_title(value: str) -> str:
+    """The title without surrounding whitespace; no control characters or line breaks inside."""
+    title = value.strip()
+    if not title:
+        raise ElectionFileError("title: must not be empty")
+    # Why: the title goes into mail subjects, where a line break makes every voting-link mail
+    # fail, and into headers and files where it would split a line.
+    bad = next((c for c in title if unicodedata.category(c) in _LINE_BREAKING), None)
+    if bad is not None:
+        raise ElectionFileError(
+            f"title: must not contain control characters or line breaks (found U+{ord(bad):04X})"
+        )
+    if len(title) > TITLE_MAX:
+        raise ElectionFileError(f"title: at most {TITLE_MAX} characters")
+    return title
+
+
 def _require(data: dict[str, Any], key: str, kind: type, where: str) -> Any:
     if key not in data:
         raise ElectionFileError(f"{where}{key}: missing")
@@ -134,12 +182,8 @@ def parse_election_file(text: str) -> dict[str, Any]:
     for key in data:
         if key not in known:
             raise ElectionFileError(f"{key}: unknown field")
-    slug = _require(data, "slug", str, "")
-    if not SLUG_RE.match(slug):
-        raise ElectionFileError("slug: use 2-63 lower-case letters, digits and hyphens")
-    title = _require(data, "title", str, "").strip()
-    if not title:
-        raise ElectionFileError("title: must not be empty")
+    slug = check_slug(_require(data, "slug", str, ""))
+    title = check_title(_require(data, "title", str, ""))
     tz_name = data.get("timezone", "Europe/Stockholm")
     try:
         tz = ZoneInfo(tz_name)
@@ -178,7 +222,7 @@ def parse_election_file(text: str) -> dict[str, Any]:
             }:
                 raise ElectionFileError(f"{where}{key}: unknown field")
         code = _require(krets, "code", str, where)
-        if not KRETS_CODE_RE.match(code):
+        if not KRETS_CODE_RE.fullmatch(code):
             raise ElectionFileError(f"{where}code: use A-Z, 0-9, '_' and '-' only")
         if code in seen:
             raise ElectionFileError(f"{where}code: {code} appears twice")
@@ -277,23 +321,96 @@ def list_elections(session: Session) -> list[Election]:
     return list(session.scalars(select(Election).order_by(Election.nomination_opens.desc())))
 
 
+def _locked(session: Session, election: Election) -> Election:
+    """Re-read the election's row under a row lock (PostgreSQL; SQLite serializes writers).
+
+    Why: the guards below judge the stored times; two changes in flight must not both pass
+    against the same old times.
+    """
+    session.flush()
+    session.refresh(election, with_for_update=True)
+    return election
+
+
+def _stamp(election: Election, moment: datetime) -> str:
+    return election.local(moment).replace(microsecond=0).isoformat()
+
+
+def _closed_reason(session: Session, election: Election, now: datetime) -> str | None:
+    """Why the election's schedule is final, or None while it may still change."""
+    if session.get(BoardSeal, election.id) is not None:
+        return "the board is sealed"
+    if now > election.voting_closes:
+        return f"voting closed at {_stamp(election, election.voting_closes)}"
+    return None
+
+
+def check_schedule_change(
+    session: Session, election: Election, changed: dict[str, datetime], now: datetime
+) -> None:
+    """Refuse a change of the stored times that the election's phase no longer allows.
+
+    ``changed`` holds only the fields whose value differs from the stored one. The rules:
+    after the close (or once the board is sealed) nothing changes; once voting has opened,
+    ``voting_opens`` is fixed and ``voting_closes`` may move only to a moment later than now;
+    once nominations have closed, both nomination times are fixed. A window that has not
+    opened may move freely (still in order).
+    """
+    if not changed:
+        return
+    first = next(f for f in SCHEDULE_FIELDS if f in changed)
+    # Why: from the second after the close the board shows every ballot's content; moving the
+    # close forward then would reopen voting with the running count public.
+    if (reason := _closed_reason(session, election, now)) is not None:
+        raise ElectionFileError(f"{first}: {reason}; the schedule can no longer change")
+    nominations_closed = now > election.nomination_closes
+    for field in ("nomination_opens", "nomination_closes"):
+        if field in changed and nominations_closed:
+            raise ElectionFileError(
+                f"{field}: nominations closed at {_stamp(election, election.nomination_closes)};"
+                " the nomination times can no longer change"
+            )
+    if now >= election.voting_opens:
+        if "voting_opens" in changed:
+            raise ElectionFileError(
+                f"voting_opens: voting opened at {_stamp(election, election.voting_opens)};"
+                " the opening time can no longer change"
+            )
+        # Why later than now, not "now or later": a close at or before the present moment
+        # would put ballots already cast after the close, and make the board public at once.
+        if "voting_closes" in changed and not changed["voting_closes"] > now:
+            raise ElectionFileError(
+                "voting_closes: voting is open; the new close must be later than now "
+                f"({_stamp(election, now)})"
+            )
+
+
 def reschedule(
     session: Session, election: Election, changes: dict[str, str | datetime], now: datetime
 ) -> dict[str, tuple[datetime, datetime]]:
-    """Change schedule times; log each change with old and new value. Returns what changed."""
-    times = {f: getattr(election, f) for f in SCHEDULE_FIELDS}
-    for field, value in changes.items():
+    """Change schedule times; log each change with old and new value. Returns what changed.
+
+    Nothing is written when a change is refused: see :func:`check_schedule_change`.
+    """
+    for field in changes:
         if field not in SCHEDULE_FIELDS:
             raise ElectionFileError(f"{field}: unknown schedule field")
+    election = _locked(session, election)
+    times = {f: getattr(election, f) for f in SCHEDULE_FIELDS}
+    for field, value in changes.items():
         times[field] = parse_time(value, election.tz, field, now)
-    check_schedule(times)
     changed = {
         f: (getattr(election, f), times[f])
         for f in SCHEDULE_FIELDS
         if times[f] != getattr(election, f)
     }
-    for field, (old, new) in changed.items():
+    check_schedule_change(session, election, {f: new for f, (_, new) in changed.items()}, now)
+    check_schedule(times)
+    # Why all before the first event: appending flushes, and the row must meet its CHECK
+    # constraints (the windows in order) when it is written, not only after the last field.
+    for field, (_old, new) in changed.items():
         setattr(election, field, new)
+    for field, (old, new) in changed.items():
         append(
             session,
             election.slug,
@@ -308,13 +425,21 @@ def reschedule(
 def set_reminders(
     session: Session, election: Election, value: object, now: datetime
 ) -> tuple[list[int], list[int]] | None:
-    """Change when non-voters are reminded; log old and new. Returns (old, new), None if same."""
+    """Change when non-voters are reminded; log old and new. Returns (old, new), None if same.
+
+    Refused once voting has closed or the board is sealed.
+    """
     hours = parse_reminders(value, REMINDERS_FIELD)
+    election = _locked(session, election)
     times = {f: getattr(election, f) for f in SCHEDULE_FIELDS}
     check_reminders(hours, times, REMINDERS_FIELD)
     old = list(election.reminder_hours or [])
     if sorted(old, reverse=True) == hours:
         return None
+    # Why: a reminder after the close has nothing to remind of; like the times, the reminders
+    # are final once the contents are public.
+    if (reason := _closed_reason(session, election, now)) is not None:
+        raise ElectionFileError(f"{REMINDERS_FIELD}: {reason}; the reminders can no longer change")
     election.reminder_hours = hours
     append(
         session,
