@@ -131,7 +131,7 @@ def test_results_page(voting, counted, client):
     # The Bromma tie was decided by lot: the tickets are shown.
     for entry in bromma["ties"][0]["order"]:
         assert entry["ticket"] in html
-    assert "75.0 %" in html
+    assert "75,0 %" in html  # Swedish decimal comma
     fingerprint = log_key_json(db.session, voting.slug)["log_key_fingerprint"]
     assert fingerprint in html
     for link in ("/results", "resultat.csv", "protokoll.pdf", "/record"):

@@ -33,6 +33,7 @@ from voting.admin.forms import (
 )
 from voting.admin.services import authenticate, end_session, start_session
 from voting.auth import GRANTS, Role, role_required
+from voting.ballot.models import Tally
 from voting.db import db
 from voting.elections.errors import ElectionError, ElectionNotFound
 from voting.elections.models import Election
@@ -165,7 +166,11 @@ def dashboard() -> View:
     """Every election with its phase and where to go next."""
     elections = list_elections(db.session)
     counts = {e.id: review.status_counts(db.session, e) for e in elections}
-    return render_template("admin/dashboard.html", elections=elections, counts=counts, now=_now())
+    # The record download answers only once the election is counted: link it from then on.
+    counted = {e.id for e in elections if db.session.get(Tally, e.id) is not None}
+    return render_template(
+        "admin/dashboard.html", elections=elections, counts=counts, counted=counted, now=_now()
+    )
 
 
 @bp.route("/val/<slug>/", methods=["GET"])

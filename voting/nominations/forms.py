@@ -149,7 +149,7 @@ class NominationForm(FlaskForm):
         _l("Jag nominerar"),
         choices=[
             _choice("member", _l("som enskild medlem")),
-            _choice("forening", _l("tillsammans med en förening")),
+            _choice("forening", _l("som kontaktperson för en förening")),
         ],
         validate_choice=False,
         validators=[

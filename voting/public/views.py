@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request
+from flask_babel import format_decimal
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
 from voting import OUTAGE_ERRORS
-from voting.ballot import services
+from voting.ballot import results, services
 from voting.config import ConfigError, check_secrets
 from voting.db import MIGRATIONS, db
 from voting.elections.errors import ElectionNotFound
@@ -25,11 +27,29 @@ bp = Blueprint("public", __name__)
 HASH_RE = re.compile(r"[0-9a-f]{64}")
 
 
+@bp.app_template_filter("percent_number")
+def percent_number(value: object) -> str:
+    """A percentage such as the tally's turnout "9.5" in the reader's locale: "9,5" in Swedish.
+
+    Why Decimal: the tally gives the exact one-decimal string; a float could round it anew.
+    """
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    return str(format_decimal(number, format="#,##0.0"))
+
+
 @bp.route("/", methods=["GET"])
 def index() -> str:
     elections = list_elections(db.session)
+    # The same test as the results page itself: a link only where that page answers.
+    published = {e.id for e in elections if results.publication(db.session, e) is not None}
     return render_template(
-        "public/index.html", elections=elections, now=current_app.config["CLOCK"]()
+        "public/index.html",
+        elections=elections,
+        results_published=published,
+        now=current_app.config["CLOCK"](),
     )
 
 
