@@ -256,3 +256,23 @@ def test_manifest_follows_a_schedule_change(client, voting, clock):
     later = client.get(url).get_json()
     assert later["voting_closes"] != first["voting_closes"]
     assert later["voting_closes"].startswith("2030-01-31T11:00")  # 12:00 in Stockholm, UTC
+
+
+@pytest.mark.parametrize(
+    ("moment", "shown", "hidden"),
+    [
+        (BEFORE, "Röstningen har inte öppnat än.", "Röstningen är stängd."),
+        (AFTER, "Röstningen är stängd.", "Röstningen har inte öppnat än."),
+        (DURING, "Röstningen är öppen från", "Röstningen är stängd."),
+    ],
+)
+def test_ballot_page_says_which_side_of_the_window_it_is(
+    client, voting, clock, moment, shown, hidden
+):
+    client.get(f"/rosta/{voting.tokens['B1']}")
+    clock.set(moment)
+    page = client.get("/rosta").get_data(as_text=True)
+    assert shown in page
+    assert hidden not in page
+    if moment != DURING:
+        assert "Röstningen är öppen från" not in page  # no "open" line above "closed"

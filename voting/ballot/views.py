@@ -102,6 +102,7 @@ def ballot_page() -> str | tuple[str, int]:
         # nothing in the audit log or anywhere else.
         storage_id=keyed_hash(f"{election.slug}:{link.member_id}", "ballot-storage")[:24],
         voting_open=election.voting_open(now),
+        now=now,
         manifest_url=url_for("api.manifest", slug=election.slug),
         sign_url=url_for("api.blind_sign", contest_id=contest.id),
         cast_url=url_for("api.cast", contest_id=contest.id),
