@@ -106,7 +106,16 @@ def _check_log_key(rec: ElectionRecord, expected: str | None) -> Check:
         problems.append("the manifest names another log key")
     if expected is not None and _norm(expected) != _norm(actual):
         problems.append(f"the log key's fingerprint {actual} is not the expected {expected}")
-    return _summary("log key", problems, f"fingerprint {actual}")
+    if expected is not None:
+        return _summary("log key", problems, f"fingerprint {actual}, as expected (--log-key)")
+    # Why so explicit: without --log-key the record was only checked against its own key, and a
+    # log re-signed with another key passes that; only the printed fingerprint tells them apart.
+    return _summary(
+        "log key",
+        problems,
+        f"fingerprint {actual} matches the record's own key only; NOT checked against an outside "
+        'fingerprint (run with --log-key "<fingerprint printed in the protocol>")',
+    )
 
 
 def _norm(fingerprint: str) -> str:

@@ -35,6 +35,7 @@ DEFAULTS: dict[str, object] = {
     "RATELIMIT_PUBLIC_FORM": "10 per minute;60 per hour",
     "RATELIMIT_LINKS": "30 per minute",
     "RATELIMIT_LOGIN": "10 per minute;50 per hour",
+    "RATELIMIT_BLIND_SIGN": "10 per minute",  # per voter link, never per address
     "MAIL_TRANSPORT": "smtp",  # "smtp" or "sink" (files under MAIL_SINK_DIR)
     "MAIL_SINK_DIR": None,  # None: <instance>/mail-sink
     "MAIL_FROM": "Valberedningen <valberedningen@example.org>",

@@ -49,9 +49,22 @@ def keyed_hash(value: str, purpose: str, data_key: str | None = None) -> str:
     return hmac.new(subkey(purpose, data_key), value.encode(), hashlib.sha256).hexdigest()
 
 
-def pseudonym(member_id: str, data_key: str | None = None) -> str:
-    """The audit log's name for a member: a keyed hash that only the key holder can link."""
-    return "m:" + keyed_hash(member_id, "pseudonym", data_key)[:24]
+def pseudonym(member_id: str, log: str, data_key: str | None = None) -> str:
+    """A member's name in one audit log (an election's slug, or the register's).
+
+    A keyed hash that only the key holder can link to the member. Why per log: one member has
+    unrelated names in different elections' published records, so records cannot be joined.
+    """
+    return "m:" + keyed_hash(f"{log}\x1f{member_id}", "pseudonym", data_key)[:24]
+
+
+def nominator_pseudonym(member_id: str, log: str, data_key: str | None = None) -> str:
+    """A nominator's name in an election's log, unrelated to their name as nominee or voter.
+
+    Why apart: nominees' pseudonyms are public next to their candidate ids, so a shared name
+    would show which candidate nominated whom.
+    """
+    return "n:" + keyed_hash(f"{log}\x1f{member_id}", "nominator-pseudonym", data_key)[:24]
 
 
 def new_token() -> str:

@@ -10,10 +10,10 @@ ROLES = ("anonymous", "auditor", "committee", "admin")
 ROUTES = [
     ("GET", "/admin/", "auditor", 200),
     ("GET", "/admin/val/{slug}/", "auditor", 200),
-    ("GET", "/admin/val/{slug}/kandidater", "auditor", 200),
+    ("GET", "/admin/val/{slug}/kandidater", "committee", 200),  # auditors: once published
     ("GET", "/admin/val/{slug}/nomineringar", "committee", 200),
     ("GET", "/admin/val/{slug}/publicera", "committee", 200),
-    ("POST", "/admin/val/{slug}/publicera", "committee", 409),  # blocked: period still open
+    ("POST", "/admin/val/{slug}/publicera", "committee", 400),  # the box is not ticked
     ("GET", "/admin/val/{slug}/schema", "committee", 200),
     ("POST", "/admin/val/{slug}/schema", "committee", 400),  # empty form
     ("GET", "/admin/nytt-val", "committee", 200),

@@ -69,7 +69,7 @@ def test_approve_mails_the_nominee_and_logs_a_pseudonym(db_session, seed, clock)
     (event,) = _events(db_session, seed.slug, "nomination.approved")
     assert event == {
         "nomination": seed.awaiting,
-        "nominee": pseudonym(nomination.member_id),
+        "nominee": pseudonym(nomination.member_id, seed.slug),
         "by": "cli",
     }
     raw = entries(db_session, seed.slug, "nomination.approved")[0].body

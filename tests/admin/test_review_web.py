@@ -9,6 +9,7 @@ from sqlalchemy import select
 from tests.admin.conftest import close_nominations
 from voting.audit.services import entries
 from voting.db import db
+from voting.elections.models import Election
 from voting.mail.models import OutboxMessage
 from voting.mail.services import message_body
 from voting.nominations.models import Nomination, NominationStatus
@@ -112,7 +113,7 @@ def test_publish_guard_page_lists_blockers_then_publishes(client, seed, login_as
     assert "Nomineringsperioden har inte stängt" in page
     assert "Södermalm (SODERMALM): 1 nominering väntar på granskning" in page
     assert 'action="' + url + '"' not in page  # no button while blocked
-    assert client.post(url).status_code == 409
+    assert client.post(url, data={"confirm": "y"}).status_code == 409
     assert entries(db.session, seed.slug, "candidates.published") == []
 
     client.post(f"/admin/nomineringar/{seed.awaiting}/godkann")
@@ -121,7 +122,7 @@ def test_publish_guard_page_lists_blockers_then_publishes(client, seed, login_as
     uid = login_as("committee")
     page = client.get(url).get_data(as_text=True)
     assert "Det här hindrar publiceringen" not in page
-    response = client.post(url)
+    response = client.post(url, data={"confirm": "y"})
     assert response.status_code == 302
     assert response.location == f"/admin/val/{seed.slug}/kandidater"
     (event,) = entries(db.session, seed.slug, "candidates.published")
@@ -147,7 +148,12 @@ def test_publish_guard_page_lists_blockers_then_publishes(client, seed, login_as
 
 def test_auditor_reads_candidate_lists(client, seed, login_as):
     login_as("auditor")
+    # Not before publication (tests/admin/test_auditor_before_publication.py); here the names
+    # of a published list, checked as the review left them.
+    assert client.get(f"/admin/val/{seed.slug}/kandidater").status_code == 403
+    with db.transaction() as s:
+        election = s.scalar(select(Election).where(Election.slug == seed.slug))
+        election.candidates_published_at = election.nomination_closes
     page = client.get(f"/admin/val/{seed.slug}/kandidater").get_data(as_text=True)
     assert "Bo Berg" in page
-    assert seed.nominee_name not in page  # awaiting review: not a candidate yet
-    assert "Inte publicerade ännu" in page
+    assert seed.nominee_name not in page  # awaiting review: not a candidate

@@ -349,7 +349,7 @@ def test_resend_revokes_the_old_link(client, mid_vote, login_as):
     assert sorted(link.revoked_at is None for link in links) == [False, True]
     assert client.get(f"/rosta/{old}").status_code == 403
     [event] = _events("links.resent")
-    assert event["data"] == {"voter": pseudonym("S2")}
+    assert event["data"] == {"voter": pseudonym("S2", mid_vote.slug)}
 
 
 @pytest.mark.parametrize(
@@ -392,7 +392,7 @@ def test_add_to_roll_is_logged_by_pseudonym(client, mid_vote, login_as):
     entry = db.session.scalars(select(RollEntry).where(RollEntry.member_id == "S9")).one()
     assert entry.source == "committee"
     [event] = _events("roll.member_added")
-    assert event["data"]["voter"] == pseudonym("S9")
+    assert event["data"]["voter"] == pseudonym("S9", mid_vote.slug)
     assert "S9" not in json.dumps(event)
     # Then a link for the added member, from the same page.
     client.post(BASE.format(slug=mid_vote.slug) + "/ny-lank", data={"resend-member_id": "S9"})

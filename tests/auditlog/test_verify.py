@@ -41,6 +41,7 @@ from tests.admin.factories import make_member
 from tests.audit.test_record import SLUG, counted_election
 from tests.conftest import Clock, make_app
 from voting.ballot import services
+from voting.ballot.errors import WindowClosed
 from voting.db import db
 from voting.elections.services import get_election
 
@@ -54,7 +55,7 @@ def record(
     """One real record, built once through the app on SQLite and exported with the CLI.
 
     The committee adds one member to the roll after the freeze and before the seal (counted in
-    the sealed roll size) and one after the seal (not counted), each with its logged event.
+    the sealed roll size, with its logged event); an addition after the seal is refused.
     """
     tmp = tmp_path_factory.mktemp("record")
     shutil.copy(sqlite_template, tmp / "test.db")
@@ -73,7 +74,8 @@ def record(
         patch.undo()
         with db.transaction() as s:
             member = make_member(s, "NORR", "Ivar", "Jonsson", clock())
-            services.add_to_roll(s, get_election(s, SLUG), member, clock())
+        with pytest.raises(WindowClosed), db.transaction() as s:
+            services.add_to_roll(s, get_election(s, SLUG), s.merge(member), clock())
         outcome = app.test_cli_runner().invoke(
             args=["election", "export", "val-record", "-o", str(tmp / "record.json")]
         )
@@ -121,8 +123,8 @@ def test_the_untouched_record_verifies(record):
     seal = kinds.index("board.sealed")
     assert kinds.index("roll.frozen") < seal
     added = [i for i, kind in enumerate(kinds) if kind == "roll.member_added"]
-    assert len(added) == 2
-    assert added[0] < seal < added[1]
+    assert len(added) == 1
+    assert added[0] < seal
     [roll] = [c for c in checks if c.name == "roll size matches the log"]
     assert roll.detail.endswith("roll.member_added events before the seal (1 in all)")
 
@@ -350,6 +352,44 @@ def test_a_whole_log_re_signed_with_another_key_fails_against_the_printed_finger
     assert f"is not the expected {printed}" in failed["log key"]
 
 
+def _log_key_line(record: dict[str, Any], *args: str) -> tuple[int, str]:
+    """The console script's exit code and its printed ``log key`` line."""
+    out = io.StringIO()
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(out):
+        path = Path(tmp) / "r.json"
+        path.write_text(json.dumps(record), encoding="utf-8")
+        rc = verifier.main([str(path), *args])
+    [line] = [ln for ln in out.getvalue().splitlines() if " log key: " in ln]
+    return rc, line
+
+
+def test_without_log_key_the_check_says_it_did_not_compare_an_outside_fingerprint(record):
+    """Without --log-key the record is only checked against its own key: it passes (exit 0),
+    but the line must not read like a full check, and it says how to make one."""
+    rc, line = _log_key_line(record)
+    assert rc == 0
+    assert line.startswith("✓ log key: ")
+    assert "NOT checked against an outside fingerprint" in line
+    assert '--log-key "<fingerprint printed in the protocol>"' in line
+    assert "as expected" not in line
+
+
+def test_with_the_matching_log_key_the_check_says_it_matched(record):
+    printed = record["log"]["fingerprint"]
+    rc, line = _log_key_line(record, "--log-key", printed.upper())
+    assert rc == 0
+    assert line == f"✓ log key: fingerprint {printed}, as expected (--log-key)"
+
+
+def test_with_another_log_key_the_check_fails(record):
+    other = key_fingerprint(bytes(32))
+    rc, line = _log_key_line(record, "--log-key", other)
+    assert rc == 1
+    assert line.startswith("✗ log key: ")
+    assert f"is not the expected {other}" in line
+    assert "NOT checked" not in line
+
+
 @TAMPER
 @given(data=st.data(), field=st.sampled_from(["votes", "elected", "turnout", "roll_size", "seed"]))
 def test_altered_results_fail(record, data, field):
@@ -474,7 +514,7 @@ def test_a_re_chained_and_re_signed_log_verifies_without_the_printed_fingerprint
 @TAMPER
 @given(
     data=st.data(),
-    how=st.sampled_from(["inflate seal", "shrink freeze", "add before seal", "move addition"]),
+    how=st.sampled_from(["inflate seal", "shrink freeze", "add before seal", "drop addition"]),
 )
 def test_a_sealed_roll_size_that_is_not_the_logged_roll_fails(record, data, how):
     """A server that inflates a contest's sealed roll size (so that more signatures and ballots
@@ -482,16 +522,16 @@ def test_a_sealed_roll_size_that_is_not_the_logged_roll_fails(record, data, how)
     re-signed, is caught only by the roll events of its own log."""
     log = events(record)
     frozen = {c["contest"]: c["size"] for c in _event(log, "roll.frozen")["data"]["contests"]}
-    later = [e for e in log if e["type"] == "roll.member_added"][-1]  # added after the seal
-    if how == "move addition":
-        cid, more = later["data"]["contest"], 1
+    earlier = [e for e in log if e["type"] == "roll.member_added"][-1]  # added before the seal
+    if how == "drop addition":
+        cid, more = earlier["data"]["contest"], 1
     else:
         cid = data.draw(st.sampled_from(sorted(frozen)))
         more = data.draw(st.integers(1, frozen[cid] if how == "shrink freeze" else 1000))
     sealed = logged = _of(record["contests"], cid)["roll_size"]
     if how == "inflate seal":
         sealed += more
-    elif how == "shrink freeze":
+    elif how in ("shrink freeze", "drop addition"):
         logged -= more
     else:
         logged += more
@@ -512,10 +552,8 @@ def test_a_sealed_roll_size_that_is_not_the_logged_roll_fails(record, data, how)
                     fields.index(seal),
                     {"data": added, "time": seal["time"], "type": "roll.member_added"},
                 )
-        elif how == "move addition":
-            [moved] = [e for e in fields if e["seq"] == later["seq"]]
-            fields.remove(moved)
-            fields.insert(fields.index(seal), moved)
+        elif how == "drop addition":
+            fields.remove(next(e for e in fields if e["seq"] == earlier["seq"]))
 
     bad = _relog(record, edit)
     bad["tally"]["results"] = results

@@ -42,7 +42,7 @@ class Arrival:
 def sign_and_cast(voting, voter_client, krets_members) -> Arrival:
     """Every member signs, in reverse key order; then every ballot is cast, in reverse key order."""
     members = [(krets, m) for krets, ms in krets_members.items() for m in ms]
-    key = {m: (int(voting.contests[krets]), pseudonym(m)) for krets, m in members}
+    key = {m: (int(voting.contests[krets]), pseudonym(m, voting.slug)) for krets, m in members}
     members.sort(key=lambda km: key[km[1]], reverse=True)
     signed = [
         voter_client(voting.tokens[m]).sign_ballot(

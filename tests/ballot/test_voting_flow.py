@@ -276,3 +276,17 @@ def test_ballot_page_says_which_side_of_the_window_it_is(
     assert hidden not in page
     if moment != DURING:
         assert "Röstningen är öppen från" not in page  # no "open" line above "closed"
+
+
+def test_no_new_link_for_a_member_who_has_voted(runner, client, voting, voter_client):
+    voter_client(voting.tokens["S2"]).vote(
+        voting.slug, voting.contests["SODERMALM"], voting.candidates["SODERMALM"][:2]
+    )
+    links_before = db.session.scalar(select(func.count()).select_from(VoterLink))
+    result = runner.invoke(args=["links", "resend", voting.slug, "S2"])
+    assert result.exit_code != 0
+    assert "already voted" in result.output
+    assert db.session.scalar(select(func.count()).select_from(VoterLink)) == links_before
+    # Their own link still opens the page that says a signature was issued.
+    client.get(f"/rosta/{voting.tokens['S2']}")
+    assert "Du kan inte rösta igen." in client.get("/rosta").get_data(as_text=True)

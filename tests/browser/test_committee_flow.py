@@ -58,6 +58,7 @@ def test_committee_approves_and_publishes(browser, live_server, live_app, clock)
     clock.set(now + timedelta(minutes=11))  # past the close, within the login's hour
     page.reload()
     assert page.get_by_text("Det här hindrar publiceringen").count() == 0
+    page.get_by_label("Jag har kontrollerat och vill fortsätta").check()
     page.get_by_role("button", name="Publicera kandidatlistorna").click()
     page.wait_for_url(re.compile(r".*/admin/val/val-webb/kandidater$"))
     assert (

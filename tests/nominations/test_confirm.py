@@ -22,6 +22,7 @@ from tests.nominations.conftest import (
     rows,
 )
 from voting.audit.models import AuditEntry
+from voting.crypto import pseudonym
 from voting.db import db
 from voting.elections.models import Election
 from voting.nominations.models import (
@@ -73,6 +74,13 @@ def test_confirming_creates_the_nomination_and_mails_the_nominee(client, registe
         assert not re.search(rf"(?<![0-9a-f]){re.escape(personal)}(?![0-9a-f])", text), personal
     assert str(nomination.id) in text
     assert data
+    # Names per election, and nominators apart from nominees and voters: the record does not
+    # show which candidate nominated whom, nor the same member across elections.
+    nominee = pseudonym(nomination.member_id, SLUG)
+    assert data["nominee"] == nominee
+    assert nominee != pseudonym(nomination.member_id, "another-election")
+    assert data["nominator"].startswith("n:")
+    assert data["nominator"] not in {pseudonym(m, SLUG) for m in ("1001", "1002")}
 
 
 def test_the_link_works_once(client, register):

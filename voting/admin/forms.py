@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
+    BooleanField,
     DateTimeLocalField,
     EmailField,
     HiddenField,
@@ -54,6 +55,15 @@ class LoginForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button that changes state: only the CSRF token."""
+
+
+class PublishForm(FlaskForm):
+    """Publishing locks the candidate lists for good: a box to tick first, as for the roll."""
+
+    confirm = BooleanField(
+        _l("Jag har kontrollerat och vill fortsätta"),
+        validators=[DataRequired(_l("Kryssa i rutan för att bekräfta."))],
+    )
 
 
 class RejectForm(FlaskForm):

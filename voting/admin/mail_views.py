@@ -1,8 +1,10 @@
 """The committee's mail page per election: outbox counts, failed mails, bounced addresses.
 
 From here the committee corrects a member's email address (which clears the bounce mark) and
-sends the member a new voting link, in one transaction. Names and member IDs are shown on the
-page (the committee needs them to reach the member), never written to the logs.
+sends the member a new voting link, in one transaction. A member who has already voted gets no
+new link (it could only say that they cannot vote again); the page says so instead. Names and
+member IDs are shown on the page (the committee needs them to reach the member), never written
+to the logs.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
-from wtforms import BooleanField, HiddenField, StringField
+from wtforms import BooleanField, EmailField, HiddenField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from voting.admin.views import View, _election_or_404, _now, bp
@@ -42,6 +44,9 @@ KIND_LABELS = {
     "nominee_link": _l("Ny kandidatlänk"),
     "nomination_approved": _l("Kandidatur godkänd"),
     "nomination_rejected": _l("Nominering avslagen"),
+    "nomination_confirm": _l("Bekräfta nominering"),
+    "nomination_refused": _l("Nominering kunde inte tas emot"),
+    "committee_summary": _l("Sammanfattning till valberedningen"),
 }
 
 
@@ -64,7 +69,7 @@ class CorrectEmailForm(FlaskForm):
     """Correct one member's address; optionally send a new voting link to it at once."""
 
     member_id = HiddenField(validators=[DataRequired(), Length(max=40)])
-    email = StringField(
+    email = EmailField(
         _l("Ny e-postadress"),
         validators=[DataRequired(_l("Ange e-postadressen.")), Length(max=320), _valid_email],
         render_kw={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"},
@@ -173,19 +178,32 @@ def mail_correct(slug: str) -> View:
         flash(f"{failure}: {errors}", "error")
         return _page(election, form, 400)
     member_id = form.member_id.data.strip()
+    voted = False
     try:
         with db.transaction() as s:
             member = s.get(Member, member_id)
             if member is None:
                 raise VotingError(_("ingen medlem har numret %(id)s", id=member_id))
             change_email(s, member, form.email.data, _now())
-            if form.resend.data:
+            # Why no new link for a member who has voted: it could only tell them that they
+            # cannot vote again. The corrected address is kept all the same.
+            voted = bool(form.resend.data) and links.has_voted(s, election, member.member_id)
+            if form.resend.data and not voted:
                 links.resend_link(s, election, member, _now(), str(current_app.config["BASE_URL"]))
     except VotingError as exc:
         # Nothing was written: the address stays as it was, so the committee can decide again.
         flash(f"{failure}: {_blockers(exc)}", "error")
         return _page(election, form, 409)
-    if form.resend.data:
+    if voted:
+        flash(
+            _(
+                "Medlem %(id)s har fått en ny e-postadress. Medlemmen har redan röstat i det här "
+                "valet, så ingen ny röstlänk skickades.",
+                id=member_id,
+            ),
+            "success",
+        )
+    elif form.resend.data:
         flash(
             _(
                 "Medlem %(id)s har fått en ny e-postadress och en ny röstlänk är köad.",

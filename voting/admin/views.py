@@ -28,6 +28,7 @@ from voting.admin.forms import (
     ActionForm,
     ElectionUploadForm,
     LoginForm,
+    PublishForm,
     RejectForm,
     ScheduleForm,
 )
@@ -391,6 +392,10 @@ def reject(nomination_id: int) -> View:
 def candidates(slug: str) -> View:
     """Each krets's candidate list: approved nominations in list order (names only)."""
     item = _election_or_404(slug)
+    # Why: the auditor never sees member data, and until publication who was approved is just
+    # that. Before it they have the counts on the election's overview; after it, public names.
+    if item.candidates_published_at is None and not can_review():
+        abort(403)
     lists = [(c, review.candidate_list(db.session, c)) for c in item.contests]
     return render_template("admin/candidates.html", election=item, lists=lists)
 
@@ -400,9 +405,13 @@ def candidates(slug: str) -> View:
 def publish(slug: str) -> View:
     """The guard page: what blocks publication, what to know, and the button."""
     item = _election_or_404(slug)
-    form = ActionForm()
+    form = PublishForm()
     status = 200
-    if request.method == "POST" and form.validate_on_submit():
+    if request.method == "POST" and not form.validate_on_submit():
+        # Unticked box (or a stale CSRF token): nothing is published; the field shows why.
+        flash(_("Kandidatlistorna kunde inte publiceras."), "error")
+        status = 400
+    elif request.method == "POST":
         try:
             with db.transaction() as s:
                 review.publish_candidates(

@@ -46,6 +46,9 @@ BLOCKER_LABELS = {
         "medlemmen har ingen e-postadress i registret"
     ),
     "voting has closed": _l("röstningen har stängt"),
+    "the member has already voted; no new link was sent": _l(
+        "medlemmen har redan röstat, så ingen ny röstlänk skickades"
+    ),
     "voting is not open": _l("röstningen pågår inte"),
     "voting has not closed": _l("röstningen har inte stängt än"),
     "the board is already sealed": _l("anslagstavlan är redan förseglad"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -137,11 +138,28 @@ def board_seal(slug: str) -> None:
     click.echo(json.dumps(data, indent=2))
 
 
+LINK_ENV = "VOTING_LINK"
+
+
 @click.command("vote")
-@click.argument("link")
+@click.argument("link", required=False, envvar=LINK_ENV)
 @click.option("--choose", "choices", multiple=True, required=True, help="A candidate ID.")
-def vote(link: str, choices: tuple[str, ...]) -> None:
-    """Vote through the HTTP API with an emailed LINK (a scripted voter, for tests and drills)."""
+def vote(link: str | None, choices: tuple[str, ...]) -> None:
+    """Vote through the HTTP API with an emailed LINK (a scripted voter, for tests and drills).
+
+    LINK holds the voter's bearer token. Given as an argument it is visible to other users of
+    the machine (ps, /proc) and is kept in the shell history. Instead, leave LINK out and set
+    the environment variable VOTING_LINK, or give LINK as - and the link on standard input.
+    """
+    # Why: a command line is readable by every user of the host; the environment and a pipe
+    # are not, and neither lands in the shell history.
+    if link == "-":
+        link = sys.stdin.readline()
+    link = (link or "").strip()
+    if not link:
+        raise click.UsageError(
+            f"no voting link: set {LINK_ENV}, or give LINK as - and the link on standard input"
+        )
     parts = urlsplit(link)
     if not parts.scheme or links.LINK_PATH not in parts.path:
         raise click.UsageError(

@@ -178,6 +178,23 @@ def _revoke(session: Session, election: Election, member_ids: list[str], now: da
         )
 
 
+def has_voted(session: Session, election: Election, member_id: str) -> bool:
+    """Whether a blind signature was issued to the member in this election (they have voted)."""
+    voter = pseudonym(member_id, election.slug)
+    return (
+        session.scalar(
+            select(SignatureIssued.contest_id)
+            .join(RollEntry, RollEntry.contest_id == SignatureIssued.contest_id)
+            .where(
+                RollEntry.election_id == election.id,
+                RollEntry.member_id == member_id,
+                SignatureIssued.voter == voter,
+            )
+        )
+        is not None
+    )
+
+
 def resend_link(
     session: Session, election: Election, member: Member, now: datetime, base_url: str
 ) -> None:
@@ -192,11 +209,20 @@ def resend_link(
         raise VotingError("the member is not on the electoral roll")
     if not member.email:
         raise VotingError("the member has no email address in the register")
+    if has_voted(session, election, member.member_id):
+        # Why refuse: the new link could only say "you cannot vote again" (SECURITY.md).
+        raise VotingError("the member has already voted; no new link was sent")
     session.flush()
     _revoke(session, election, [member.member_id], now)
     recipient = _Recipient(member.member_id, member.first_name, member.email)
     _issue_many(session, election, [recipient], now, base_url, reminder=False, skip_bounced=False)
-    append(session, election.slug, "links.resent", {"voter": pseudonym(member.member_id)}, now)
+    append(
+        session,
+        election.slug,
+        "links.resent",
+        {"voter": pseudonym(member.member_id, election.slug)},
+        now,
+    )
     session.flush()
 
 
@@ -216,7 +242,9 @@ def remind(session: Session, election: Election, now: datetime, base_url: str) -
     todo = [
         r
         for r in _roll_recipients(session, election)
-        if r.email and not r.bounced and pseudonym(r.member_id, data_key) not in signed
+        if r.email
+        and not r.bounced
+        and pseudonym(r.member_id, election.slug, data_key) not in signed
     ]
     # The old token is only stored hashed, so a reminder carries a new link.
     _revoke(session, election, [r.member_id for r in todo], now)

@@ -183,7 +183,7 @@ def freeze_roll(session: Session, election: Election, now: datetime) -> dict[str
             RollEntry.election_id == election.id
         )
     ):
-        per_contest[contest_id].append(pseudonym(member_id))
+        per_contest[contest_id].append(pseudonym(member_id, election.slug))
     # Why pseudonyms in the hash: it commits to the exact roll without putting member IDs,
     # which are guessable, into a published value.
     roll_hash = hashlib.sha256(
@@ -237,7 +237,7 @@ def add_to_roll(session: Session, election: Election, member: Member, now: datet
         session,
         election.slug,
         "roll.member_added",
-        {"contest": str(contest.id), "voter": pseudonym(member.member_id)},
+        {"contest": str(contest.id), "voter": pseudonym(member.member_id, election.slug)},
         now,
     )
     session.flush()
@@ -309,9 +309,11 @@ def signature_issued_on(session: Session, contest_id: int, member_id: str) -> da
 
     Only the day is kept: a finer time would order the signatures like the ballots they became.
     """
+    contest = session.get_one(Contest, contest_id)
+    voter = pseudonym(member_id, contest.election.slug)
     return session.scalar(
         select(SignatureIssued.issued_on).where(
-            SignatureIssued.contest_id == contest_id, SignatureIssued.voter == pseudonym(member_id)
+            SignatureIssued.contest_id == contest_id, SignatureIssued.voter == voter
         )
     )
 
@@ -351,7 +353,7 @@ def blind_sign(
         raise VotingError(exc.message, code=exc.code) from exc
     if int.from_bytes(blinded, "big") >= signer.public_key.public_numbers().n:
         raise VotingError("blinded_msg: not smaller than the modulus", code="invalid_blinded_msg")
-    voter = pseudonym(member_id)
+    voter = pseudonym(member_id, election.slug)
     blinded_hash = hashlib.sha256(blinded).hexdigest()
     inserted = session.execute(
         _insert(session)(SignatureIssued)

@@ -15,6 +15,7 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import CSRFError, validate_csrf
+from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 from wtforms.validators import ValidationError
@@ -23,7 +24,7 @@ from voting.ballot import services
 from voting.ballot.errors import Unauthenticated, VotingError
 from voting.ballot.links import authenticate
 from voting.ballot.models import VoterLink
-from voting.crypto import keyed_hash
+from voting.crypto import keyed_hash, token_hash
 from voting.db import db
 from voting.elections.errors import ElectionNotFound
 from voting.elections.models import Contest, Election
@@ -190,7 +191,35 @@ def voter() -> Response:
     )
 
 
+def _sign_limit() -> str:
+    return str(current_app.config["RATELIMIT_BLIND_SIGN"])
+
+
+def _sign_limit_key() -> str:
+    """The voter link asking for a signature, as a keyed hash with its own purpose.
+
+    Why per link, not per address: the project records no voter's address, and one link is what
+    a retry loop holds. Why hashed: the limiter's storage (perhaps a shared Redis) must hold
+    neither the bearer token nor a link id that matches anything in the database or the log.
+    Bearer and cookie session resolve to the same link, so they share one budget; requests that
+    name no link share one bucket of their own (they are refused before any signing anyway).
+    """
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        token = header.removeprefix("Bearer ").strip()
+        link_id = db.session.scalar(
+            select(VoterLink.id).where(VoterLink.token_hash == token_hash(token))
+        )
+    else:
+        link_id = session.get(VOTER_KEY)
+    who = f"link:{link_id}" if isinstance(link_id, int) else "no-link"
+    return "blind-sign:" + keyed_hash(who, "blind-sign-rate-limit")[:32]
+
+
 @api.route("/contests/<contest_id>/blind-sign", methods=["POST"])
+# Why: each request is a 3072-bit private-key operation (a retry included), so a link holder
+# must not be able to load the CPU with it. Retries of a normal vote stay far below the limit.
+@limiter.limit(_sign_limit, key_func=_sign_limit_key)
 def blind_sign(contest_id: str) -> Response:
     link = _voter()
     body = _json_body()

@@ -506,7 +506,7 @@ def change_email(session: Session, member: Member, address: str, now: datetime) 
     member.email = normalized
     member.email_bounced_at = None
     member.updated_at = now
-    voter = pseudonym(member.member_id)
+    voter = pseudonym(member.member_id, REGISTER_LOG)
     append(session, REGISTER_LOG, "member.email_changed", {"member": voter}, now)
     return True
 

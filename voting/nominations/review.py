@@ -243,7 +243,7 @@ def approve(session: Session, nomination: Nomination, user: User | None, now: da
         "nomination.approved",
         {
             "nomination": nomination.id,
-            "nominee": pseudonym(nomination.member_id),
+            "nominee": pseudonym(nomination.member_id, election.slug),
             "by": actor(user),
         },
         now,
@@ -275,7 +275,7 @@ def reject(
         "nomination.rejected",
         {
             "nomination": nomination.id,
-            "nominee": pseudonym(nomination.member_id),
+            "nominee": pseudonym(nomination.member_id, election.slug),
             "by": actor(user),
         },
         now,

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from voting.audit.services import append
-from voting.crypto import pseudonym, token_hash
+from voting.crypto import nominator_pseudonym, pseudonym, token_hash
 from voting.elections.models import Contest, Election
 from voting.mail.services import queue_mail
 from voting.members.errors import PersonnummerError
@@ -200,10 +200,25 @@ def _contest_for(session: Session, election: Election, krets_code: str) -> Conte
 
 
 def _refuse(
-    session: Session, to: str, mail: emails.Mail, outcome: Outcome, now: datetime
+    session: Session,
+    election: Election,
+    to: str,
+    mail: emails.Mail,
+    outcome: Outcome,
+    now: datetime,
 ) -> Outcome:
     subject, body = mail
-    queue_mail(session, to=to, subject=subject, body=body, kind="nomination_refused", now=now)
+    # The election's, but no member's: the address alone names the nominator (or nobody), and a
+    # household may share it.
+    queue_mail(
+        session,
+        to=to,
+        subject=subject,
+        body=body,
+        kind="nomination_refused",
+        now=now,
+        election_id=election.id,
+    )
     return outcome
 
 
@@ -230,6 +245,7 @@ def submit(
         if forening is None or (forening.contact_email or "").strip().lower() != email:
             return _refuse(
                 session,
+                election,
                 email,
                 emails.nominator_unknown(election, True),
                 Outcome.NOMINATOR_UNKNOWN,
@@ -242,6 +258,7 @@ def submit(
         if not candidates:
             return _refuse(
                 session,
+                election,
                 email,
                 emails.nominator_unknown(election, False),
                 Outcome.NOMINATOR_UNKNOWN,
@@ -252,7 +269,12 @@ def submit(
     nominee = find_nominee(session, data.identifier, data.first_name, data.last_name, now)
     if nominee is None:
         return _refuse(
-            session, email, emails.nominee_not_identified(election), Outcome.NOMINEE_UNKNOWN, now
+            session,
+            election,
+            email,
+            emails.nominee_not_identified(election),
+            Outcome.NOMINEE_UNKNOWN,
+            now,
         )
     # The nominee's krets is the register's, never anything from the form.
     if nominee.krets_code not in krets_of_nominator:
@@ -261,15 +283,17 @@ def submit(
         else:
             krets_name = ", ".join(sorted(k.krets.name for k in candidates))
         mail = emails.krets_mismatch(election, forening is not None, krets_name)
-        return _refuse(session, email, mail, Outcome.KRETS_MISMATCH, now)
+        return _refuse(session, election, email, mail, Outcome.KRETS_MISMATCH, now)
     if forening is None:
         nominator = next(m for m in candidates if m.krets_code == nominee.krets_code)
     contest = _contest_for(session, election, nominee.krets_code)
     if contest is None:
-        return _refuse(session, email, emails.no_contest(election), Outcome.NO_CONTEST, now)
+        return _refuse(
+            session, election, email, emails.no_contest(election), Outcome.NO_CONTEST, now
+        )
     if not nominee.email:
         mail = emails.nominee_unreachable(election)
-        return _refuse(session, email, mail, Outcome.NOMINEE_UNREACHABLE, now)
+        return _refuse(session, election, email, mail, Outcome.NOMINEE_UNREACHABLE, now)
 
     submission = NominationSubmission(
         election_id=election.id,
@@ -289,7 +313,16 @@ def submit(
     subject, body = emails.confirm_request(
         election, link, expires, f"{data.first_name} {data.last_name}", nominee.krets.name
     )
-    queue_mail(session, to=email, subject=subject, body=body, kind="nomination_confirm", now=now)
+    queue_mail(
+        session,
+        to=email,
+        subject=subject,
+        body=body,
+        kind="nomination_confirm",
+        now=now,
+        election_id=election.id,
+        member_id=nominator.member_id if nominator else None,
+    )
     return Outcome.CONFIRMATION_SENT
 
 
@@ -390,7 +423,7 @@ def confirm(session: Session, token: str, now: datetime, config: Mapping[str, An
     if created:
         _send_nominee_link(session, nomination, election, now, config, first=True)
     nominator = (
-        {"nominator": pseudonym(submission.nominator_member_id)}
+        {"nominator": nominator_pseudonym(submission.nominator_member_id, election.slug)}
         if submission.nominator_member_id
         else {"forening": submission.forening_id}
     )
@@ -401,7 +434,7 @@ def confirm(session: Session, token: str, now: datetime, config: Mapping[str, An
         {
             "submission": submission.id,
             "nomination": nomination.id,
-            "nominee": pseudonym(nominee.member_id),
+            "nominee": pseudonym(nominee.member_id, election.slug),
             "contest": contest.id,
             "duplicate": duplicate,
             "new_nomination": created,
@@ -532,7 +565,7 @@ def respond(session: Session, nomination: Nomination, accept: bool, now: datetim
         session,
         election.slug,
         "nomination.accepted" if accept else "nomination.declined",
-        {"nomination": nomination.id, "nominee": pseudonym(nomination.member_id)},
+        {"nomination": nomination.id, "nominee": pseudonym(nomination.member_id, election.slug)},
         now,
     )
     session.flush()
