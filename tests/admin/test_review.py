@@ -66,6 +66,8 @@ def test_approve_mails_the_nominee_and_logs_a_pseudonym(db_session, seed, clock)
     (mail,) = _mails(db_session, seed.nominee_email)
     assert mail.kind == "nomination_approved"
     assert "godkänt" in message_body(mail)
+    assert "approved your candidacy" in message_body(mail)
+    assert ", constituency " in message_body(mail)  # not "krets" in the English part
     (event,) = _events(db_session, seed.slug, "nomination.approved")
     assert event == {
         "nomination": seed.awaiting,

@@ -158,6 +158,7 @@ def test_member_may_not_nominate_in_another_krets(client, register):
     [(_subject, body)] = mails("anna@example.org")
     assert "tillhör inte" in body
     assert "Södermalm" in body
+    assert "Som medlem kan du bara nominera" in body
 
 
 def test_forening_may_not_nominate_in_another_krets(client, register):
@@ -174,6 +175,7 @@ def test_forening_may_not_nominate_in_another_krets(client, register):
     [(_subject, body)] = mails("norr@example.org")
     assert "tillhör inte" in body
     assert "Norrmalm" in body
+    assert "Som förening kan du bara nominera" in body
 
 
 def test_nominee_without_email_is_refused_by_mail(client, register):

@@ -113,7 +113,7 @@ Check them and fill in the form again.
 def krets_mismatch(election: Election, as_forening: bool, krets_name: str) -> Mail:
     """The nominee belongs to another krets than the nominator (or the förening)."""
     subject = f"Nomineringen kunde inte registreras – {election.title}"
-    who_sv = "en förening" if as_forening else "en medlem"
+    who_sv = "förening" if as_forening else "medlem"
     who_en = "a förening" if as_forening else "a member"
     swedish = f"""
 Hej!

@@ -306,7 +306,8 @@ def _mail_nominee(
             "Du kommer med på kandidatlistan när valberedningen publicerar listorna.\n\n"
             "---\n"
             f"The election committee has approved your candidacy in {election.title}, "
-            f"krets {krets}. You will be on the list once the committee publishes the lists.\n"
+            f"constituency {krets}. You will be on the list once the committee publishes the "
+            "lists.\n"
         )
     else:
         subject = f"Din nominering har avslagits – {election.title}"
@@ -317,7 +318,7 @@ def _mail_nominee(
             "Hör av dig till valberedningen om du har frågor.\n\n"
             "---\n"
             f"The election committee has rejected your nomination in {election.title}, "
-            f"krets {krets}. The reason is given above in Swedish.\n"
+            f"constituency {krets}. The reason is given above in Swedish.\n"
         )
     queue_mail(
         session,
