@@ -273,6 +273,7 @@ def nominee() -> Any:
                         )
                 except PresentationInvalid as exc:
                     _attach_error(presentation_form, exc)
+                    _photo_not_kept(presentation_form)
                     status_code = 400
                 except NominationError as exc:
                     flash(exc.message, "error")
@@ -289,6 +290,7 @@ def nominee() -> Any:
                         )
                     return redirect(url_for(".nominee"))
             else:
+                _photo_not_kept(presentation_form)
                 status_code = 400
         else:
             links = nomination_links(nomination) + ["", "", ""]
@@ -313,9 +315,14 @@ def nominee() -> Any:
     ), status_code
 
 
+def _photo_chosen(form: PresentationForm) -> bool:
+    storage = form.photo.data
+    return storage is not None and bool(getattr(storage, "filename", None))
+
+
 def _uploaded_photo(form: PresentationForm) -> bytes | None:
     storage = form.photo.data
-    if storage is None or not getattr(storage, "filename", None):
+    if not _photo_chosen(form):
         return None
     # Read one byte past the limit, so a too-large file is told apart without reading it all.
     data: bytes = storage.read(MAX_UPLOAD_BYTES + 1)
@@ -328,6 +335,19 @@ def _attach_error(form: PresentationForm, exc: PresentationInvalid) -> None:
         flash(exc.message, "error")
         return
     field.errors = [*field.errors, exc.message]
+
+
+def _photo_not_kept(form: PresentationForm) -> None:
+    """Tell the nominee that a photo sent with a refused form was not saved.
+
+    Why not save it anyway: a refused submission stores nothing, so the page never shows half
+    of a change. A browser cannot refill a file input, so the photo must be chosen again.
+    """
+    if _photo_chosen(form) and not form.photo.errors:
+        form.photo.errors = [
+            *form.photo.errors,
+            _("Fotot sparades inte eftersom formuläret innehöll fel. Välj fotot igen."),
+        ]
 
 
 @bp.route("/kandidat/foto/<int:nomination_id>.jpg", methods=["GET"])
