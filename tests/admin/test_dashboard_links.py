@@ -41,6 +41,7 @@ def test_auditor_sees_a_heading_of_their_own_and_the_audit_pages(client, login_a
     # Committee-only pages stay hidden from the auditor.
     assert f"/admin/val/{seed.slug}/epost" not in page
     assert f"/admin/val/{seed.slug}/nomineringar" not in page
+    assert 'href="/admin/members"' not in page  # the register is the committee's
     # Not counted yet: the record download would answer 404, so it is not offered.
     assert "/record" not in page
 
@@ -54,6 +55,8 @@ def test_committee_keeps_its_heading_and_gets_the_mail_page(client, login_as, se
     mail = f"/admin/val/{seed.slug}/epost"
     assert f'href="{mail}"' in page
     assert client.get(mail).status_code == 200
+    assert 'href="/admin/members"' in page  # the member search, which the README points to
+    assert client.get("/admin/members").status_code == 200
     for url in (f"/admin/val/{seed.slug}/schema", f"/admin/val/{seed.slug}/publicera"):
         if url in page:  # whatever the committee had before is still there
             assert client.get(url).status_code == 200

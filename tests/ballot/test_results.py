@@ -134,6 +134,8 @@ def test_results_page(voting, counted, client):
     assert "75,0 %" in html  # Swedish decimal comma
     fingerprint = log_key_json(db.session, voting.slug)["log_key_fingerprint"]
     assert fingerprint in html
+    # The command can be pasted as shown: the fingerprint's spaces are quoted.
+    assert f'verify-election record.json --log-key "{fingerprint}"' in html.replace("&#34;", '"')
     for link in ("/results", "resultat.csv", "protokoll.pdf", "/record"):
         assert link in html
 
@@ -262,3 +264,11 @@ def test_csv_cells_never_start_a_spreadsheet_formula(text):
     assert cell in (text, "'" + text)
     assert (cell != text) == text.startswith(results_service.FORMULA_START)
     assert results_service._cell(7) == 7
+
+
+def test_swedish_words_numbers_and_places():
+    assert results_service.count_sv(1, "röstsedel", "röstsedlar") == "1 röstsedel"
+    assert results_service.count_sv(0, "röstsedel", "röstsedlar") == "0 röstsedlar"
+    assert results_service.percent_sv("8.1") == "8,1\u00a0%"  # no line break before "%"
+    assert results_service.place_sv("ersattare 2") == "ersättare 2"  # as the lottery lines say
+    assert results_service.place_sv("elected") == "vald"

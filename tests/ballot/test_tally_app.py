@@ -247,7 +247,8 @@ def test_cli_prints_a_summary_and_fails_on_blockers(app, voting, voter_client, c
     result = runner.invoke(tally_command, [voting.slug, "--seed", SEED])
     assert result.exit_code == 0, result.output
     assert "SODERMALM: 3 röstsedlar" in result.output
-    assert "valdeltagande 75.0 %" in result.output
+    assert "valdeltagande 75,0\u00a0%" in result.output
+    assert "BROMMA: 2 röstsedlar, 2 signaturer utfärdade" in result.output
     assert "Anna Berg (3 röster)" in result.output
     assert "Lottning (1 röst)" in result.output
     # The tie-break line speaks Swedish, like the rest of the summary.

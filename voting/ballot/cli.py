@@ -16,7 +16,7 @@ from voting.ballot import links, services
 from voting.ballot import results as results_service
 from voting.ballot import tally as tally_service
 from voting.ballot.errors import VotingError
-from voting.ballot.results import place_sv
+from voting.ballot.results import count_sv, percent_sv, place_sv
 from voting.db import db
 from voting.elections.errors import ElectionError
 from voting.elections.services import get_election
@@ -28,7 +28,7 @@ def _now() -> Any:
 
 
 def _votes_sv(count: int) -> str:
-    return f"{count} röst" if count == 1 else f"{count} röster"
+    return count_sv(count, "röst", "röster")
 
 
 def _fail(exc: Exception) -> click.ClickException:
@@ -204,9 +204,10 @@ def tally(slug: str, seed: str, as_json: bool) -> None:
             return f"{names.get(cid, cid)} ({_votes_sv(votes[cid])})"
 
         click.echo(
-            f"\n{contest['krets']}: {contest['ballots_cast']} röstsedlar, "
-            f"{contest['signatures_issued']} signaturer utfärdade, röstlängd "
-            f"{contest['roll_size']}, valdeltagande {contest['turnout']} %"
+            f"\n{contest['krets']}: "
+            f"{count_sv(contest['ballots_cast'], 'röstsedel', 'röstsedlar')}, "
+            f"{count_sv(contest['signatures_issued'], 'signatur utfärdad', 'signaturer utfärdade')}"
+            f", röstlängd {contest['roll_size']}, valdeltagande {percent_sv(contest['turnout'])}"
         )
         click.echo("  Valda:")
         for cid in contest["elected"]:

@@ -98,6 +98,16 @@ def outcomes(contest: dict[str, Any]) -> dict[str, str]:
     return places
 
 
+def count_sv(count: int, one: str, many: str) -> str:
+    """``1 röstsedel``, ``2 röstsedlar``: the Swedish word in the right number."""
+    return f"{count} {one if count == 1 else many}"
+
+
+def percent_sv(value: object) -> str:
+    """The tally's turnout ("9.5") as Swedish writes it: decimal comma, no break before "%"."""
+    return f"{str(value).replace('.', ',')}\u00a0%"
+
+
 def place_sv(place: str) -> str:
     """A place in Swedish: ``vald``, ``ersättare N`` or ``—``."""
     if place == "elected":
@@ -244,7 +254,7 @@ def protocol_pdf(
             f"Platser: {krets['seats']}, ersättare: {krets['substitutes']}. "
             f"Avlagda röstsedlar: {krets['ballots_cast']}, utfärdade signaturer: "
             f"{krets['signatures_issued']}, röstlängd: {krets['roll_size']}, "
-            f"valdeltagande: {krets['turnout']} %"
+            f"valdeltagande: {percent_sv(krets['turnout'])}"
         )
         pdf.set_font(family, "", 9)
         with pdf.table(col_widths=(10, 50, 12, 20), text_align="LEFT") as table:
@@ -259,7 +269,7 @@ def protocol_pdf(
         for tie in krets["tie_rows"]:
             line(f"Lottning mellan kandidater med {tie['votes']} röster:", 9, "B")
             for entry in tie["order"]:
-                place = "vald" if entry["place"] == "elected" else entry["place"]
+                place = place_sv(entry["place"])
                 line(
                     f"  {entry['name']} ({entry['candidate']}) → {place}; lott {entry['ticket']}", 8
                 )
