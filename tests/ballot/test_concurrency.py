@@ -163,3 +163,30 @@ def test_the_seal_waits_for_a_cast_in_flight_and_includes_it(app, voting):
     assert entry["ballots"] == 1
     soder = next(c for c in board["contests"] if c["id"] == voting.contests["SODERMALM"])
     assert entry["board_hash"] == board_hash(soder["ballots"]) == soder["board_hash"]
+
+
+def test_the_seal_lock_holds_back_its_own_election_only(app):
+    """PostgreSQL: while one election is being sealed, writes of that election wait and writes
+    of another election go on (the lock is per election, not a table lock)."""
+    from types import SimpleNamespace
+
+    import pytest
+    import sqlalchemy as sa
+    from sqlalchemy.exc import OperationalError
+
+    from voting.ballot.services import _seal_lock
+
+    if db.session.get_bind().dialect.name != "postgresql":
+        pytest.skip("on SQLite every write transaction is serialized (BEGIN IMMEDIATE)")
+    sessions = app.extensions["db"]["sessionmaker"]
+    sealing, other = SimpleNamespace(id=101), SimpleNamespace(id=102)
+    with sessions() as seal, sessions() as write:
+        _seal_lock(seal, sealing, exclusive=True)
+        write.execute(sa.text("SET LOCAL lock_timeout = '500ms'"))
+        _seal_lock(write, other, exclusive=False)  # another election: at once
+        with pytest.raises(OperationalError, match="lock timeout"):
+            _seal_lock(write, sealing, exclusive=False)  # the election being sealed: waits
+        write.rollback()
+        seal.rollback()  # the seal ends…
+        _seal_lock(write, sealing, exclusive=False)  # …and its writes go on
+        write.rollback()
