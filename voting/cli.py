@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, NoAppException
 
 from voting.db import upgrade
 
@@ -59,8 +59,14 @@ def register(app: Flask) -> None:
 
 def _create_app() -> Flask:
     from voting import create_app
+    from voting.config import ConfigError
 
-    return create_app()
+    try:
+        return create_app()
+    except ConfigError as exc:
+        # Why: Flask's CLI prints this as a one-line error (and `voting --help` still lists the
+        # built-in commands) instead of a traceback.
+        raise NoAppException(f"{exc} See docs/deployment.md, section 3.") from exc
 
 
 main = FlaskGroup(

@@ -145,6 +145,20 @@ def test_export_signs_a_checkpoint_over_the_tally(app, clock, runner, tmp_path):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Checkpoint)) == before
 
 
+def test_export_to_a_path_it_cannot_write_fails_before_writing_anything(
+    app, clock, runner, tmp_path
+):
+    counted_election(app, clock)
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(Checkpoint))
+    target = tmp_path / "no-such-folder" / "record.json"
+    outcome = runner.invoke(args=["election", "export", SLUG, "-o", str(target)])
+    assert outcome.exit_code == 1
+    assert f"{target}: cannot write there" in outcome.output
+    assert outcome.exception is None or isinstance(outcome.exception, SystemExit)
+    # Refused before the final checkpoint: nothing was written.
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Checkpoint)) == before
+
+
 def test_record_holds_no_personal_data(app, clock, runner, tmp_path):
     counted_election(app, clock)
     record = export(runner, tmp_path / "r.json")

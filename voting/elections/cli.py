@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -162,6 +163,11 @@ def schedule(slug: str, reminders: str | None, **times: str | None) -> None:
 )
 def export(slug: str, output: Path) -> None:
     """Write the election record of a counted election, for verify-election."""
+    if str(output) != "-":
+        # Why first: the export writes a final checkpoint; refuse before that, not after.
+        target = output if output.exists() else (output.parent if str(output.parent) else Path("."))
+        if not os.access(target, os.W_OK):
+            raise click.ClickException(f"{output}: cannot write there; give another path with -o")
     try:
         with db.transaction() as session:
             election = get_election(session, slug)
@@ -173,5 +179,8 @@ def export(slug: str, output: Path) -> None:
     if str(output) == "-":
         click.echo(text, nl=False)
         return
-    output.write_text(text, encoding="utf-8")
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"{output}: {exc.strerror}") from exc
     click.echo(f"{output}: {record['log']['fingerprint']}", err=True)
