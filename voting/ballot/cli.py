@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 from urllib.parse import urlsplit
 
 import click
+import sqlalchemy as sa
 from flask import current_app
 
 from ballots.client import VoterClient
@@ -16,8 +18,9 @@ from voting.ballot import links, services
 from voting.ballot import results as results_service
 from voting.ballot import tally as tally_service
 from voting.ballot.errors import VotingError
+from voting.ballot.models import BoardSeal
 from voting.ballot.results import count_sv, percent_sv, place_sv
-from voting.db import db
+from voting.db import db, make_engine
 from voting.elections.errors import ElectionError
 from voting.elections.services import get_election
 from voting.members.models import Member
@@ -136,6 +139,83 @@ def board_seal(slug: str) -> None:
     except (VotingError, ElectionError) as exc:
         raise _fail(exc) from exc
     click.echo(json.dumps(data, indent=2))
+
+
+# Not VOTING_*: the app loads every VOTING_* variable into its configuration.
+OWNER_URL_ENV = "KONGRESSVAL_OWNER_DATABASE_URL"
+
+# The after-the-seal rewrite on PostgreSQL (SECURITY.md, docs/deployment.md section 10, which
+# shows the same statements; tests/ballot/test_arrival_order.py holds the two together).
+# One transaction, so every row gets the same xmin:
+REWRITE_IN_ONE_TRANSACTION = (
+    "UPDATE ballot SET contest_id = contest_id",
+    "UPDATE signature_issued SET blinded_hash = blinded_hash",
+)
+# Then, each on its own: rewrite the tables in key order, without the old row versions.
+CLUSTER_IN_KEY_ORDER = (
+    "CLUSTER ballot USING pk_ballot",
+    "CLUSTER signature_issued USING pk_signature_issued",
+)
+
+
+@board_group.command("compact")
+@click.argument("slug")
+@click.option(
+    "--owner-url",
+    help=f"PostgreSQL: the owner role's database URL (default: ${OWNER_URL_ENV}).",
+)
+def board_compact(slug: str, owner_url: str | None) -> None:
+    """After the seal: rewrite ballot and signature_issued in key order, without arrival order.
+
+    Run it with the services and the backup timer stopped (docs/deployment.md, section 10).
+    On PostgreSQL it needs the owner of the tables, whose URL is never part of the app's
+    configuration: give --owner-url or set KONGRESSVAL_OWNER_DATABASE_URL for this command.
+    """
+    try:
+        with db.transaction() as session:
+            election = get_election(session, slug)
+            sealed = session.get(BoardSeal, election.id) is not None
+    except ElectionError as exc:
+        raise _fail(exc) from exc
+    if not sealed:
+        raise click.ClickException(
+            f"the board of {slug} is not sealed: compact only after `voting board seal {slug}`"
+        )
+    db.session.close()
+    if db.engine.dialect.name == "sqlite":
+        # Why VACUUM: both tables are WITHOUT ROWID, but inside a page SQLite keeps each new
+        # row's bytes below the last one; VACUUM rewrites every page in key order.
+        # The driver's connection directly: the engine's "begin" hook would open a transaction,
+        # and VACUUM runs only outside one (voting/db.py leaves sqlite3 in autocommit).
+        raw = db.engine.raw_connection()
+        try:
+            raw.driver_connection.execute("VACUUM")
+        finally:
+            raw.close()
+        click.echo("Database rewritten in key order (SQLite VACUUM).")
+        return
+    # Why from the environment and not the app's config: the owner's password is needed only
+    # for this step and must not sit with the service's settings.
+    owner_url = owner_url or os.environ.get(OWNER_URL_ENV)
+    if not owner_url:
+        raise click.ClickException(
+            "PostgreSQL: compacting needs the owner of the ballot tables (the app role may not "  # noqa: S608 - a message, not SQL
+            f"UPDATE them). Give --owner-url or set {OWNER_URL_ENV} for this one command."
+        )
+    engine = make_engine(owner_url)  # postgresql:// URLs get the psycopg driver, as the app's
+    try:
+        with engine.begin() as conn:
+            for statement in REWRITE_IN_ONE_TRANSACTION:
+                conn.exec_driver_sql(statement)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for statement in CLUSTER_IN_KEY_ORDER:
+                conn.exec_driver_sql(statement)
+    except sa.exc.DBAPIError as exc:
+        # The driver's message only (no parameters are bound; the URL is not in it).
+        raise click.ClickException(f"PostgreSQL: {exc.orig}") from exc
+    finally:
+        engine.dispose()
+    click.echo("ballot and signature_issued rewritten in key order (PostgreSQL).")
 
 
 LINK_ENV = "VOTING_LINK"
