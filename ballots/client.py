@@ -31,7 +31,7 @@ from ballots.ballot import (
 )
 from ballots.blindrsa import RandomBytes, blind, finalize, load_public_key_spki, prepare
 from ballots.errors import ApiError, ClientError
-from ballots.rules import SelectionRule, SelectionRuleError
+from ballots.rules import SelectionRule, SelectionRuleError, holds_vote
 
 __all__ = [
     "Candidate",
@@ -42,6 +42,7 @@ __all__ = [
     "VoterClient",
     "b64url_decode",
     "b64url_encode",
+    "parse_contest",
     "parse_manifest",
     "urllib_transport",
 ]
@@ -99,17 +100,20 @@ class Contest:
 
 @dataclass(frozen=True)
 class Manifest:
-    """An election's manifest: its slug, its contests and the raw JSON it came from."""
+    """An election's manifest: its slug and the raw JSON it came from.
+
+    Only the contest a voter asks for is parsed (``contest``): a contest the voter does not
+    vote in may have any shape the record format allows, and must not stop them.
+    """
 
     election: str
-    contests: tuple[Contest, ...]
     raw: Mapping[str, Any]
 
     def contest(self, contest_id: str) -> Contest:
-        """The contest with this id; ClientError when the manifest has none."""
-        for contest in self.contests:
-            if contest.id == str(contest_id):
-                return contest
+        """The contest with this id, parsed; ClientError when the manifest has none."""
+        for item in self.raw["contests"]:
+            if isinstance(item, Mapping) and str(item.get("id")) == str(contest_id):
+                return parse_contest(item)
         raise ClientError(f"contest_id: {contest_id!r} is not in the manifest of {self.election}")
 
 
@@ -122,32 +126,41 @@ def _decode_spki(text: Any) -> bytes:
         raise ClientError("manifest: public_key_spki is not base64") from None
 
 
-def parse_manifest(slug: str, data: Any) -> Manifest:
-    """Read the fields the client needs from a manifest JSON object."""
+def parse_contest(item: Mapping[str, Any]) -> Contest:
+    """Read the fields the client needs from one contest of a manifest."""
     try:
-        contests = []
-        for item in data["contests"]:
-            rule = SelectionRule.build(
-                seats=item["seats"],
-                min_selections=item.get("min_selections"),
-                max_selections=item.get("max_selections"),
-            )
-            candidates = tuple(
-                Candidate(id=str(candidate["id"]), name=str(candidate.get("name", "")))
-                for candidate in item["candidates"]
-            )
-            contests.append(
-                Contest(
-                    id=str(item["id"]),
-                    rule=rule,
-                    public_key=load_public_key_spki(_decode_spki(item["public_key_spki"])),
-                    candidates=candidates,
-                    krets=item.get("krets") or {},
-                )
-            )
+        rule = SelectionRule.build(
+            seats=item["seats"],
+            min_selections=item.get("min_selections"),
+            max_selections=item.get("max_selections"),
+        )
+        candidates = tuple(
+            Candidate(id=str(candidate["id"]), name=str(candidate.get("name", "")))
+            for candidate in item["candidates"]
+        )
+        contest = Contest(
+            id=str(item["id"]),
+            rule=rule,
+            public_key=load_public_key_spki(_decode_spki(item["public_key_spki"])),
+            candidates=candidates,
+            krets=item.get("krets") or {},
+        )
     except (KeyError, TypeError, AttributeError, SelectionRuleError) as exc:
         raise ClientError(f"manifest: unexpected shape ({exc.__class__.__name__}: {exc})") from None
-    return Manifest(election=slug, contests=tuple(contests), raw=data)
+    if not holds_vote(rule.seats, len(candidates)):
+        # Why refuse here: the server refuses to sign in such a contest, and a member must learn
+        # why before spending anything on it.
+        raise ClientError(
+            f"contest {contest.id}: no vote is held, its candidates are elected without one"
+        )
+    return contest
+
+
+def parse_manifest(slug: str, data: Any) -> Manifest:
+    """Check a manifest JSON object's outline; its contests are parsed one at a time."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("contests"), list):
+        raise ClientError("manifest: unexpected shape (no list of contests)")
+    return Manifest(election=slug, raw=data)
 
 
 @dataclass(frozen=True)

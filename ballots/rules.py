@@ -58,3 +58,12 @@ class SelectionRule:
     def allows(self, count: int) -> bool:
         """Whether a ballot marking ``count`` distinct names keeps the rule."""
         return self.min_selections <= count <= self.max_selections
+
+
+def holds_vote(seats: int, candidates: int) -> bool:
+    """Whether a contest is put to a vote: only with more candidates than seats.
+
+    Why: a ballot marks as many names as there are seats, so with no more candidates than seats
+    every candidate is elected whatever the members mark (docs/tally.md, "without a vote").
+    """
+    return candidates > seats

@@ -15,17 +15,28 @@ from typing import Any
 __all__ = [
     "LOTTERY_DOMAIN",
     "RESULT_VERSION",
+    "SEED_MAX_LENGTH",
+    "SEED_SPACES",
     "TallyError",
     "count",
     "lottery_key",
     "result_bytes",
     "result_hash",
+    "seed_problem",
     "ticket",
     "turnout",
 ]
 
 LOTTERY_DOMAIN = b"kongressval-lottery-v1"
 RESULT_VERSION = 1
+SEED_MAX_LENGTH = 200
+# The characters from U+0020 up that Python's str.isspace() counts as whitespace: a seed of
+# only these (and no control characters, which are refused anyway) is empty once stripped.
+SEED_SPACES = frozenset(
+    "\u0020\u0085\u00a0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000"
+)
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -44,6 +55,21 @@ def _no_nul(value: str, field: str) -> bytes:
         return value.encode("utf-8")
     except UnicodeEncodeError:
         raise TallyError(f"{field}: not valid Unicode text") from None
+
+
+def seed_problem(seed: object) -> str | None:
+    """Why ``seed`` cannot be a tally seed, or None: 1 to 200 characters, none of them a
+    control character (below U+0020), not all of them spaces (``SEED_SPACES``)."""
+    if not isinstance(seed, str) or not seed:
+        return "the seed is empty"
+    if len(seed) > SEED_MAX_LENGTH:
+        return f"the seed has {len(seed)} characters, more than {SEED_MAX_LENGTH}"
+    control = next((ch for ch in seed if ord(ch) < 0x20), None)
+    if control is not None:
+        return f"the seed holds the control character U+{ord(control):04X}"
+    if all(ch in SEED_SPACES for ch in seed):
+        return "the seed holds only spaces"
+    return None
 
 
 def lottery_key(board_hash: str, seed: str) -> str:

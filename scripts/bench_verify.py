@@ -5,11 +5,13 @@ Usage: .venv/bin/python scripts/bench_verify.py [--ballots 1000000] [--contests 
        [--bits 2048|3072] [--out bench-out/record-N.json] [--workers N] [--repeat N]
 
 It builds (or reuses, from bench-out/) a record in the exact format of docs/election-record.md:
-canonical log entries chained with ``candidates.published``, ``roll.frozen``, a few
+canonical log entries chained with ``election.created``, ``candidates.published`` (with each
+contest's selection rule), ``roll.frozen``, a few
 ``roll.member_added``, ``board.sealed`` and ``tally.counted`` (the sealed roll sizes being the
 frozen sizes plus the additions, as the verifier checks), Ed25519 checkpoints over the right
 Merkle roots, the manifest, the sorted
-boards and the results of ``ballots.tally.count``. The ballot signatures are standard
+boards, each contest's voter codes (the roll's and the issued ones, committed to as the app does)
+and the results of ``ballots.tally.count``. The ballot signatures are standard
 RSA-PSS-SHA384 (salt 48) over ``msg_prefix || ballot``, made fast with gmpy2 CRT on the
 EMSA-PSS encoding. Then it times the console script ``verify-election RECORD --json`` (wall
 clock, a subprocess) and raw OpenSSL RSA-PSS verification of the same signatures through
@@ -51,6 +53,7 @@ from auditlog.checkpoint import key_fingerprint, make_checkpoint  # noqa: E402
 from auditlog.entries import GENESIS_HASH, canonical_json, make_entry  # noqa: E402
 from auditlog.merkle import root as merkle_root  # noqa: E402
 from auditlog.record import FORMAT, VERSION  # noqa: E402
+from auditlog.votercodes import ALPHABET, codes_hash, format_code, list_hash  # noqa: E402
 from ballots.ballot import b64url_decode, b64url_encode, ballot_hash, canonical_ballot  # noqa: E402
 from ballots.blindrsa import SALT_LENGTH, emsa_pss_encode, public_key_jwk  # noqa: E402
 from ballots.board import board_hash  # noqa: E402
@@ -173,6 +176,7 @@ def _assemble(
                 "candidates": [x["id"] for x in c["candidates"]],
                 "list_hash": list_hash,
                 "key_sha256": hashlib.sha256(spki).hexdigest(),
+                **_rule(c["seats"]),
             }
         )
     seals, record_counts, board_out = [], [], []
@@ -223,9 +227,9 @@ def _assemble(
         )
     results = {"version": 1, "election": slug, "seed": seed, "contests": result_contests}
     events = [
-        ("election.created", {"election": slug}),
-        ("candidates.published", {"contests": published}),
-        *_roll_events(seals),
+        _created(slug, [(c["id"], c["krets"], c["seats"]) for c in contests]),
+        ("candidates.published", {"contests": published, "by": "cli"}),
+        *_roll_events(seals, record_counts),
         ("board.sealed", {"contests": seals}),
         (
             "tally.counted",
@@ -261,23 +265,83 @@ def _assemble(
     }
 
 
-def _roll_events(seals: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+def _rule(seats: int) -> dict[str, int]:
+    """The party's rule: mark as many names as there are seats; as many ersättare as seats."""
+    return {"seats": seats, "min_selections": seats, "max_selections": seats, "substitutes": seats}
+
+
+def _created(slug: str, contests: list[tuple[str, str, int]]) -> tuple[str, dict[str, Any]]:
+    """The ``election.created`` event (its log_key is filled in by ``_log``)."""
+    schedule = {
+        "nomination_opens": T0.replace(month=1).isoformat(),
+        "nomination_closes": T0.replace(month=2).isoformat(),
+        "voting_opens": T0.isoformat(),
+        "voting_closes": T0.replace(day=8).isoformat(),
+    }
+    return (
+        "election.created",
+        {
+            "title": f"Syntetiskt val ({slug})",
+            "timezone": "Europe/Stockholm",
+            "log_key": "",
+            "schedule": schedule,
+            "reminder_hours": [72, 24],
+            "contests": [
+                {"id": int(cid), "krets": krets, **_rule(seats)} for cid, krets, seats in contests
+            ],
+        },
+    )
+
+
+def _voter_codes(count: int, taken: set[str]) -> list[str]:
+    """``count`` fresh voter codes, none in ``taken`` (which gets them too)."""
+    draw = random.Random(os.urandom(16))
+    codes: list[str] = []
+    while len(codes) < count:
+        code = format_code("".join(draw.choices(ALPHABET, k=10)))
+        if code not in taken:
+            taken.add(code)
+            codes.append(code)
+    return codes
+
+
+def _roll_events(
+    seals: list[dict[str, Any]], listed: list[dict[str, Any]]
+) -> list[tuple[str, dict[str, Any]]]:
     """``roll.frozen`` and ``roll.member_added`` events that add up to the sealed roll sizes,
     as in voting/ballot/services.py: each contest's size at the freeze, then 0 to 2 members
-    added by the committee (by pseudonym) while voting is open."""
+    added by the committee (by pseudonym) while voting is open; each commits to the contest's
+    voter codes, which go into ``listed`` (the record's ``contests``), with the issued ones and
+    their hash in the seal."""
     frozen, added = [], []
-    for index, seal in enumerate(seals):
+    taken: set[str] = set()
+    for index, (seal, item) in enumerate(zip(seals, listed, strict=True)):
         extra = min(index % 3, seal["roll_size"])
+        codes = _voter_codes(seal["roll_size"], taken)
+        at_freeze = sorted(codes[: seal["roll_size"] - extra])
+        salt = os.urandom(32).hex()
         frozen.append(
-            {"contest": seal["contest"], "krets": seal["krets"], "size": seal["roll_size"] - extra}
+            {
+                "contest": seal["contest"],
+                "krets": seal["krets"],
+                "size": len(at_freeze),
+                "codes_hash": codes_hash(at_freeze, salt),
+            }
         )
-        added += [
-            (
-                "roll.member_added",
-                {"contest": seal["contest"], "voter": "m:" + os.urandom(12).hex()},
-            )
-            for _ in range(extra)
-        ]
+        roll = at_freeze
+        for code in codes[len(at_freeze) :]:
+            roll = sorted([*roll, code])
+            salt = os.urandom(32).hex()
+            data = {
+                "contest": seal["contest"],
+                "voter": "m:" + os.urandom(12).hex(),
+                "size": len(roll),
+                "codes_hash": codes_hash(roll, salt),
+            }
+            added.append(("roll.member_added", data))
+        issued = sorted(random.Random(index).sample(roll, seal["signatures_issued"]))
+        seal["issued_codes_hash"] = list_hash(issued)
+        item.update(roll_codes=roll, roll_codes_salt=salt, issued_codes=issued)
     roll_hash = hashlib.sha256(os.urandom(32)).hexdigest()  # the pseudonyms are not public
     return [
         ("roll.frozen", {"roll_hash": roll_hash, "contests": frozen}),
@@ -291,6 +355,9 @@ def _log(slug: str, events: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str,
     ``roll.frozen``, at ``board.sealed`` (as the app writes them) and over the whole log."""
     log_private = Ed25519PrivateKey.generate()
     log_raw = log_private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    for kind, data in events:
+        if kind == "election.created":
+            data["log_key"] = base64.b64encode(log_raw).decode()
     bodies, prev = [], GENESIS_HASH
     for seq, (kind, data) in enumerate(events):
         entry = make_entry(seq, prev, kind, data, T0.replace(minute=seq))
@@ -327,15 +394,30 @@ def _log(slug: str, events: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str,
 
 
 def add_roll_events(record: dict[str, Any]) -> bool:
-    """Give a record cached by an older version of this script (without roll events, which the
-    verifier now needs) its roll events: the log rebuilt around them, re-signed with a fresh log
-    key. The ballots, boards and results stay as they are. False if it has them already."""
+    """Bring a record cached by an older version of this script up to the format the verifier
+    reads now: roll events, a full ``election.created`` and the rule in
+    ``candidates.published``; the log rebuilt, re-signed with a fresh log key. The ballots,
+    boards and results stay as they are. False if it is up to date already."""
     events = [(e["type"], e["data"]) for e in map(json.loads, record["log"]["entries"])]
-    if any(kind == "roll.frozen" for kind, _ in events):
+    kinds = [kind for kind, _ in events]
+    published = events[kinds.index("candidates.published")][1]
+    codes = "roll_codes" in record["contests"][0]
+    if "roll.frozen" in kinds and "by" in published and "log_key" in events[0][1] and codes:
         return False
-    events = [e for e in events if e[0] != "voting.opened"]
-    seal = [kind for kind, _ in events].index("board.sealed")
-    events[seal:seal] = _roll_events(events[seal][1]["contests"])
+    if "roll.frozen" not in kinds or not codes:
+        events = [e for e in events if e[0] not in ("voting.opened", "roll.frozen")]
+        events = [e for e in events if e[0] != "roll.member_added"]
+        seal = [kind for kind, _ in events].index("board.sealed")
+        by_id = {c["contest"]: c for c in record["contests"]}
+        sealed = events[seal][1]["contests"]
+        events[seal:seal] = _roll_events(sealed, [by_id[c["contest"]] for c in sealed])
+    manifest = record["manifest"]["contests"]
+    events[0] = _created(
+        record["election"], [(c["id"], c["krets"]["code"], c["seats"]) for c in manifest]
+    )
+    published["by"] = "cli"
+    for item in published["contests"]:
+        item.update(_rule(next(c["seats"] for c in manifest if c["id"] == item["contest"])))
     log, _ = _log(record["election"], events)
     record["log"] = log
     record["manifest"]["log_key"] = log["public_key"]
@@ -411,15 +493,18 @@ def _cpu_model() -> str:
 
 
 def _has_roll_events(path: Path) -> bool:
-    """Whether the record's log holds a roll.frozen event (the log comes before the board)."""
+    """Whether the record's log holds a roll.frozen event and a candidates.published event of
+    the current form (the log comes before the board)."""
+    entries = ("roll.frozen", '"by":"cli"', '"issued_codes_hash"')  # as they appear in an entry
     with path.open("rb") as handle:
         head = handle.read(1 << 20)
     board = head.find(b'"board":')
     if board < 0:
         with path.open(encoding="utf-8") as handle:
-            entries = json.load(handle)["log"]["entries"]
-        return any('"type":"roll.frozen"' in e for e in entries)
-    return b"roll.frozen" in head[:board]
+            bodies = json.load(handle)["log"]["entries"]
+        return all(any(m in e for e in bodies) for m in entries)
+    # In the file, an entry is a JSON string: its quotes are escaped.
+    return all(m.replace('"', '\\"').encode() in head[:board] for m in entries)
 
 
 def _upgrade(path: Path) -> None:
@@ -461,7 +546,7 @@ def main() -> int:
     if out.exists():
         print(f"reusing {out} ({out.stat().st_size / 1e6:,.0f} MB)")
         if not _has_roll_events(out):
-            print("  it has no roll events (an older script made it): adding them, new log key")
+            print("  an older script made it: adding what the verifier reads now, new log key")
             # In a child process, so that this one does not time the verifier with the
             # record's memory still held.
             with ProcessPoolExecutor(max_workers=1) as pool:

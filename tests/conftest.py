@@ -261,7 +261,7 @@ def login_as(client: FlaskClient, clock: Clock) -> Any:
             uid = make_staff_quick(s, role, clock()).id
         # Outside the transaction: the cookie's request context ends the app's db session.
         with client.session_transaction() as cookie:
-            start_session(cookie, SimpleNamespace(id=uid), clock())
+            start_session(cookie, SimpleNamespace(id=uid, session_epoch=0), clock())
         return uid
 
     return _login

@@ -35,14 +35,16 @@ def test_refuses_a_short_data_key(tmp_path):
     ("config", "env", "secure"),
     [
         ({}, {}, True),  # production: the session cookie only travels over https
-        ({"DEBUG": True}, {}, False),  # the local demo on http://127.0.0.1
+        ({"DEBUG": True}, {}, True),  # debug mode alone changes nothing (issue 11, F12)
+        ({}, {"VOTING_DEBUG": "true"}, True),
+        ({"DEMO": True, "MAIL_TRANSPORT": "sink"}, {}, False),  # the demo on http://127.0.0.1
         ({}, {"VOTING_SESSION_COOKIE_SECURE": "false"}, False),  # said so explicitly
-        ({"DEBUG": True}, {"VOTING_SESSION_COOKIE_SECURE": "true"}, True),
+        ({"DEMO": True, "MAIL_TRANSPORT": "sink"}, {"VOTING_SESSION_COOKIE_SECURE": "true"}, True),
     ],
 )
-def test_session_cookie_is_secure_unless_debugging(config, env, secure, tmp_path, monkeypatch):
-    monkeypatch.delenv("VOTING_SESSION_COOKIE_SECURE", raising=False)
-    monkeypatch.delenv("FLASK_DEBUG", raising=False)
+def test_session_cookie_is_secure_unless_demo(config, env, secure, tmp_path, monkeypatch):
+    for name in ("VOTING_SESSION_COOKIE_SECURE", "VOTING_DEBUG", "VOTING_DEMO", "FLASK_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     base = {"SECRET_KEY": "s" * 40, "DATA_KEY": "A" * 43 + "=", "DATABASE_URL": "sqlite://"}

@@ -13,8 +13,9 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from voting.config import DEFAULTS, check_secrets
-from voting.db import ROOT, utcnow
+from voting.config import DEFAULTS, check_demo, check_secrets
+from voting.db import OUTAGE_ERRORS as OUTAGE_ERRORS  # re-exported for the health checks
+from voting.db import ROOT, is_outage, utcnow
 from voting.db import db as database
 
 
@@ -43,16 +44,24 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     if config:
         app.config.from_mapping(config)
     app.config.setdefault("CLOCK", utcnow)
+    # Why DEMO and never DEBUG: VOTING_DEBUG=true or DEBUG in an instance file turns debug on
+    # under gunicorn too, and must not bring the /dev/ pages or a cookie without Secure with it.
+    app.config["DEMO"] = bool(app.config["DEMO"])
     if app.config["SESSION_COOKIE_SECURE"] is None:
-        app.config["SESSION_COOKIE_SECURE"] = not (app.debug or app.testing)
+        app.config["SESSION_COOKIE_SECURE"] = not (app.config["DEMO"] or app.testing)
     check_secrets(app.config)
+    check_demo(app.config, app.config.get("DATABASE_URL") or "sqlite:")
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     _trust_proxies(app)
 
-    from voting import headers, privacy
+    from voting import error_pages, headers, privacy
     from voting.extensions import babel, csrf, limiter, select_locale
 
     database.init_app(app)
+    # Before the limiter: Flask runs after-request functions last-registered first, and the
+    # 503's Retry-After must be set after the limiter has put its own on the response.
+    _handle_database_outage(app)
+    error_pages.init_app(app)  # before the blueprints: it sets the converter their rules use
     csrf.init_app(app)
     limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
@@ -63,6 +72,8 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     from voting.audit.views import bp as audit_bp
     from voting.ballot.views import api as api_bp
     from voting.ballot.views import bp as ballot_bp
+    from voting.eid import oidc as eid_oidc
+    from voting.eid.views import bp as eid_bp
     from voting.members.views import bp as members_bp
     from voting.nominations.views import bp as nominations_bp
     from voting.public.views import bp as public_bp
@@ -74,7 +85,9 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     app.register_blueprint(ballot_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(audit_bp)
-    if app.debug:
+    eid_oidc.init_app(app)  # Swedish eID (OpenID Connect): checks its settings, talks to nobody
+    app.register_blueprint(eid_bp)
+    if app.config["DEMO"]:
         from voting.dev.views import bp as dev_bp
 
         app.register_blueprint(dev_bp)
@@ -91,7 +104,6 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
 
         return {"current_locale": str(get_locale()), "now": app.config["CLOCK"]()}
 
-    _handle_database_outage(app)
     _handle_csrf_failure(app)
     _handle_rate_limit(app)
 
@@ -119,9 +131,6 @@ def _trust_proxies(app: Flask) -> None:
         )
 
 
-# Errors that mean "the database is not there right now", as opposed to a bug or a refused write.
-OUTAGE_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
-
 MESSAGE_PAGE = """{% extends "base.html" %}
 {% block title %}{{ title }}{% endblock %}
 {% block content %}<h1>{{ title }}</h1><p>{{ text }}</p>{% endblock %}"""
@@ -130,12 +139,17 @@ MESSAGE_PAGE = """{% extends "base.html" %}
 def _handle_database_outage(app: Flask) -> None:
     """Answer 503 with Retry-After, not 500, while the database cannot be reached."""
 
-    def unavailable(exc: Exception) -> Response:
+    def unavailable(exc: sa_exc.SQLAlchemyError) -> Response:
         from flask_babel import gettext as _
 
+        if not is_outage(exc):
+            raise exc  # a bug or a refused write: Flask answers 500 and logs it, as unhandled
         # The class name only: a driver's message can hold the host, user or SQL.
         app.logger.warning("database unavailable: %s", exc.__class__.__name__)
-        retry = str(app.config["OUTAGE_RETRY_AFTER"])
+        # Why first: the session holds a broken connection, and nothing below may touch it.
+        # The page is made without the staff user (loaded through that session) as well.
+        database.remove()
+        g.user = None
         message = _("Tjänsten är tillfälligt otillgänglig. Försök igen om en stund.")
         if (
             request.path.startswith("/api/")
@@ -151,25 +165,34 @@ def _handle_database_outage(app: Flask) -> None:
                 mimetype="text/html",
             )
         response.status_code = 503
-        response.headers["Retry-After"] = retry
-        return response
+        return response  # Retry-After: see below
 
-    for error in OUTAGE_ERRORS:
-        app.register_error_handler(error, unavailable)
+    app.register_error_handler(sa_exc.SQLAlchemyError, unavailable)
+
+    @app.after_request
+    def _retry_after(response: Response) -> Response:
+        # Why here and on every 503: a rate-limited endpoint's response also gets Flask-Limiter's
+        # Retry-After (the end of the limit's window, up to a minute away), which would hold a
+        # voter's page back far longer than the outage needs.
+        if response.status_code == 503:
+            response.headers["Retry-After"] = str(app.config["OUTAGE_RETRY_AFTER"])
+        return response
 
 
 def _handle_csrf_failure(app: Flask) -> None:
     """A form whose CSRF token is missing or stale gets a page in the visitor's language."""
 
-    def refused(exc: CSRFError) -> tuple[str, int]:
+    def refused(exc: CSRFError) -> Response:
         from flask_babel import gettext as _
+
+        from voting.error_pages import message_page
 
         title = _("Sidan har gått ut")
         text = _(
             "Formuläret kunde inte skickas, eftersom sidan var för gammal eller öppnades i en "
             "annan webbläsare. Gå tillbaka, ladda om sidan och försök igen."
         )
-        return render_template_string(MESSAGE_PAGE, title=title, text=text), 400
+        return message_page(title, text, 400)
 
     app.register_error_handler(CSRFError, refused)
 
@@ -180,12 +203,13 @@ def _handle_rate_limit(app: Flask) -> None:
     def too_many(exc: TooManyRequests) -> Response:
         from flask_babel import gettext as _
 
+        from voting.error_pages import message_page
+
         text = _("Du har försökt för många gånger på kort tid. Vänta en minut och försök igen.")
         if request.path.startswith("/api/"):
             response = jsonify(error="rate_limited", message=text)
         else:
-            page = render_template_string(MESSAGE_PAGE, title=_("För många försök"), text=text)
-            response = Response(page, mimetype="text/html")
+            response = message_page(_("För många försök"), text, 429)
         response.status_code = 429
         # Flask-Limiter's own headers (Retry-After when configured) are added after this.
         response.headers.setdefault("Retry-After", "60")

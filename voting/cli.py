@@ -26,6 +26,7 @@ def register(app: Flask) -> None:
     from voting.audit.cli import log_group
     from voting.backup import backup_command
     from voting.ballot.cli import board_group, links_group, results_group, roll_group, tally, vote
+    from voting.eid.cli import staff_eid_command
     from voting.elections.cli import election_group
     from voting.mail.cli import mail_group
     from voting.members.cli import foreningar_group, members_group
@@ -51,7 +52,8 @@ def register(app: Flask) -> None:
         backup_command,
     ):
         app.cli.add_command(group)
-    if app.debug or app.testing:
+    admin_group.add_command(staff_eid_command)  # voting admin eid EMAIL
+    if app.config["DEMO"]:
         from voting.dev.cli import demo_group
 
         app.cli.add_command(demo_group)
@@ -66,7 +68,7 @@ def _create_app() -> Flask:
     except ConfigError as exc:
         # Why: Flask's CLI prints this as a one-line error (and `voting --help` still lists the
         # built-in commands) instead of a traceback.
-        raise NoAppException(f"{exc} See docs/deployment.md, section 3.") from exc
+        raise NoAppException(f"{exc} See docs/deployment.md, section 4.") from exc
 
 
 main = FlaskGroup(

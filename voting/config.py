@@ -8,8 +8,13 @@ from pathlib import Path
 
 DEFAULTS: dict[str, object] = {
     "DATABASE_URL": None,  # None: SQLite file under the instance folder
+    # The local demo (scripts/serve): the /dev/ pages (mail sink, live TOTP codes), the `voting
+    # demo` commands, a cookie without Secure. Only this turns them on, never DEBUG; and the app
+    # refuses to start with it on PostgreSQL or with SMTP mail (check_demo).
+    "DEMO": False,
     "SESSION_COOKIE_HTTPONLY": True,
-    # None: Secure unless debugging or testing (Flask's own default False would never apply).
+    # None: Secure (and HSTS) unless DEMO or TESTING; never decided by DEBUG. Flask's own
+    # default False would never apply. False only for plain http, as in the demo.
     "SESSION_COOKIE_SECURE": None,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_NAME": "kv_session",
@@ -34,7 +39,12 @@ DEFAULTS: dict[str, object] = {
     "RATELIMIT_HEADERS_ENABLED": True,
     "RATELIMIT_PUBLIC_FORM": "10 per minute;60 per hour",
     "RATELIMIT_LINKS": "30 per minute",
-    "RATELIMIT_LOGIN": "10 per minute;50 per hour",
+    "RATELIMIT_LOGIN": "10 per minute;50 per hour",  # per address
+    # Per account, from any address: after 5 failures in a row each attempt waits 2 s, doubling
+    # up to 15 minutes; a successful login starts afresh (LoginBackoff).
+    "LOGIN_BACKOFF_FREE_FAILURES": 5,
+    "LOGIN_BACKOFF_BASE_SECONDS": 2,
+    "LOGIN_BACKOFF_MAX_SECONDS": 900,
     "RATELIMIT_BLIND_SIGN": "10 per minute",  # per voter link, never per address
     "MAIL_TRANSPORT": "smtp",  # "smtp" or "sink" (files under MAIL_SINK_DIR)
     "MAIL_SINK_DIR": None,  # None: <instance>/mail-sink
@@ -49,6 +59,13 @@ DEFAULTS: dict[str, object] = {
     "MAIL_RATE_PER_MINUTE": 600,  # shared by all workers with a Redis rate-limit storage; 0 = none
     "MAIL_RECORD_BATCH": 20,  # outcomes per commit; a crash may re-send at most this many
     "BASE_URL": "http://127.0.0.1:5000",
+    # Where a member reports that their voter code was used without them (the check page and its
+    # guide show them). None: the committee is MAIL_FROM's address; the auditors are named only.
+    "CONTACT_COMMITTEE": None,
+    "CONTACT_AUDITORS": None,
+    # A voting link is not moved to a changed address (two committee members) this close to the
+    # close of voting: the member must have time to see the notice and object.
+    "LINK_MOVE_CUTOFF_HOURS": 24,
     "NOMINATION_CONFIRM_HOURS": 48,
     "NOMINEE_LINK_DAYS": 30,
     "ADMIN_SESSION_MINUTES": 60,
@@ -61,6 +78,20 @@ DEFAULTS: dict[str, object] = {
     "PROXY_FIX_X_PORT": 0,
     "PROXY_FIX_X_PREFIX": 0,
     "OUTAGE_RETRY_AFTER": 5,  # seconds, in Retry-After while the database is unreachable
+    # Swedish eID through OpenID Connect (docs/deployment.md, "Swedish eID"). Off without an
+    # issuer. The provider is found by discovery at EID_ISSUER/.well-known/openid-configuration.
+    "EID_ISSUER": None,
+    "EID_CLIENT_ID": None,
+    "EID_CLIENT_SECRET": None,  # or EID_CLIENT_PRIVATE_KEY_FILE with private_key_jwt
+    "EID_CLIENT_PRIVATE_KEY_FILE": None,
+    "EID_TOKEN_AUTH_METHOD": "client_secret_basic",  # or client_secret_post, private_key_jwt
+    "EID_REDIRECT_URI": None,  # None: BASE_URL + "/eid/callback"; register exactly this
+    "EID_SCOPES": "openid https://id.oidc.se/scope/naturalPersonNumber",
+    "EID_ACR_VALUES": None,  # e.g. "http://id.elegnamnden.se/loa/1.0/loa3": asked and required
+    "EID_PNR_CLAIM": "https://id.oidc.se/claim/personalIdentityNumber",
+    "EID_CLOCK_SKEW_SECONDS": 60,  # allowance on the ID token's exp and iat
+    "EID_HTTP_TIMEOUT": 10,  # seconds, for each call to the provider
+    "STAFF_REQUIRE_EID": False,  # True: staff sign in with eID only (no password form)
 }
 
 # Secrets the app refuses to start without. There is no fallback value for any of them.
@@ -89,3 +120,23 @@ def check_secrets(config: dict[str, object]) -> None:
         raise ConfigError("DATA_KEY must be base64 of 32 random bytes.") from exc
     if len(key) != 32:
         raise ConfigError("DATA_KEY must be base64 of exactly 32 random bytes.")
+
+
+def check_demo(config: dict[str, object], database_url: str) -> None:
+    """Refuse DEMO anywhere but a local demo: SQLite and the mail sink.
+
+    Why: the demo shows every mail (one-time links included) and the staff's live TOTP codes at
+    /dev/; on a real database or with real mail that is everyone's vote and every account.
+    """
+    if not config.get("DEMO"):
+        return
+    if not database_url.startswith("sqlite"):
+        raise ConfigError(
+            "DEMO is on but the database is not SQLite; the demo runs only on SQLite. "
+            "Turn DEMO (VOTING_DEMO) off."
+        )
+    if config.get("MAIL_TRANSPORT") != "sink":
+        raise ConfigError(
+            "DEMO is on but MAIL_TRANSPORT is not 'sink'; the demo never sends real mail. "
+            "Turn DEMO (VOTING_DEMO) off."
+        )

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_app_context
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, ExceptionContext
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout (site-packages when installed)
@@ -49,6 +49,18 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 
 UTCTime = Annotated[datetime, mapped_column(UTCDateTime())]
 IntPK = Annotated[int, mapped_column(sa.Integer, primary_key=True)]
+# The largest IntPK: PostgreSQL's INTEGER is 32 bits (SQLite's 64). A larger id from a URL
+# would be a driver error, not "no such row".
+MAX_ID = 2**31 - 1
+
+
+def parse_id(text: str) -> int | None:
+    """``text`` as a row id if it is ASCII digits within MAX_ID, else None."""
+    # Why ASCII only: str.isdigit() is true for "²", which int() refuses.
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_ID)):
+        return None
+    value = int(text)
+    return value if value <= MAX_ID else None
 
 
 class Base(DeclarativeBase):
@@ -90,6 +102,33 @@ def make_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
 
 
+# Errors that mean "the database is not there right now", as opposed to a bug or a refused write.
+OUTAGE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
+# SQLAlchemy's code for "this connection was invalidated (lost) inside a transaction".
+CONNECTION_INVALIDATED = "8s2b"
+_LOST = "db_connection_lost"
+
+
+def _note_lost_connection(context: ExceptionContext) -> None:
+    # A failed pre-ping is not noted: the pool replaces that connection before anyone uses it.
+    if context.is_disconnect and not context.is_pre_ping and has_app_context():
+        g.setdefault(_LOST, True)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot be reached now, not a bug or a refused write."""
+    if isinstance(exc, OUTAGE_ERRORS):
+        return True
+    if isinstance(exc, sa.exc.DBAPIError):  # any driver error that cost the connection
+        return exc.connection_invalidated
+    if isinstance(exc, sa.exc.PendingRollbackError):
+        # Why not every PendingRollbackError: after a failed write that some code swallowed, it
+        # is a bug, and a 503 would have clients repeat it forever. It is an outage when the
+        # connection was lost in a transaction, or this request lost one before it.
+        return exc.code == CONNECTION_INVALIDATED or bool(has_app_context() and g.get(_LOST))
+    return False
+
+
 class Database:
     """Binds one engine to the app and one session to each app context."""
 
@@ -97,6 +136,7 @@ class Database:
         url = app.config.get("DATABASE_URL") or f"sqlite:///{Path(app.instance_path) / 'voting.db'}"
         app.config["DATABASE_URL"] = url
         engine = make_engine(url)
+        event.listen(engine, "handle_error", _note_lost_connection)
         app.extensions["db"] = {"engine": engine, "sessionmaker": sessionmaker(engine)}
         # Each request ends its session, even when an outer app context lives on (as in tests).
         app.teardown_request(self._close)
@@ -104,26 +144,31 @@ class Database:
 
     @property
     def engine(self) -> Engine:
-        return current_app.extensions["db"]["engine"]  # type: ignore[no-any-return]
+        return current_app.extensions["db"]["engine"]
 
     @property
     def session(self) -> Session:
         """The session of the current app context; the view or command commits it."""
         if "db_session" not in g:
             g.db_session = current_app.extensions["db"]["sessionmaker"]()
-        return g.db_session  # type: ignore[no-any-return]
+        return g.db_session
 
-    @staticmethod
-    def _close(_exc: BaseException | None) -> None:
+    def remove(self) -> None:
+        """End the app context's session: roll back what was not committed, release the
+        connection, and drop it if it is broken. The next use opens a fresh session."""
+        g.pop(_LOST, None)
         session = g.pop("db_session", None)
         if session is None:
             return
         try:
             session.close()  # rolls back whatever was not committed
-        except (sa.exc.OperationalError, sa.exc.InterfaceError):
-            # The connection died under us (the database restarted): the answer is already
-            # made, so drop the connection rather than fail the request; the pool opens another.
+        except sa.exc.SQLAlchemyError:
+            # The connection died under us (the database restarted): the answer is made or
+            # about to be, so drop the connection rather than fail it; the pool opens another.
             session.invalidate()
+
+    def _close(self, _exc: BaseException | None) -> None:
+        self.remove()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -19,8 +19,10 @@ def select_locale() -> str:
         return current_app.config["BABEL_DEFAULT_LOCALE"]
     languages = current_app.config["LANGUAGES"]
     chosen = request.args.get("lang")
-    if chosen in languages:
+    if chosen is not None and chosen in languages:
         session["lang"] = chosen
         return chosen
     stored = session.get("lang")
-    return stored if stored in languages else current_app.config["BABEL_DEFAULT_LOCALE"]
+    if isinstance(stored, str) and stored in languages:
+        return stored
+    return current_app.config["BABEL_DEFAULT_LOCALE"]

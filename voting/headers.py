@@ -21,6 +21,8 @@ def init_app(app: Flask) -> None:
         # Why no-referrer: pages reached from emailed links must not leak their URL onwards.
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers.setdefault("Cache-Control", "no-store")
-        if not app.debug and not app.testing:
+        # Why the cookie's setting and not debug mode: a site whose session cookie travels only
+        # over HTTPS is an HTTPS site; VOTING_DEBUG=true in production must not drop HSTS.
+        if app.config["SESSION_COOKIE_SECURE"]:
             response.headers["Strict-Transport-Security"] = "max-age=31536000"
         return response

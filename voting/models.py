@@ -11,6 +11,7 @@ from voting.ballot.models import (
     SignatureIssued,
     VoterLink,
 )
+from voting.eid.models import StaffEid
 from voting.elections.models import Contest, Election
 from voting.mail.models import OutboxMessage
 from voting.members.models import Forening, Krets, Member
@@ -26,6 +27,7 @@ __all__ = [
     "RollEntry",
     "RollFreeze",
     "SignatureIssued",
+    "StaffEid",
     "VoterLink",
     "AuditEntry",
     "AuditHead",

@@ -14,6 +14,6 @@ REVOKE UPDATE, DELETE, TRUNCATE ON audit_entry, checkpoint FROM kongressval_app;
 -- that a member could be signed for twice. (tests/ops/test_pg_roles.py runs a whole election,
 -- close and count included, as the app role with these rights.)
 REVOKE UPDATE, DELETE, TRUNCATE ON ballot, signature_issued, board_seal, tally,
-  results_publication, roll_freeze, contest_key, log_key FROM kongressval_app;
+  results_publication, roll_freeze, roll_commitment, contest_key, log_key FROM kongressval_app;
 -- The schema version is the owner's business; the app only reads it (for /readyz).
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version FROM kongressval_app;

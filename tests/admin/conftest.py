@@ -25,7 +25,11 @@ class Seed:
 
 @pytest.fixture
 def seed(app, clock) -> Seed:
-    now = clock()
+    return make_seed(clock())
+
+
+def make_seed(now: datetime) -> Seed:
+    """An election in its nomination period, three nominations, the nominators; in the app's db."""
     with db.transaction() as s:
         election = make_election(s, now)
         nominator = make_member(s, "SODERMALM", "Nora", "Nominerare", now)

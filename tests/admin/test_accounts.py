@@ -128,12 +128,14 @@ def test_load_user_expires_after_the_configured_minutes(app, db_session, clock):
     user, _secret = make_staff(db_session, "auditor", clock())
     db_session.commit()
     login_time = clock()
-    cookie = {"staff_uid": user.id, "staff_auth_at": login_time.isoformat()}
+    cookie = {"staff_uid": user.id, "staff_auth_at": login_time.isoformat(), "staff_epoch": 0}
     limit = timedelta(minutes=app.config["ADMIN_SESSION_MINUTES"])
     assert load_user(db_session, cookie, login_time + limit - timedelta(seconds=1)).id == user.id
     assert load_user(db_session, dict(cookie), login_time + limit) is None
     assert load_user(db_session, dict(cookie), login_time - timedelta(minutes=5)) is None
     assert load_user(db_session, {"staff_uid": user.id}, login_time) is None
+    assert load_user(db_session, {**cookie, "staff_epoch": None}, login_time) is None
+    assert load_user(db_session, {**cookie, "staff_epoch": 1}, login_time) is None
     assert load_user(db_session, {**cookie, "staff_auth_at": "yesterday"}, login_time) is None
     assert load_user(db_session, {**cookie, "staff_uid": str(user.id)}, login_time) is None
     expired = dict(cookie, lang="en")

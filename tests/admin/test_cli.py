@@ -149,13 +149,21 @@ def test_candidates_publish_prints_blockers_then_publishes(runner, seed, clock):
 
     runner.invoke(args=["nominations", "approve", str(seed.awaiting)])
     close_nominations(clock)
-    result = runner.invoke(args=["candidates", "publish", seed.slug])
+    # One candidate for 2 seats and one for 1: no vote in either krets, so it must be confirmed.
+    unconfirmed = runner.invoke(args=["candidates", "publish", seed.slug])
+    assert unconfirmed.exit_code == 1
+    assert "--confirm-no-vote" in unconfirmed.output
+    assert "Södermalm (SODERMALM): 1 godkänd kandidat för 2 platser" in unconfirmed.output
+    assert "Bromma (BROMMA): 1 godkänd kandidat för 1 plats," in unconfirmed.output
+    assert entries(db.session, seed.slug, "candidates.published") == []
+    result = runner.invoke(args=["candidates", "publish", seed.slug, "--confirm-no-vote"])
     assert result.exit_code == 0, result.output
+    assert "No vote: Bromma (BROMMA)" in result.output
     (event,) = entries(db.session, seed.slug, "candidates.published")
     data = json.loads(event.body)["data"]
     assert data["by"] == "cli"
     for contest in data["contests"]:
         assert contest["list_hash"] in result.output
-    again = runner.invoke(args=["candidates", "publish", seed.slug])
+    again = runner.invoke(args=["candidates", "publish", seed.slug, "--confirm-no-vote"])
     assert again.exit_code == 1
     assert "publicerades redan" in again.output

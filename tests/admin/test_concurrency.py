@@ -51,7 +51,9 @@ def test_two_publications_at_once_make_one_event(app, seed, clock):
     now = close_nominations(clock)
 
     def publish(session):
-        return review.publish_candidates(session, get_election(session, seed.slug), now)
+        return review.publish_candidates(
+            session, get_election(session, seed.slug), now, confirm_no_vote=True
+        )
 
     outcomes = _race(app, publish)
     assert sum(isinstance(o, list) for o in outcomes) == 1

@@ -62,7 +62,16 @@ def test_without_the_box_nothing_is_published(client, seed, login_as, clock):
 
 def test_with_the_box_the_lists_are_published(client, seed, login_as, clock):
     url = _ready(client, seed, login_as, clock)
-    response = client.post(url, data={"confirm": "y"})
+    # No krets of the seed has more candidates than seats: the page names them, with a box.
+    page = client.get(url).get_data(as_text=True)
+    assert "Kretsar utan omröstning" in page
+    assert "Bromma (BROMMA): 1 godkänd kandidat för 1 plats, ingen omröstning" in page
+    assert 'name="confirm_no_vote"' in page
+    refused = client.post(url, data={"confirm": "y"})
+    assert refused.status_code == 400
+    assert "bekräfta att kretsarna inte får någon omröstning" in refused.get_data(as_text=True)
+    assert not _published(seed.slug)
+    response = client.post(url, data={"confirm": "y", "confirm_no_vote": "y"})
     assert response.status_code == 302
     assert response.location == f"/admin/val/{seed.slug}/kandidater"
     assert _published(seed.slug)

@@ -12,7 +12,12 @@ from sqlalchemy import select
 from auditlog import canonical_json, verify_chain
 from tests.admin.conftest import close_nominations
 from tests.admin.factories import make_election, make_member, make_nomination, make_staff
-from voting.admin.errors import CandidatesPublished, PublicationBlocked, ReviewError
+from voting.admin.errors import (
+    CandidatesPublished,
+    NoVoteNotConfirmed,
+    PublicationBlocked,
+    ReviewError,
+)
 from voting.audit.services import entries
 from voting.crypto import pseudonym
 from voting.elections.services import get_election
@@ -165,12 +170,24 @@ def test_warnings_do_not_block(db_session, clock):
         status=NominationStatus.AWAITING_NOMINEE,
     )
     warnings = review.publication_warnings(db_session, election)
-    assert any("Norr (NORR) har inga godkända kandidater" in w for w in warnings)
     assert any("1 nominerad har inte svarat" in w for w in warnings)
+    (line,) = [
+        review.no_vote_line(c, n) for c, n in review.contests_without_vote(db_session, election)
+    ]
+    assert line == (
+        "Norr (NORR): inga godkända kandidater för 2 platser, ingen omröstning; "
+        "platserna står tomma."
+    )
     later = election.nomination_closes + timedelta(minutes=1)
     assert review.publication_blockers(db_session, election, later) == []
-    published = review.publish_candidates(db_session, election, later)
+    with pytest.raises(NoVoteNotConfirmed):
+        review.publish_candidates(db_session, election, later)
+    published = review.publish_candidates(db_session, election, later, confirm_no_vote=True)
     assert published[0]["candidates"] == []
+    rule = {
+        k: published[0][k] for k in ("seats", "min_selections", "max_selections", "substitutes")
+    }
+    assert rule == {"seats": 2, "min_selections": 2, "max_selections": 2, "substitutes": 2}
     assert published[0]["list_hash"] == hashlib.sha256(b"[]").hexdigest()
 
 
@@ -185,7 +202,7 @@ def test_publish_freezes_the_lists_and_logs_their_hashes(db_session, seed, clock
     review.approve(db_session, zeta, None, now)
     db_session.commit()
     later = close_nominations(clock)
-    published = review.publish_candidates(db_session, election, later)
+    published = review.publish_candidates(db_session, election, later, confirm_no_vote=True)
     db_session.commit()
     assert election.candidates_published_at == later
 
@@ -218,7 +235,7 @@ def test_publish_freezes_the_lists_and_logs_their_hashes(db_session, seed, clock
     with pytest.raises(CandidatesPublished):
         review.reject(db_session, zeta, None, "För sent", later)
     with pytest.raises(PublicationBlocked, match="publicerades redan"):
-        review.publish_candidates(db_session, election, later)
+        review.publish_candidates(db_session, election, later, confirm_no_vote=True)
     assert len(_events(db_session, seed.slug, "candidates.published")) == 1
 
 
@@ -228,7 +245,7 @@ def test_rejected_nomination_can_be_reapproved_before_publication_only(db_sessio
     db_session.commit()
     later = close_nominations(clock)
     election = get_election(db_session, seed.slug)
-    review.publish_candidates(db_session, election, later)
+    review.publish_candidates(db_session, election, later, confirm_no_vote=True)
     db_session.commit()
     with pytest.raises(CandidatesPublished):
         review.approve(db_session, nomination, None, later)

@@ -122,7 +122,8 @@ def test_publish_guard_page_lists_blockers_then_publishes(client, seed, login_as
     uid = login_as("committee")
     page = client.get(url).get_data(as_text=True)
     assert "Det här hindrar publiceringen" not in page
-    response = client.post(url, data={"confirm": "y"})
+    assert "Kretsar utan omröstning" in page
+    response = client.post(url, data={"confirm": "y", "confirm_no_vote": "y"})
     assert response.status_code == 302
     assert response.location == f"/admin/val/{seed.slug}/kandidater"
     (event,) = entries(db.session, seed.slug, "candidates.published")

@@ -84,7 +84,9 @@ def unfrozen(clock, rsa_keys, *, publish: bool = True) -> str:
         s.flush()
         if publish:
             contests = {c.krets_code: c for c in election.contests}
-            for member_id, krets in (("S1", "SODERMALM"), ("B1", "BROMMA")):
+            # Södermalm votes (3 candidates, 2 seats); Bromma does not (1 candidate, 1 seat).
+            nominees = (("S1", "SODERMALM"), ("S2", "SODERMALM"), ("S3", "SODERMALM"))
+            for member_id, krets in (*nominees, ("B1", "BROMMA")):
                 s.add(
                     Nomination(
                         election_id=election.id,
@@ -249,7 +251,7 @@ def test_freeze_is_refused_without_a_csrf_token(request, database_url, clock, tm
             uid = make_staff_quick(s, "committee", clock()).id
         client = csrf_app.test_client()
         with client.session_transaction() as cookie:
-            start_session(cookie, SimpleNamespace(id=uid), clock())
+            start_session(cookie, SimpleNamespace(id=uid, session_epoch=0), clock())
         response = client.post(BASE.format(slug=slug) + "/frys", data={"freeze-confirm": "y"})
         assert response.status_code == 400
         assert _count(RollFreeze) == 0
@@ -277,15 +279,17 @@ def test_send_links_freezes_and_queues_one_link_per_member(client, clock, rsa_ke
         data={"send-confirm": "y"},
         follow_redirects=True,
     )
-    assert _flashes(response) == ["4 röstlänkar är köade i utkorgen."]
+    # Bromma holds no vote: its member gets a notice instead of a link.
+    assert _flashes(response) == ["3 röstlänkar är köade i utkorgen."]
     assert _count(RollFreeze) == 1
-    assert _count(VoterLink) == 4
-    assert _voter_mails() == 4
-    assert "4 köade" in response.get_data(as_text=True)
-    assert _events("links.sent")[0]["data"] == {"count": 4}
-    # Sending again queues nothing new: everyone already has a live link.
+    assert _count(VoterLink) == 3
+    assert _voter_mails() == 3
+    assert _count(OutboxMessage, OutboxMessage.kind == "no_vote_notice") == 1
+    assert _events("links.sent")[0]["data"] == {"count": 3, "no_vote_notices": 1}
+    # Sending again queues nothing new: everyone already has a live link or the notice.
     client.post(BASE.format(slug=slug) + "/skicka-lankar", data={"send-confirm": "y"})
-    assert _voter_mails() == 4
+    assert _voter_mails() == 3
+    assert _count(OutboxMessage, OutboxMessage.kind == "no_vote_notice") == 1
 
 
 def test_send_links_after_the_close_is_blocked(client, clock, rsa_keys, login_as):
@@ -336,7 +340,7 @@ def test_remind_before_voting_opens_is_blocked(client, mid_vote, login_as, clock
 
 def test_resend_revokes_the_old_link(client, mid_vote, login_as):
     old = mid_vote.tokens["S2"]
-    login_as("committee")
+    uid = login_as("committee")
     response = client.post(
         BASE.format(slug=mid_vote.slug) + "/ny-lank",
         data={"resend-member_id": " S2 "},
@@ -349,7 +353,7 @@ def test_resend_revokes_the_old_link(client, mid_vote, login_as):
     assert sorted(link.revoked_at is None for link in links) == [False, True]
     assert client.get(f"/rosta/{old}").status_code == 403
     [event] = _events("links.resent")
-    assert event["data"] == {"voter": pseudonym("S2", mid_vote.slug)}
+    assert event["data"] == {"voter": pseudonym("S2", mid_vote.slug), "by": uid}
 
 
 @pytest.mark.parametrize(

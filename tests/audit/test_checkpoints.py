@@ -52,7 +52,7 @@ def test_a_checkpoint_is_written_when_candidates_are_published(app, clock):
             status=NominationStatus.APPROVED,
         )
         later = election.nomination_closes + timedelta(minutes=1)
-        review.publish_candidates(s, election, later, key_bits=2048)
+        review.publish_candidates(s, election, later, key_bits=2048, confirm_no_vote=True)
     [row] = _rows("val-pub")
     assert row.reason == "candidates.published"
     assert row.created_at == later

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -49,11 +50,14 @@ def _tokens(base_url: str) -> dict[str, str]:
     return tokens
 
 
-def counted_election(app: Any, clock: Any, *, seed: str = SEED) -> dict[str, Any]:
+def counted_election(
+    app: Any, clock: Any, *, seed: str = SEED, before_seal: Callable[[], None] | None = None
+) -> dict[str, Any]:
     """Run an election through the real services to the count; return its ids and facts.
 
     Candidates are published with publish_candidates (which logs the list and key hashes),
-    members vote through the HTTP API with the reference client, the board is sealed, counted.
+    members vote through the HTTP API with the reference client, ``before_seal`` runs (after the
+    close, in no transaction), the board is sealed, counted.
     """
     base_url = "http://localhost"
     now = clock()
@@ -89,6 +93,8 @@ def counted_election(app: Any, clock: Any, *, seed: str = SEED) -> dict[str, Any
         voter.vote(SLUG, contests[krets], choices)
     after = closes + timedelta(hours=1)
     clock.set(after)
+    if before_seal is not None:
+        before_seal()
     with db.transaction() as s:
         election = get_election(s, SLUG)
         services.seal_board(s, election, after)

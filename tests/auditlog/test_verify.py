@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from auditlog import (
     GENESIS_HASH,
+    ballotcheck,
     canonical_json,
     checkpoint_body,
     key_fingerprint,
@@ -34,6 +35,7 @@ from auditlog import (
 )
 from auditlog import verify as verifier
 from auditlog.verify import Check, verify_record
+from auditlog.votercodes import codes_hash
 from ballots.ballot import canonical_ballot
 from ballots.rules import SelectionRule
 from ballots.tally import result_hash, turnout
@@ -118,7 +120,7 @@ def events(record: dict[str, Any]) -> list[dict[str, Any]]:
 def test_the_untouched_record_verifies(record):
     checks = verify_record(record)
     assert all(c.ok for c in checks), [c for c in checks if not c.ok]
-    assert len(checks) == 13
+    assert [c.name for c in checks] == list(verifier.CHECKS)
     kinds = [e["type"] for e in events(record)]
     seal = kinds.index("board.sealed")
     assert kinds.index("roll.frozen") < seal
@@ -130,14 +132,14 @@ def test_the_untouched_record_verifies(record):
 
 
 def test_parallel_workers_give_the_same_checks(record, monkeypatch):
-    monkeypatch.setattr(verifier, "PARALLEL_THRESHOLD", 0)
-    monkeypatch.setattr(verifier, "CHUNK_SIZE", 2)
+    monkeypatch.setattr(ballotcheck, "PARALLEL_THRESHOLD", 0)
+    monkeypatch.setattr(ballotcheck, "CHUNK_SIZE", 2)
     assert verify_record(record, workers=2) == verify_record(record, workers=1)
 
 
 def test_parallel_workers_find_a_bad_signature(record, monkeypatch):
-    monkeypatch.setattr(verifier, "PARALLEL_THRESHOLD", 0)
-    monkeypatch.setattr(verifier, "CHUNK_SIZE", 1)
+    monkeypatch.setattr(ballotcheck, "PARALLEL_THRESHOLD", 0)
+    monkeypatch.setattr(ballotcheck, "CHUNK_SIZE", 1)
     bad = copy.deepcopy(record)
     other = bad["board"][1]["ballots"][0]["signature"]
     entry = bad["board"][0]["ballots"][0]
@@ -237,7 +239,8 @@ def test_a_ballot_moved_to_another_contest_fails(record, data):
 def _edit_entry(body: str, how: int) -> str:
     fields = json.loads(body)
     if how == 0:
-        fields["time"] = fields["time"].replace("Z", "1Z") if "." in fields["time"] else "x"
+        time = fields["time"]
+        fields["time"] = time[:-2] + ("2" if time[-2] == "1" else "1") + "Z"
     elif how == 1:
         fields["data"]["tampered"] = True
     else:
@@ -330,8 +333,9 @@ def test_a_checkpoint_re_signed_with_another_key_fails(record, data):
 
 
 def test_a_whole_log_re_signed_with_another_key_fails_against_the_printed_fingerprint(record):
-    """A server that rewrote the log and re-signed every checkpoint with a new key is caught
-    by the fingerprint printed on paper (and by the manifest's log key)."""
+    """A server that re-signed every checkpoint with a new key is caught by the fingerprint
+    printed on paper, and, as long as it left the log's first entry alone, by the log key that
+    election.created names (test below: one that rewrote that too)."""
     bad = copy.deepcopy(record)
     other = Ed25519PrivateKey.generate()
     raw = other.public_key().public_bytes(
@@ -348,8 +352,9 @@ def test_a_whole_log_re_signed_with_another_key_fails_against_the_printed_finger
     bad["manifest"]["log_key"] = bad["log"]["public_key"]
     printed = record["log"]["fingerprint"]
     failed = failures(bad, expected_fingerprint=printed)
-    assert set(failed) == {"log key"}
+    assert set(failed) == {"log key", "log events"}
     assert f"is not the expected {printed}" in failed["log key"]
+    assert failed["log events"] == "entry 0 (election.created): log_key is not the log's key"
 
 
 def _log_key_line(record: dict[str, Any], *args: str) -> tuple[int, str]:
@@ -461,6 +466,11 @@ def _relog(record: dict[str, Any], edit: Callable[[list[dict[str, Any]]], None])
     fields = events(bad)
     covered = [fields[: cp["size"]] for cp in bad["log"]["checkpoints"]]
     edit(fields)
+    key = Ed25519PrivateKey.generate()
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    for entry in fields:
+        if entry["type"] == "election.created":
+            entry["data"]["log_key"] = base64.b64encode(raw).decode()
     position = {id(entry): index for index, entry in enumerate(fields)}
     bodies, prev = [], GENESIS_HASH
     for seq, entry in enumerate(fields):
@@ -469,8 +479,6 @@ def _relog(record: dict[str, Any], edit: Callable[[list[dict[str, Any]]], None])
         prev = leaf_hash(bodies[-1].encode())
     bad["log"]["entries"] = bodies
     leaves = _leaves(bad)
-    key = Ed25519PrivateKey.generate()
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     checkpoints = []
     for cp, entries in zip(bad["log"]["checkpoints"], covered, strict=True):
         size = 1 + max(position[id(e)] for e in entries if id(e) in position)
@@ -546,8 +554,17 @@ def test_a_sealed_roll_size_that_is_not_the_logged_roll_fails(record, data, how)
         if how == "shrink freeze":
             _of(_event(fields, "roll.frozen")["data"]["contests"], cid)["size"] -= more
         elif how == "add before seal":
+            # Each addition commits to the record's codes and names the size it made, so that
+            # only the seal disagrees with the log.
+            listed = _of(record["contests"], cid)
+            digest = codes_hash(listed["roll_codes"], listed["roll_codes_salt"])
             for n in range(more):
-                added = {"contest": cid, "voter": f"m:{n:024x}"}
+                added = {
+                    "contest": cid,
+                    "voter": f"m:{n:024x}",
+                    "size": listed["roll_size"] + n + 1,
+                    "codes_hash": digest,
+                }
                 fields.insert(
                     fields.index(seal),
                     {"data": added, "time": seal["time"], "type": "roll.member_added"},
@@ -559,7 +576,10 @@ def test_a_sealed_roll_size_that_is_not_the_logged_roll_fails(record, data, how)
     bad["tally"]["results"] = results
     _of(bad["contests"], cid)["roll_size"] = sealed
     failed = failures(bad)
-    assert set(failed) == {"roll size matches the log"}, failed
+    # Without the addition the codes' commitment in force is the freeze's, which the record's
+    # codes (the addition's among them) do not open.
+    also = {"voter codes"} if how == "drop addition" else set()
+    assert set(failed) == {"roll size matches the log", *also}, failed
     assert failed["roll size matches the log"].startswith(
         f"contest {cid}: the sealed roll size {sealed} is not the logged roll's {logged} "
     )
@@ -572,8 +592,8 @@ def test_a_second_roll_freeze_fails(record):
         fields.insert(fields.index(frozen) + 1, copy.deepcopy(frozen))
 
     failed = failures(_relog(record, edit))
-    assert set(failed) == {"roll size matches the log"}
-    assert "more than one roll.frozen event" in failed["roll size matches the log"]
+    assert set(failed) == {"log events"}
+    assert "the log holds 2 roll.frozen events, not at most one" in failed["log events"]
 
 
 @pytest.mark.parametrize(
@@ -592,8 +612,6 @@ UNCHECKED = {
     ("manifest", "timezone"),
     ("manifest", "voting_opens"),
     ("manifest", "voting_closes"),
-    ("manifest", "version"),
-    ("log", "name"),
     "name",  # a krets's display name
     "created_at",  # a checkpoint's time (the signed body has none)
     "reason",  # why a checkpoint was written
@@ -682,7 +700,7 @@ def test_the_fast_signature_check_agrees_with_blindrsa(rsa_keys):
 
     private = rsa_keys[0]
     public = private.public_key()
-    check = verifier._signature_checker(public)
+    check = ballotcheck.signature_checker(public)
     message = bytes(32) + b'{"v":1}'
     pss = padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48)
     good = private.sign(message, pss, hashes.SHA384())
@@ -734,7 +752,7 @@ def test_the_fast_base64url_decoder_agrees_with_b64url_decode(data, length):
         expected: bytes | None = b64url_decode(text, length=length)
     except InvalidEncoding:
         expected = None
-    assert verifier._Base64Url(length).decode(text) == expected
+    assert ballotcheck.Base64Url(length).decode(text) == expected
 
 
 _IDS = ["1", "2", "10", "Ärla", 'a"b', "x\\y"]
@@ -780,8 +798,8 @@ def test_the_ballot_shortcut_is_exactly_as_strict_as_parse_ballot(rsa_keys, text
         .public_key()
         .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-    spec = verifier._ContestSpec("val", "7", spki, tuple(_IDS), _RULE)
-    checker = verifier._ContestChecker(spec, rsa_keys[0].public_key())
+    spec = ballotcheck.ContestSpec("val", "7", spki, tuple(_IDS), _RULE)
+    checker = ballotcheck.ContestChecker(spec, rsa_keys[0].public_key())
     for text in texts:
         try:
             expected: Any = parse_ballot(
@@ -804,8 +822,8 @@ def test_the_ballot_shortcut_remembers_and_still_checks_the_nonce(rsa_keys):
         .public_key()
         .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-    spec = verifier._ContestSpec("val", "7", spki, tuple(_IDS), _RULE)
-    checker = verifier._ContestChecker(spec, rsa_keys[0].public_key())
+    spec = ballotcheck.ContestSpec("val", "7", spki, tuple(_IDS), _RULE)
+    checker = ballotcheck.ContestChecker(spec, rsa_keys[0].public_key())
     first = canonical_ballot("val", "7", ["1", "2"], "A" * 22)
     assert checker.choices(first) == ("1", "2")
     assert len(checker.accepted) == 1
@@ -858,7 +876,7 @@ def test_the_fast_board_hash_equals_board_hash(board):
         expected: str | None = board_hash(board)
     except (KeyError, TypeError):
         expected = None
-    assert verifier._fast_board_hash(board) == expected
+    assert ballotcheck.fast_board_hash(board) == expected
 
 
 def _slow_duplicates_and_order(board: dict[str, list[Any]]) -> tuple[list[str], list[str]]:
@@ -890,7 +908,7 @@ def _slow_duplicates_and_order(board: dict[str, list[Any]]) -> tuple[list[str], 
 def test_the_duplicate_and_order_scan_finds_what_the_plain_scan_finds(boards):
     board = {str(i): b for i, b in enumerate(boards)}
     rec = SimpleNamespace(board=board)
-    assert verifier._duplicates_and_order(rec) == _slow_duplicates_and_order(board)
+    assert ballotcheck.duplicates_and_order(rec) == _slow_duplicates_and_order(board)
 
 
 def test_forked_workers_give_the_same_checks(record, tmp_path_factory):
@@ -906,9 +924,9 @@ def test_forked_workers_give_the_same_checks(record, tmp_path_factory):
     code = (
         "import json, sys, threading\n"
         "from dataclasses import asdict\n"
-        "from auditlog import verify\n"
-        "verify.PARALLEL_THRESHOLD = 0\n"
-        "verify.CHUNK_SIZE = 1\n"
+        "from auditlog import ballotcheck, verify\n"
+        "ballotcheck.PARALLEL_THRESHOLD = 0\n"
+        "ballotcheck.CHUNK_SIZE = 1\n"
         "assert threading.active_count() == 1\n"
         "out = {}\n"
         f"for name in ('good', 'bad'):\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 
 import pytest
@@ -58,9 +59,13 @@ def test_the_eleventh_sign_request_from_one_link_is_refused_and_another_link_is_
     # The cookie session of the exhausted link shares its budget: it is the link that counts.
     browser = app.test_client()
     browser.get(f"/rosta/{setup.tokens['B1']}")
+    csrf = re.search(r'data-csrf-token="([^"]+)"', browser.get("/rosta").get_data(as_text=True))
+    assert csrf is not None
     contest = setup.contests["BROMMA"]
     by_cookie = browser.post(
-        f"/api/v1/contests/{contest}/blind-sign", json={"blinded_msg": blinded}
+        f"/api/v1/contests/{contest}/blind-sign",
+        json={"blinded_msg": blinded},
+        headers={"X-CSRFToken": csrf[1]},
     )
     assert by_cookie.status_code == 429
 
@@ -76,6 +81,23 @@ def test_the_limit_is_not_keyed_by_the_address_nor_the_token(limited):
     for token in setup.tokens.values():
         assert token not in keys
     assert "link:" not in keys  # a keyed hash, not the link id in clear
+
+
+def test_a_request_naming_no_live_link_is_refused_before_the_limit(limited):
+    """The key is the authenticated link, so the limit's key function needs no database; a
+    request with no live link is refused first, never signed, and counts against nobody."""
+    app, setup = limited
+    client = app.test_client()
+    contest = setup.contests["BROMMA"]
+    for _ in range(12):
+        answer = client.post(
+            f"/api/v1/contests/{contest}/blind-sign",
+            json={"blinded_msg": _blinded()},
+            headers={"Authorization": "Bearer no-such-token"},
+        )
+        assert answer.status_code == 401
+    assert not [key for key in limiter.storage.storage if "blind-sign" in key]
+    assert _sign(client, setup, "B1", _blinded()).status_code == 200
 
 
 def test_a_configured_limit_applies(database_url, clock, _smtp_server, tmp_path, rsa_keys):  # noqa: PT019

@@ -302,8 +302,20 @@ def test_bad_manifest_is_a_client_error(api: FakeApi) -> None:
     ) -> tuple[int, bytes]:
         return 200, b'{"contests": [{"id": 1}]}'
 
-    with pytest.raises(ClientError, match="manifest"):
-        VoterClient(BASE, "t", transport=transport).manifest(SLUG)
+    # Only the voter's own contest is parsed: a bad one is an error when it is asked for.
+    manifest = VoterClient(BASE, "t", transport=transport).manifest(SLUG)
+    with pytest.raises(ClientError, match="manifest: unexpected shape"):
+        manifest.contest("1")
+    with pytest.raises(ClientError, match="is not in the manifest"):
+        manifest.contest("2")
+
+    def no_contests(
+        method: str, url: str, headers: Mapping[str, str], body: bytes | None
+    ) -> tuple[int, bytes]:
+        return 200, b'{"contests": {"1": {}}}'
+
+    with pytest.raises(ClientError, match="no list of contests"):
+        VoterClient(BASE, "t", transport=no_contests).manifest(SLUG)
 
     def not_json(
         method: str, url: str, headers: Mapping[str, str], body: bytes | None

@@ -59,6 +59,13 @@ def test_committee_approves_and_publishes(browser, live_server, live_app, clock)
     page.reload()
     assert page.get_by_text("Det här hindrar publiceringen").count() == 0
     page.get_by_label("Jag har kontrollerat och vill fortsätta").check()
+    # One candidate for Södermalm's seats and none in Bromma: no vote there, and the page says so.
+    assert page.get_by_role("heading", name="Kretsar utan omröstning").count() == 1
+    page.get_by_role("button", name="Publicera kandidatlistorna").click()
+    page.wait_for_load_state()
+    assert page.get_by_text("Kryssa i rutan för att bekräfta att kretsarna").count() >= 1
+    page.get_by_label("Jag har kontrollerat och vill fortsätta").check()
+    page.get_by_label("Jag har sett att kretsarna ovan inte får någon omröstning").check()
     page.get_by_role("button", name="Publicera kandidatlistorna").click()
     page.wait_for_url(re.compile(r".*/admin/val/val-webb/kandidater$"))
     assert (
@@ -75,4 +82,5 @@ def test_committee_approves_and_publishes(browser, live_server, live_app, clock)
     public.goto(live_server.url + "/val/val-webb/kandidater")
     section = public.locator("section", has_text="Södermalm")
     assert section.get_by_role("heading", name="Åsa Örn").count() == 1
+    assert "kandidaterna väljs utan omröstning" in section.inner_text()
     assert public.get_by_role("link", name="Logga ut").count() == 0

@@ -23,7 +23,7 @@ def _deliver(app, clock):
     from voting.mail.delivery import deliver_due
 
     with app.app_context():
-        deliver_due(app.extensions["db"]["sessionmaker"], app.config, clock())
+        deliver_due(app.extensions["db"]["sessionmaker"], app.config, clock)
 
 
 def _link(smtp, address, kind):

@@ -30,9 +30,11 @@ def _count(session, model):
     return session.scalar(select(func.count()).select_from(model))
 
 
-def test_demo_load_creates_the_demo_and_is_idempotent(app, runner, db_session, clock, tmp_path):
+def test_demo_load_creates_the_demo_and_is_idempotent(demo_app, clock, tmp_path):
     clock.set(datetime(2026, 11, 26, 5, 0, tzinfo=UTC))
     logins = tmp_path / "logins.txt"
+    runner = demo_app.test_cli_runner()
+    db_session = demo_app.extensions["db"]["sessionmaker"]()
 
     result = runner.invoke(args=["demo", "load", "--logins-file", str(logins)])
 
@@ -97,6 +99,7 @@ def test_demo_load_creates_the_demo_and_is_idempotent(app, runner, db_session, c
     assert _count(db_session, Member) == 500
     assert _count(db_session, User) == 2
     assert logins.read_text() == text
+    db_session.close()
 
 
 def test_printed_password_and_totp_log_in(app, db_session, clock):
@@ -161,10 +164,11 @@ def test_schedule_keeps_nominations_open_now(now, closes, voting_opens):
     assert demo_slug(now) == f"kongress-{voting_opens.year}"
 
 
-def test_demo_group_exists_only_in_debug_or_testing(database_url, clock, smtp, tmp_path):
+@pytest.mark.parametrize("setting", [{"TESTING": False}, {"DEBUG": True}])
+def test_demo_group_exists_only_with_demo(database_url, clock, smtp, tmp_path, setting):
     from tests.conftest import make_app
 
-    plain = make_app(database_url, clock, smtp.port, tmp_path, TESTING=False)
+    plain = make_app(database_url, clock, smtp.port, tmp_path, MAIL_TRANSPORT="sink", **setting)
     try:
         result = plain.test_cli_runner().invoke(args=["demo", "load"])
         assert result.exit_code != 0

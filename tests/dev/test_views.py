@@ -1,14 +1,11 @@
-"""The debug-only pages: the mail sink viewer and the demo staff's TOTP codes."""
+"""The demo-only pages: the mail sink viewer and the demo staff's TOTP codes."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import pyotp
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import make_app
 from voting.admin.models import User
 from voting.admin.services import totp_secret
 from voting.dev.demo import load_demo
@@ -23,16 +20,6 @@ BODY = (
 )
 
 
-@pytest.fixture
-def debug_app(database_url, clock, smtp, tmp_path) -> Iterator:
-    application = make_app(
-        database_url, clock, smtp.port, tmp_path, DEBUG=True, MAIL_TRANSPORT="sink"
-    )
-    with application.app_context():
-        yield application
-    application.extensions["db"]["engine"].dispose()
-
-
 def _deliver_to_sink(application, clock, subject="Bekräfta din nominering", to="asa@example.org"):
     session = application.extensions["db"]["sessionmaker"]()
     try:
@@ -40,21 +27,21 @@ def _deliver_to_sink(application, clock, subject="Bekräfta din nominering", to=
         session.commit()
     finally:
         session.close()
-    report = deliver_due(application.extensions["db"]["sessionmaker"], application.config, clock())
+    report = deliver_due(application.extensions["db"]["sessionmaker"], application.config, clock)
     assert report.sent == 1
 
 
 @pytest.mark.parametrize(
     "path", ["/dev/", "/dev/mail", "/dev/totp", "/dev/mail/20260101T000000000000Z-000001.eml"]
 )
-def test_dev_pages_do_not_exist_outside_debug(app, client, path):
-    assert not app.debug
+def test_dev_pages_do_not_exist_outside_the_demo(app, client, path):
+    assert not app.config["DEMO"]
     assert client.get(path).status_code == 404
 
 
-def test_mail_sink_lists_and_shows_mail(debug_app, clock):
-    _deliver_to_sink(debug_app, clock)
-    client = debug_app.test_client()
+def test_mail_sink_lists_and_shows_mail(demo_app, clock):
+    _deliver_to_sink(demo_app, clock)
+    client = demo_app.test_client()
 
     listing = client.get("/dev/mail")
 
@@ -62,7 +49,7 @@ def test_mail_sink_lists_and_shows_mail(debug_app, clock):
     html = listing.get_data(as_text=True)
     assert "asa@example.org" in html
     assert "Bekräfta din nominering" in html
-    name = next(sink_dir(debug_app.config).glob("*.eml")).name
+    name = next(sink_dir(demo_app.config).glob("*.eml")).name
     assert f"/dev/mail/{name}" in html
 
     page = client.get(f"/dev/mail/{name}")
@@ -76,14 +63,14 @@ def test_mail_sink_lists_and_shows_mail(debug_app, clock):
     assert "Hej Åsa!" in html
 
 
-def test_mail_list_is_newest_first(debug_app, clock):
+def test_mail_list_is_newest_first(demo_app, clock):
     from datetime import timedelta
 
-    _deliver_to_sink(debug_app, clock, subject="Första")
+    _deliver_to_sink(demo_app, clock, subject="Första")
     clock.set(clock() + timedelta(minutes=1))
-    _deliver_to_sink(debug_app, clock, subject="Andra")
+    _deliver_to_sink(demo_app, clock, subject="Andra")
 
-    html = debug_app.test_client().get("/dev/mail").get_data(as_text=True)
+    html = demo_app.test_client().get("/dev/mail").get_data(as_text=True)
 
     assert html.index("Andra") < html.index("Första")
 
@@ -91,18 +78,18 @@ def test_mail_list_is_newest_first(debug_app, clock):
 @pytest.mark.parametrize(
     "name", ["..%2F..%2Fconfig.py", "config.py", "20260101T000000000000Z-000001.eml", "x.eml"]
 )
-def test_mail_show_refuses_other_files(debug_app, name):
-    assert debug_app.test_client().get(f"/dev/mail/{name}").status_code == 404
+def test_mail_show_refuses_other_files(demo_app, name):
+    assert demo_app.test_client().get(f"/dev/mail/{name}").status_code == 404
 
 
-def test_empty_sink(debug_app):
-    response = debug_app.test_client().get("/dev/mail")
+def test_empty_sink(demo_app):
+    response = demo_app.test_client().get("/dev/mail")
     assert response.status_code == 200
     assert "Ingen e-post har skickats ännu." in response.get_data(as_text=True)
 
 
-def test_totp_page_shows_the_demo_accounts_current_codes(debug_app, clock):
-    session = debug_app.extensions["db"]["sessionmaker"]()
+def test_totp_page_shows_the_demo_accounts_current_codes(demo_app, clock):
+    session = demo_app.extensions["db"]["sessionmaker"]()
     try:
         load_demo(session, clock(), members=10)
         session.commit()
@@ -111,7 +98,7 @@ def test_totp_page_shows_the_demo_accounts_current_codes(debug_app, clock):
     finally:
         session.close()
 
-    html = debug_app.test_client().get("/dev/totp").get_data(as_text=True)
+    html = demo_app.test_client().get("/dev/totp").get_data(as_text=True)
 
     assert set(codes) == {"admin@example.org", "valberedning@example.org"}
     for email, code in codes.items():

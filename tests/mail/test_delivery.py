@@ -50,7 +50,7 @@ def _closed_port() -> int:
 def test_delivers_with_headers_utf8_and_wipes_body(app, db_session, clock, smtp):
     message_id = _queue(app, db_session, clock)
 
-    report = deliver_due(_sessions(app), app.config, clock())
+    report = deliver_due(_sessions(app), app.config, clock)
 
     assert (report.sent, report.failed, report.retry) == (1, 0, 0)
     [received] = smtp.to("anna.ek@example.org")
@@ -75,7 +75,8 @@ def test_delivers_with_headers_utf8_and_wipes_body(app, db_session, clock, smtp)
 def test_not_due_yet_is_left_alone(app, db_session, clock, smtp):
     message_id = _queue(app, db_session, clock)
 
-    report = deliver_due(_sessions(app), app.config, clock() - timedelta(seconds=1))
+    clock.set(clock() - timedelta(seconds=1))
+    report = deliver_due(_sessions(app), app.config, clock)
 
     assert report.total == 0
     assert smtp.messages == []
@@ -87,7 +88,7 @@ def test_closed_port_retries_with_exponential_backoff(app, db_session, clock, sm
     message_id = _queue(app, db_session, clock)
     start = clock()
 
-    report = deliver_due(_sessions(app), config, start)
+    report = deliver_due(_sessions(app), config, clock)
 
     assert (report.sent, report.failed, report.retry) == (0, 0, 1)
     row = _row(app, message_id)
@@ -99,16 +100,19 @@ def test_closed_port_retries_with_exponential_backoff(app, db_session, clock, sm
     assert row.body_enc is not None  # still needed for the next try
 
     # Not due again until the back-off has passed ...
-    assert deliver_due(_sessions(app), config, start + timedelta(minutes=1)).total == 0
+    clock.set(start + timedelta(minutes=1))
+    assert deliver_due(_sessions(app), config, clock).total == 0
     # ... then the wait doubles.
-    report = deliver_due(_sessions(app), config, start + timedelta(minutes=2))
+    clock.set(start + timedelta(minutes=2))
+    report = deliver_due(_sessions(app), config, clock)
     assert report.retry == 1
     row = _row(app, message_id)
     assert row.attempts == 2
     assert row.next_attempt_at == start + timedelta(minutes=2 + 4)
 
     # Once the server is back, the message goes out.
-    report = deliver_due(_sessions(app), app.config, start + timedelta(minutes=6))
+    clock.set(start + timedelta(minutes=6))
+    report = deliver_due(_sessions(app), app.config, clock)
     assert report.sent == 1
     assert len(smtp.to("anna.ek@example.org")) == 1
     assert _row(app, message_id).attempts == 3
@@ -125,12 +129,11 @@ def test_backoff_is_capped_at_six_hours():
 def test_gives_up_after_max_attempts(app, db_session, clock, smtp):
     config = {**app.config, "SMTP_PORT": _closed_port(), "MAIL_MAX_ATTEMPTS": 3}
     message_id = _queue(app, db_session, clock)
-    moment = clock()
     for _ in range(2):
-        assert deliver_due(_sessions(app), config, moment).retry == 1
-        moment = _row(app, message_id).next_attempt_at
+        assert deliver_due(_sessions(app), config, clock).retry == 1
+        clock.set(_row(app, message_id).next_attempt_at)
 
-    report = deliver_due(_sessions(app), config, moment)
+    report = deliver_due(_sessions(app), config, clock)
 
     assert (report.failed, report.retry) == (1, 0)
     row = _row(app, message_id)
@@ -139,7 +142,8 @@ def test_gives_up_after_max_attempts(app, db_session, clock, smtp):
     assert row.last_error.startswith("gave up after 3 attempts")
     assert row.body_enc is None
     # A failed message is never tried again.
-    assert deliver_due(_sessions(app), app.config, moment + timedelta(days=1)).total == 0
+    clock.set(clock() + timedelta(days=1))
+    assert deliver_due(_sessions(app), app.config, clock).total == 0
     assert smtp.messages == []
 
 
@@ -148,7 +152,7 @@ def test_permanent_rejection_fails_at_once_and_the_batch_goes_on(app, db_session
     rejected = _queue(app, db_session, clock, to="gone@example.org")
     accepted = _queue(app, db_session, clock, to="here@example.org")
 
-    report = deliver_due(_sessions(app), app.config, clock())
+    report = deliver_due(_sessions(app), app.config, clock)
 
     assert (report.sent, report.failed, report.retry) == (1, 1, 0)
     row = _row(app, rejected)
@@ -166,16 +170,16 @@ def test_limit_sends_only_that_many(app, db_session, clock, smtp):
     for n in range(5):
         _queue(app, db_session, clock, to=f"m{n}@example.org")
 
-    assert deliver_due(_sessions(app), app.config, clock(), limit=2).sent == 2
+    assert deliver_due(_sessions(app), app.config, clock, limit=2).sent == 2
     assert len(smtp.messages) == 2
-    assert deliver_due(_sessions(app), app.config, clock()).sent == 3
+    assert deliver_due(_sessions(app), app.config, clock).sent == 3
     assert len(smtp.messages) == 5
 
 
 def test_a_given_session_works_too(app, db_session, clock, smtp):
     message_id = _queue(app, db_session, clock)
 
-    assert deliver_due(db_session, app.config, clock()).sent == 1
+    assert deliver_due(db_session, app.config, clock).sent == 1
     assert _row(app, message_id).status == MailStatus.SENT
 
 
@@ -184,7 +188,7 @@ def test_sink_transport_writes_eml_files(app, db_session, clock, smtp, tmp_path)
     config = {**app.config, "MAIL_TRANSPORT": "sink", "MAIL_SINK_DIR": str(sink)}
     message_id = _queue(app, db_session, clock)
 
-    report = deliver_due(_sessions(app), config, clock())
+    report = deliver_due(_sessions(app), config, clock)
 
     assert report.sent == 1
     assert smtp.messages == []
@@ -203,7 +207,7 @@ def test_sink_defaults_to_the_instance_folder(app, db_session, clock):
     _queue(app, db_session, clock)
     config = {**app.config, "MAIL_TRANSPORT": "sink"}
 
-    assert deliver_due(_sessions(app), config, clock()).sent == 1
+    assert deliver_due(_sessions(app), config, clock).sent == 1
     assert len(list(delivery.sink_dir(app.config).glob("*.eml"))) == 1
     assert delivery.sink_dir(app.config) == delivery.sink_dir({}, app.instance_path)
 
@@ -212,7 +216,7 @@ def test_unknown_transport_is_refused(app, db_session, clock):
     message_id = _queue(app, db_session, clock)
 
     with pytest.raises(delivery.DeliveryError, match="MAIL_TRANSPORT"):
-        deliver_due(_sessions(app), {**app.config, "MAIL_TRANSPORT": "pigeon"}, clock())
+        deliver_due(_sessions(app), {**app.config, "MAIL_TRANSPORT": "pigeon"}, clock)
     assert _row(app, message_id).attempts == 0
 
 
@@ -238,7 +242,7 @@ def test_two_workers_at_once_deliver_each_message_exactly_once(
     def worker() -> None:
         try:
             barrier.wait(10)
-            reports.append(deliver_due(_sessions(app), app.config, clock()))
+            reports.append(deliver_due(_sessions(app), app.config, clock))
         except Exception as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 
@@ -269,7 +273,7 @@ def test_an_unreadable_body_fails_without_stopping_the_batch(app, db_session, cl
     )
     db_session.commit()
 
-    report = deliver_due(_sessions(app), app.config, clock())
+    report = deliver_due(_sessions(app), app.config, clock)
 
     assert (report.sent, report.failed) == (1, 1)
     row = _row(app, broken)
@@ -294,8 +298,16 @@ def test_an_unreachable_server_defers_the_whole_batch(app, db_session, clock, sm
     ids = [_queue(app, db_session, clock, to=f"m{n}@example.org") for n in range(3)]
     config = {**app.config, "SMTP_PORT": _closed_port()}
 
-    report = deliver_due(_sessions(app), config, clock())
+    report = deliver_due(_sessions(app), config, clock)
 
     assert (report.sent, report.failed, report.retry) == (0, 0, 3)
     assert len(connects) == 1  # one try per batch, not one timeout per message
     assert all(_row(app, i).attempts == 1 for i in ids)
+
+
+def test_a_fixed_time_is_refused_for_the_clock(app, db_session, clock):
+    """A run reads the clock at each claim; a time taken once would age past the lease."""
+    _queue(app, db_session, clock)
+
+    with pytest.raises(TypeError, match="clock"):
+        deliver_due(_sessions(app), app.config, clock())

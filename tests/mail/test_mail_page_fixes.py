@@ -15,7 +15,7 @@ from tests.nominations import conftest as nominations
 from tests.nominations.conftest import SLUG, form_data, nominate_and_confirm
 from voting.admin.mail_views import form_prefix
 from voting.audit.models import AuditEntry
-from voting.ballot.models import VoterLink
+from voting.ballot.models import LinkMove, VoterLink
 from voting.db import db
 from voting.mail.delivery import deliver_due
 from voting.mail.models import MailStatus, OutboxMessage
@@ -111,8 +111,13 @@ def test_a_member_who_has_not_voted_still_gets_a_new_link(app, client, voting, l
     login_as("committee")
     response = _correct(client, voting.slug, "S4", "david.ny@example.org")
     page = response.get_data(as_text=True)
-    assert "Medlem S4 har fått en ny e-postadress och en ny röstlänk är köad." in page
+    # A new address: the link moves there once a second committee member approves.
+    assert "först när en annan ledamot i valberedningen har godkänt" in page
     assert "redan röstat" not in page
+    assert _queued_links() == queued
+    (move_id,) = db.session.scalars(select(LinkMove.id)).all()
+    login_as("committee")
+    client.post(PAGE.format(slug=voting.slug) + f"/flytt/{move_id}/godkann")
     assert _queued_links() == queued + 1
     assert _links("S4") == (1, 1)
 
@@ -142,7 +147,7 @@ def test_the_address_fields_are_email_inputs_without_autocomplete(
     app, client, clock, voting, login_as, smtp
 ):
     smtp.reject.add("S1@example.org")
-    deliver_due(app.extensions["db"]["sessionmaker"], app.config, clock())
+    deliver_due(app.extensions["db"]["sessionmaker"], app.config, clock)
     login_as("committee")
     page = client.get(PAGE.format(slug=voting.slug)).get_data(as_text=True)
     tags = re.findall(r'<input[^>]*name="[^"]*-email"[^>]*>', page)
@@ -200,7 +205,7 @@ def test_nomination_mails_carry_the_election_and_count_on_its_page(
 
     smtp.reject.add("nobody@example.org")
     db.session.rollback()  # end the test's read, so that the mail worker may write
-    report = deliver_due(app.extensions["db"]["sessionmaker"], app.config, clock())
+    report = deliver_due(app.extensions["db"]["sessionmaker"], app.config, clock)
     assert (report.sent, report.failed) == (3, 1)
     login_as("committee")
     page = client.get(PAGE.format(slug=SLUG)).get_data(as_text=True)

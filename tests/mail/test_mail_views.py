@@ -16,7 +16,7 @@ from tests.conftest import make_app
 from voting.admin.mail_views import form_prefix
 from voting.admin.services import start_session
 from voting.audit.models import AuditEntry
-from voting.ballot.models import VoterLink
+from voting.ballot.models import LinkMove, VoterLink
 from voting.db import db
 from voting.mail.delivery import deliver_due
 from voting.mail.models import MailStatus, OutboxMessage
@@ -32,7 +32,7 @@ def voting(app, clock, rsa_keys, smtp):
 
 
 def _deliver(app, clock):
-    return deliver_due(app.extensions["db"]["sessionmaker"], app.config, clock())
+    return deliver_due(app.extensions["db"]["sessionmaker"], app.config, clock)
 
 
 def _count(model, *where) -> int:
@@ -130,6 +130,12 @@ def test_correct_and_resend(app, client, clock, voting, login_as, smtp):
     assert member.email == "anna.berg@example.org"
     assert member.email_bounced_at is None
     assert old_links == 1
+    # The link went out before the address changed: moving it waits for a second member.
+    (move_id,) = db.session.scalars(select(LinkMove.id)).all()
+    db.session.rollback()
+    login_as("committee")
+    approve = PAGE.format(slug=voting.slug) + f"/flytt/{move_id}/godkann"
+    assert client.post(approve).status_code == 302
     live = db.session.scalars(
         select(VoterLink).where(VoterLink.member_id == "S1", VoterLink.revoked_at.is_(None))
     ).all()
@@ -137,8 +143,10 @@ def test_correct_and_resend(app, client, clock, voting, login_as, smtp):
     queued = db.session.scalars(
         select(OutboxMessage).where(OutboxMessage.status == MailStatus.QUEUED)
     ).all()
+    # The notice goes to the new address only: the old one bounced.
     assert [(m.to_addr, m.member_id, m.kind) for m in queued] == [
-        ("anna.berg@example.org", "S1", "voter_link")
+        ("anna.berg@example.org", "S1", "email_changed"),
+        ("anna.berg@example.org", "S1", "voter_link"),
     ]
     events = db.session.scalars(select(AuditEntry.type)).all()
     assert events.count("member.email_changed") == 1
@@ -147,8 +155,8 @@ def test_correct_and_resend(app, client, clock, voting, login_as, smtp):
     assert "anna.berg" not in bodies.lower()
     assert "S1@" not in bodies
     db.session.rollback()
-    assert _deliver(app, clock).sent == 1
-    assert len(smtp.to("anna.berg@example.org")) == 1
+    assert _deliver(app, clock).sent == 2
+    assert len(smtp.to("anna.berg@example.org")) == 2
     page = client.get(PAGE.format(slug=voting.slug)).get_data(as_text=True)
     assert "Inga studsade adresser." in page
 
@@ -159,7 +167,9 @@ def test_correct_without_resend(app, client, clock, voting, login_as, smtp):
     response = _correct(client, voting.slug, "S1", "anna@example.org", resend=False)
     assert response.status_code == 302
     assert db.session.get(Member, "S1").email_bounced_at is None
-    assert _count(OutboxMessage, OutboxMessage.status == MailStatus.QUEUED) == 0
+    # Only the notice of the change, to the new address (the old one bounced); no link.
+    assert _count(OutboxMessage, OutboxMessage.status == MailStatus.QUEUED) == 1
+    assert _count(OutboxMessage, OutboxMessage.kind == "email_changed") == 1
 
 
 def test_any_member_by_number(app, client, clock, voting, login_as, smtp):
@@ -213,7 +223,7 @@ def test_correction_needs_a_csrf_token(request, database_url, clock, tmp_path, r
             uid = make_staff_quick(s, "committee", clock()).id
         client = csrf_app.test_client()
         with client.session_transaction() as cookie:
-            start_session(cookie, SimpleNamespace(id=uid), clock())
+            start_session(cookie, SimpleNamespace(id=uid, session_epoch=0), clock())
         response = _correct(client, "val-2027", "B2", "filip@example.org", prefix="other")
         assert response.status_code == 400
         assert db.session.get(Member, "B2").email.lower() == "b2@example.org"

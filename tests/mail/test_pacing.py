@@ -176,7 +176,7 @@ def test_deliver_due_is_paced_by_the_configured_rate(app, db_session, clock, smt
     config = {**app.config, "MAIL_RATE_PER_MINUTE": 120}  # 2 a second
     limiter = RateLimiter.from_config(config, clock=fake.clock, sleep=fake.sleep)
 
-    report = deliver_due(app.extensions["db"]["sessionmaker"], config, clock(), limiter=limiter)
+    report = deliver_due(app.extensions["db"]["sessionmaker"], config, clock, limiter=limiter)
 
     assert report.sent == 12
     assert len(smtp.messages) == 12
@@ -189,7 +189,7 @@ def test_the_worker_keeps_its_pace_across_looks(app, db_session, clock, smtp, fa
     limiter = RateLimiter(60, clock=fake.clock, sleep=fake.sleep)
     for _ in range(3):
         _queue(db_session, clock, 2)
-        assert deliver_due(db_session, app.config, clock(), limiter=limiter).sent == 2
+        assert deliver_due(db_session, app.config, clock, limiter=limiter).sent == 2
     assert sum(fake.sleeps) == pytest.approx(5.0, abs=0.05)  # 6 sends at 1/s, the first free
 
 
@@ -224,7 +224,7 @@ def test_claims_are_small_when_the_rate_is_low(app, db_session, clock, smtp, mon
     _queue(db_session, clock, 5)
     limiter = RateLimiter(8, clock=fake.clock, sleep=fake.sleep)  # claims of 2
 
-    assert deliver_due(db_session, app.config, clock(), limiter=limiter).sent == 5
+    assert deliver_due(db_session, app.config, clock, limiter=limiter).sent == 5
     assert claims[:3] == [2, 2, 2]
 
 
@@ -251,7 +251,7 @@ def test_stopping_while_paced_hands_the_rest_of_the_claim_back(
 
     limiter = RateLimiter(60, clock=fake.clock, sleep=sleep_until_stopped)
 
-    report = deliver_due(db_session, app.config, clock(), limiter=limiter, stop=stop)
+    report = deliver_due(db_session, app.config, clock, limiter=limiter, stop=stop)
 
     assert report.sent == 1  # the burst of one went out; then the wait was cut short
     assert len(smtp.messages) == 1

@@ -94,6 +94,6 @@ def login(app, client, clock):
             uid = user.id
         # Outside the transaction: the cookie's request context ends the app's db session.
         with client.session_transaction() as cookie:
-            start_session(cookie, SimpleNamespace(id=uid), now)
+            start_session(cookie, SimpleNamespace(id=uid, session_epoch=0), now)
 
     return _login

@@ -25,7 +25,8 @@ DB_SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-NAME_CHARS = "abcdefghijklmnopqrstuvwxyzåäöéüABCDEFGHIJKLMNOPQRSTUVWXYZÅÄÖ -,;'\"\n"
+# Separators and quotes, which the CSV must quote; no line break (refused in a name).
+NAME_CHARS = "abcdefghijklmnopqrstuvwxyzåäöéüABCDEFGHIJKLMNOPQRSTUVWXYZÅÄÖ -,;'\""
 names = st.text(NAME_CHARS, min_size=1, max_size=30).filter(lambda s: s.strip())
 emails = st.builds(
     "{}{}@{}".format,
@@ -117,6 +118,8 @@ BAD_CELLS = {
     "email": "anna@@example.org",
     "personnummer": "19811218-9877",  # check digit
     "first_name": "",
+    "last_name": "Åberg\u202e",  # a bidi override
+    "forening": "S-föreningen\x00Söder",  # a NUL, which PostgreSQL cannot store
     "member_id": None,  # duplicate of another row's ID
 }
 

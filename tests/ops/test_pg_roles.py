@@ -94,7 +94,7 @@ def test_app_role_runs_a_vote_but_cannot_rewrite_the_log(roles, clock, smtp_port
     try:
         with application.app_context():
             # The whole election as the app role: publish, keys, links, votes, checkpoints.
-            election = open_election(application, clock, per_krets=2, base_url="http://localhost")
+            election = open_election(application, clock, per_krets=3, base_url="http://localhost")
             client = application.test_client()
             for voter in election.voters[:2]:
                 VoterClient(
@@ -135,6 +135,8 @@ def test_app_role_runs_a_vote_but_cannot_rewrite_the_log(roles, clock, smtp_port
             "UPDATE board_seal SET seal = seal",
             "DELETE FROM tally",
             "DELETE FROM contest_key",
+            "UPDATE roll_commitment SET salt = salt",
+            "DELETE FROM roll_commitment",
             "UPDATE log_key SET log = log",
             "TRUNCATE ballot",
             "CREATE TABLE intruder (id int)",

@@ -204,7 +204,7 @@ def test_links_wait_for_published_candidates_and_then_catch_up(app, clock):
     done = _run(app, clock)
     assert done["voting_opens"].status is Status.DONE
     assert done["voting_opens"].late
-    assert _events(slug, "links.sent") == [{"count": 6}]
+    assert _events(slug, "links.sent") == [{"count": 6, "no_vote_notices": 0}]
 
 
 def test_a_manual_seal_before_the_job_is_not_repeated(app, clock):

@@ -13,8 +13,17 @@ from typing import Any
 import click
 from flask import current_app
 
-from voting.admin.errors import AdminError, PublicationBlocked
-from voting.admin.services import create_user, provisioning_uri
+from voting.admin.errors import AdminError, NoVoteNotConfirmed, PublicationBlocked
+from voting.admin.models import User
+from voting.admin.services import (
+    create_user,
+    disable_user,
+    enable_user,
+    list_users,
+    provisioning_uri,
+    reset_password,
+    reset_totp,
+)
 from voting.auth import Role
 from voting.db import db
 from voting.elections.errors import ElectionError
@@ -24,7 +33,7 @@ from voting.nominations.models import Nomination, NominationStatus
 
 
 def _now() -> datetime:
-    return current_app.config["CLOCK"]()  # type: ignore[no-any-return]
+    return current_app.config["CLOCK"]()
 
 
 @click.group("admin", help="Staff accounts.")
@@ -42,12 +51,7 @@ def admin_group() -> None:
 )
 def admin_create(email: str, role: str, password_stdin: bool) -> None:
     """Create a staff account; prints its TOTP secret and otpauth:// URI once."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        # Why prompted and hidden, never an option: a password in argv lands in shell history
-        # and in every process listing.
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = _read_password(password_stdin)
     try:
         with db.transaction() as session:
             user, secret = create_user(session, email, role, password, _now())
@@ -55,9 +59,125 @@ def admin_create(email: str, role: str, password_stdin: bool) -> None:
     except AdminError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"Created {role} account {user_id} for {address}.")
+    _show_totp(address, secret)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    # Why prompted and hidden, never an option: a password in argv lands in shell history and
+    # in every process listing.
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def _show_totp(address: str, secret: str) -> None:
     click.echo("Add this to an authenticator app now; it is not shown again.")
     click.echo(f"TOTP secret: {secret}")
     click.echo(f"Provisioning URI: {provisioning_uri(address, secret)}")
+
+
+def _account_info(user: User, eid: bool) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "role": user.role,
+        "enabled": user.disabled_at is None,
+        "disabled_at": user.disabled_at.isoformat() if user.disabled_at else None,
+        "totp": bool(user.totp_secret_enc),
+        "eid": eid,
+        "last_login": user.last_login_at.isoformat() if user.last_login_at else None,
+        "created": user.created_at.isoformat(),
+    }
+
+
+@admin_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def admin_list(as_json: bool) -> None:
+    """List the staff accounts: email, role, enabled, TOTP and eID set, last login."""
+    items = [_account_info(user, eid) for user, eid in list_users(db.session)]
+    db.session.rollback()
+    if as_json:
+        click.echo(json.dumps(items, ensure_ascii=False, indent=2))
+        return
+    if not items:
+        click.echo("No staff accounts.")
+        return
+
+    def yes(value: bool) -> str:
+        return "yes" if value else "no"
+
+    click.echo(
+        f"{'id':>4}  {'email':<32} {'role':<9} {'enabled':<8} {'totp':<5} {'eid':<4} last login"
+    )
+    for item in items:
+        click.echo(
+            f"{item['id']:>4}  {item['email']:<32} {item['role']:<9} {yes(item['enabled']):<8} "
+            f"{yes(item['totp']):<5} {yes(item['eid']):<4} {item['last_login'] or 'never'}"
+        )
+
+
+@admin_group.command("disable")
+@click.argument("email")
+def admin_disable(email: str) -> None:
+    """Disable an account: it cannot log in, and its sessions end at once."""
+    try:
+        with db.transaction() as session:
+            user, changed = disable_user(session, email, _now())
+            address = user.email
+    except AdminError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(
+        f"Disabled {address}; its sessions have ended."
+        if changed
+        else f"{address} was disabled already; nothing changed."
+    )
+
+
+@admin_group.command("enable")
+@click.argument("email")
+def admin_enable(email: str) -> None:
+    """Enable a disabled account again (its password and TOTP stay as they were)."""
+    try:
+        with db.transaction() as session:
+            user, changed = enable_user(session, email, _now())
+            address = user.email
+    except AdminError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(
+        f"Enabled {address}." if changed else f"{address} was enabled already; nothing changed."
+    )
+
+
+@admin_group.command("reset-password")
+@click.argument("email")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the new password from the first line of stdin."
+)
+def admin_reset_password(email: str, password_stdin: bool) -> None:
+    """Set a new password for an account; its sessions end at once."""
+    password = _read_password(password_stdin)
+    try:
+        with db.transaction() as session:
+            address = reset_password(session, email, password, _now()).email
+    except AdminError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"New password set for {address}; its sessions have ended.")
+
+
+@admin_group.command("reset-totp")
+@click.argument("email")
+def admin_reset_totp(email: str) -> None:
+    """Give an account a new TOTP secret (printed once); its sessions end at once."""
+    try:
+        with db.transaction() as session:
+            user, secret = reset_totp(session, email, _now())
+            address = user.email
+    except AdminError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(
+        f"New TOTP secret for {address}; its sessions have ended. The old codes no longer work."
+    )
+    _show_totp(address, secret)
 
 
 @click.group("nominations", help="Review nominations.")
@@ -163,15 +283,41 @@ def candidates_group() -> None:
 
 @candidates_group.command("publish")
 @click.argument("slug")
-def candidates_publish(slug: str) -> None:
-    """Publish and freeze the candidate lists; prints what blocks it and exits 1 if anything."""
+@click.option(
+    "--confirm-no-vote",
+    is_flag=True,
+    help="Publish although some kretsar have no more candidates than seats (no vote there).",
+)
+def candidates_publish(slug: str, confirm_no_vote: bool) -> None:
+    """Publish and freeze the candidate lists; prints what blocks it and exits 1 if anything.
+
+    A krets with no more approved candidates than seats holds no vote: its candidates are
+    elected without one. Such kretsar are listed, and publishing needs --confirm-no-vote.
+    """
     try:
         with db.transaction() as session:
             election = get_election(session, slug)
             warnings = review.publication_warnings(session, election)
+            without_vote = [
+                review.no_vote_line(c, n)
+                for c, n in review.contests_without_vote(session, election)
+            ]
             published = review.publish_candidates(
-                session, election, _now(), key_bits=current_app.config["CONTEST_KEY_BITS"]
+                session,
+                election,
+                _now(),
+                key_bits=current_app.config["CONTEST_KEY_BITS"],
+                confirm_no_vote=confirm_no_vote,
             )
+    except NoVoteNotConfirmed as exc:
+        click.echo(
+            "These kretsar would hold no vote (no more candidates than seats); "
+            "nothing was published. Run again with --confirm-no-vote to publish:",
+            err=True,
+        )
+        for line in exc.without_vote:
+            click.echo(f"  - {line}", err=True)
+        sys.exit(1)
     except PublicationBlocked as exc:
         click.echo("The candidate lists cannot be published yet:", err=True)
         for blocker in exc.blockers:
@@ -181,6 +327,8 @@ def candidates_publish(slug: str) -> None:
         raise click.ClickException(str(exc)) from exc
     for warning in warnings:
         click.echo(f"Note: {warning}")
+    for line in without_vote:
+        click.echo(f"No vote: {line}")
     click.echo(f"Published the candidate lists of {slug}:")
     for item in published:
         click.echo(

@@ -11,9 +11,11 @@ from wtforms import (
     EmailField,
     HiddenField,
     PasswordField,
+    SelectField,
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
 from voting.nominations.review import MAX_REASON_LENGTH
@@ -64,6 +66,8 @@ class PublishForm(FlaskForm):
         _l("Jag har kontrollerat och vill fortsätta"),
         validators=[DataRequired(_l("Kryssa i rutan för att bekräfta."))],
     )
+    # Shown only when some krets would hold no vote; the service refuses without it then.
+    confirm_no_vote = BooleanField(_l("Jag har sett att kretsarna ovan inte får någon omröstning"))
 
 
 class RejectForm(FlaskForm):
@@ -128,4 +132,19 @@ class ScheduleForm(FlaskForm):
             "autocomplete": "off",
             "spellcheck": "false",
         },
+    )
+    sign_in = SelectField(
+        _l("Så loggar väljarna in"),
+        choices=[
+            SelectChoice("link", _l("Röstlänk via e-post")),
+            SelectChoice("eid", _l("E-legitimation (BankID eller Freja eID), utan röstlänk")),
+            SelectChoice("link+eid", _l("Röstlänk via e-post och sedan e-legitimation")),
+        ],
+        # The service judges the value; a POST without the field leaves the mode as it is.
+        validate_choice=False,
+        validators=[Optional()],
+        description=_l(
+            "Kan ändras tills röstningen öppnar. Med e-legitimation behövs en anslutning till en "
+            "e-legitimationstjänst (se driftsguiden)."
+        ),
     )

@@ -1,7 +1,9 @@
 """The committee's mail page per election: outbox counts, failed mails, bounced addresses.
 
 From here the committee corrects a member's email address (which clears the bounce mark) and
-sends the member a new voting link, in one transaction. A member who has already voted gets no
+sends the member a new voting link, in one transaction. It also sees, per krets, how many
+members of the roll mail cannot reach (no address, bounced or rejected), and lists them or
+downloads them as CSV. A member who has already voted gets no
 new link (it could only say that they cannot vote again); the page says so instead. Names and
 member IDs are shown on the page (the committee needs them to reach the member), never written
 to the logs.
@@ -11,10 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import timedelta
 from typing import Any
 
 from email_validator import EmailNotValidError
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import Response, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -23,15 +26,17 @@ from sqlalchemy.orm import Session
 from wtforms import BooleanField, EmailField, HiddenField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from voting.admin.models import User
 from voting.admin.views import View, _election_or_404, _now, bp
 from voting.admin.voting_views import _blockers
 from voting.auth import Role, role_required
-from voting.ballot import links
+from voting.ballot import link_moves, links
 from voting.ballot.errors import VotingError
-from voting.ballot.models import RollEntry
+from voting.ballot.models import LinkMove, RollEntry
 from voting.db import db
 from voting.elections.models import Election
 from voting.mail.models import MailStatus, OutboxMessage
+from voting.mail.unreachable import Reason, reach, unreachable_csv, unreachable_members
 from voting.members.models import Member
 from voting.members.services import change_email, normalize_email
 
@@ -47,6 +52,12 @@ KIND_LABELS = {
     "nomination_confirm": _l("Bekräfta nominering"),
     "nomination_refused": _l("Nominering kunde inte tas emot"),
     "committee_summary": _l("Sammanfattning till valberedningen"),
+}
+
+REASON_LABELS = {
+    Reason.MISSING: _l("Ingen e-postadress"),
+    Reason.BOUNCED: _l("Adressen studsade"),
+    Reason.REJECTED: _l("Brevet avvisades"),
 }
 
 
@@ -152,7 +163,20 @@ def _page(election: Election, form: FlaskForm | None = None, status: int = 200) 
         other_form=other or OtherMemberForm(prefix="other", formdata=None),
         kind_labels=KIND_LABELS,
         list_limit=LIST_LIMIT,
+        reach=reach(db.session, election),
+        moves=_pending_moves(election),
+        decide_form=DecideMoveForm(),
     ), status
+
+
+def _pending_moves(election: Election) -> list[dict[str, Any]]:
+    """The links waiting for a second committee member, with whom they are for."""
+    out = []
+    for move in link_moves.pending(db.session, election):
+        member = db.session.get_one(Member, move.member_id)
+        asked_by = db.session.get_one(User, move.asked_by)
+        out.append({"move": move, "member": member, "asked_by": asked_by})
+    return out
 
 
 @bp.route("/val/<slug>/epost", methods=["GET"])
@@ -160,6 +184,34 @@ def _page(election: Election, form: FlaskForm | None = None, status: int = 200) 
 def mail(slug: str) -> View:
     """The election's mail: counts, failures and bounces; committee only (names are shown)."""
     return _page(_election_or_404(slug))
+
+
+@bp.route("/val/<slug>/epost/onabara", methods=["GET"])
+@role_required(Role.COMMITTEE)
+def mail_unreachable(slug: str) -> View:
+    """The members of the roll whom mail cannot reach, and why; committee only (names)."""
+    election = _election_or_404(slug)
+    return render_template(
+        "admin/unreachable.html",
+        election=election,
+        members=unreachable_members(db.session, election),
+        reach=reach(db.session, election),
+        reason_labels=REASON_LABELS,
+    )
+
+
+@bp.route("/val/<slug>/epost/onabara.csv", methods=["GET"])
+@role_required(Role.COMMITTEE)
+def mail_unreachable_csv(slug: str) -> Response:
+    """The same list as CSV, for a spreadsheet (or for letters by post)."""
+    election = _election_or_404(slug)
+    return Response(
+        unreachable_csv(unreachable_members(db.session, election)),
+        content_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{election.slug}-onabara.csv"',
+        },
+    )
 
 
 @bp.route("/val/<slug>/epost/ratta", methods=["POST"])
@@ -178,23 +230,37 @@ def mail_correct(slug: str) -> View:
         flash(f"{failure}: {errors}", "error")
         return _page(election, form, 400)
     member_id = form.member_id.data.strip()
-    voted = False
+    voted = asked = False
     try:
         with db.transaction() as s:
             member = s.get(Member, member_id)
             if member is None:
                 raise VotingError(_("ingen medlem har numret %(id)s", id=member_id))
-            change_email(s, member, form.email.data, _now())
+            change_email(s, member, form.email.data, _now(), by=g.user.id)
             # Why no new link for a member who has voted: it could only tell them that they
             # cannot vote again. The corrected address is kept all the same.
             voted = bool(form.resend.data) and links.has_voted(s, election, member.member_id)
             if form.resend.data and not voted:
-                links.resend_link(s, election, member, _now(), str(current_app.config["BASE_URL"]))
+                if links.link_would_move(s, election, member):
+                    # A link moved to a new address waits for a second committee member.
+                    link_moves.ask(s, election, member, g.user.id, _now(), _move_cutoff())
+                    asked = True
+                else:
+                    links.resend_link(s, election, member, _now(), _base_url(), by=g.user.id)
     except VotingError as exc:
         # Nothing was written: the address stays as it was, so the committee can decide again.
         flash(f"{failure}: {_blockers(exc)}", "error")
         return _page(election, form, 409)
-    if voted:
+    if asked:
+        flash(
+            _(
+                "Medlem %(id)s har fått en ny e-postadress. Röstlänken skickas dit först när en "
+                "annan ledamot i valberedningen har godkänt det här på sidan.",
+                id=member_id,
+            ),
+            "success",
+        )
+    elif voted:
         flash(
             _(
                 "Medlem %(id)s har fått en ny e-postadress. Medlemmen har redan röstat i det här "
@@ -213,4 +279,46 @@ def mail_correct(slug: str) -> View:
         )
     else:
         flash(_("Medlem %(id)s har fått en ny e-postadress.", id=member_id), "success")
+    return redirect(url_for("admin.mail", slug=slug))
+
+
+def _move_cutoff() -> timedelta:
+    return timedelta(hours=int(current_app.config["LINK_MOVE_CUTOFF_HOURS"]))
+
+
+def _base_url() -> str:
+    return str(current_app.config["BASE_URL"])
+
+
+class DecideMoveForm(FlaskForm):
+    """Approve or refuse another committee member's request to move a link (button only)."""
+
+
+@bp.route("/val/<slug>/epost/flytt/<int:move_id>/<any(godkann, avsla):decision>", methods=["POST"])
+@role_required(Role.COMMITTEE)
+def mail_decide_move(slug: str, move_id: int, decision: str) -> View:
+    """The second committee member approves (the link is sent) or refuses a moved link."""
+    election = _election_or_404(slug)
+    if not DecideMoveForm().validate_on_submit():
+        flash(_("Beslutet kunde inte sparas. Ladda om sidan och försök igen."), "error")
+        return _page(election, status=400)
+    approve = decision == "godkann"
+    try:
+        with db.transaction() as s:
+            move = s.get(LinkMove, move_id)
+            if move is None or move.election_id != election.id:
+                raise VotingError(_("ingen sådan begäran"), code="no_pending_move")
+            link_moves.decide(s, move_id, g.user.id, approve, _now(), _base_url(), _move_cutoff())
+    except VotingError as exc:
+        message = (
+            _("samma ledamot som bad om flytten kan inte godkänna den; en annan måste göra det")
+            if exc.code == "same_person"
+            else _blockers(exc)
+        )
+        flash(_("Beslutet kunde inte sparas: %(why)s", why=message), "error")
+        return _page(election, status=409)
+    if approve:
+        flash(_("Godkänt: en ny röstlänk är köad till den nya adressen."), "success")
+    else:
+        flash(_("Avslaget: ingen röstlänk skickades."), "success")
     return redirect(url_for("admin.mail", slug=slug))

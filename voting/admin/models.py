@@ -1,4 +1,4 @@
-"""Staff accounts: argon2id password hash and an encrypted TOTP secret."""
+"""Staff accounts: argon2id password hash, encrypted TOTP secret, session epoch, login count."""
 
 from __future__ import annotations
 
@@ -26,3 +26,10 @@ class User(Base):
     totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
     created_at: Mapped[UTCTime]
     last_login_at: Mapped[UTCTime | None]
+    # Moved on by logout, a password or TOTP reset and disabling; a session cookie carries the
+    # value of its login, and one that carries another is over (voting/admin/services.py).
+    session_epoch: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    disabled_at: Mapped[UTCTime | None]
+    # Failed logins in a row, and until when the next attempt must wait (LoginBackoff).
+    failed_logins: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    login_delay_until: Mapped[UTCTime | None]

@@ -23,7 +23,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
-from voting.admin.errors import LoginError, NotFound, PublicationBlocked, ReviewError
+from voting.admin.errors import (
+    LoginError,
+    NotFound,
+    NoVoteNotConfirmed,
+    PublicationBlocked,
+    ReviewError,
+)
 from voting.admin.forms import (
     ActionForm,
     ElectionUploadForm,
@@ -32,7 +38,14 @@ from voting.admin.forms import (
     RejectForm,
     ScheduleForm,
 )
-from voting.admin.services import authenticate, end_session, start_session
+from voting.admin.services import (
+    LoginBackoff,
+    authenticate,
+    claim_login_attempt,
+    end_session,
+    logout_everywhere,
+    start_session,
+)
 from voting.auth import GRANTS, Role, role_required
 from voting.ballot.models import Tally
 from voting.db import db
@@ -48,6 +61,7 @@ from voting.elections.services import (
     reminder_items,
     reschedule,
     set_reminders,
+    set_sign_in,
 )
 from voting.extensions import limiter
 from voting.nominations import review
@@ -74,7 +88,7 @@ PHASE_LABELS = {
 
 
 def _now() -> datetime:
-    return current_app.config["CLOCK"]()  # type: ignore[no-any-return]
+    return current_app.config["CLOCK"]()
 
 
 def can_review() -> bool:
@@ -123,21 +137,34 @@ def _election_or_404(slug: str) -> Election:
 
 @bp.route("/login", methods=["GET", "POST"])
 # Why rate-limited (POST only, per address): TOTP has a million codes and passwords can be
-# guessed; the limit makes online guessing hopeless without locking out real users.
+# guessed; the limit makes online guessing hopeless without locking out real users. Why per
+# account as well (claim_login_attempt): an attacker with many addresses gets the address limit
+# many times over, but each account's failures slow down all of them together.
 @limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"], methods=["POST"])
 def login() -> View:
-    """Email, password and the authenticator app's six-digit code."""
+    """Email, password and the authenticator app's six-digit code (or Swedish eID)."""
+    if current_app.config["STAFF_REQUIRE_EID"]:
+        # Why refuse the form outright: the district requires eID for its staff, and a password
+        # and a code must not be a way around that (voting/eid/views.py signs in).
+        status = 400 if request.method == "POST" else 200
+        return render_template(
+            "admin/login.html", form=None, error=None, next=request.args.get("next", "")
+        ), status
     form = LoginForm()
     error = None
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
         now = _now()
+        email, password = form.email.data or "", form.password.data or ""
         try:
+            # Two transactions: the attempt is counted (and committed) before it is checked.
             with db.transaction() as s:
-                user = authenticate(
-                    s, form.email.data or "", form.password.data or "", form.code.data or "", now
+                claim_login_attempt(
+                    s, email, password, now, LoginBackoff.from_config(current_app.config)
                 )
+            with db.transaction() as s:
+                user = authenticate(s, email, password, form.code.data or "", now)
         except LoginError:
             # Every login failure has this one message, so nothing tells which part was wrong.
             error = _("Fel e-postadress, lösenord eller kod.")
@@ -152,7 +179,13 @@ def login() -> View:
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Response:
-    """Forget the login (the CSRF token is checked by CSRFProtect, as on every POST)."""
+    """End the account's sessions everywhere (CSRF is checked by CSRFProtect, as on every POST)."""
+    user = g.get("user")
+    if user is not None:
+        # Why everywhere and in the database: clearing this cookie alone would leave any copy
+        # of it (a replayed or stolen one) logged in until it expires.
+        with db.transaction() as s:
+            logout_everywhere(s, user, _now())
     end_session(session)
     flash(_("Du är utloggad."), "success")
     return redirect(url_for("admin.login"))
@@ -248,6 +281,7 @@ def schedule(slug: str) -> View:
         for field in SCHEDULE_FIELDS:
             getattr(form, field).data = _local_naive(item, getattr(item, field))
         form.reminders.data = _reminders_text(item.reminder_hours)
+        form.sign_in.data = item.sign_in
     elif form.validate_on_submit():
         # Only what was changed: a form saved unchanged must not log or move anything.
         changes: dict[str, str | datetime] = {
@@ -270,11 +304,15 @@ def schedule(slug: str) -> View:
                     item.reminder_hours or [], reverse=True
                 ):
                     changed = set_reminders(s, item, reminders, now) is not None or changed
+                if form.sign_in.data:  # absent from a POST not made by this page: unchanged
+                    changed = set_sign_in(s, item, form.sign_in.data, now) or changed
         except ElectionError as exc:
             message = str(exc)
             reminder_error = _reminder_error(message)
             target = next((f for f in SCHEDULE_FIELDS if f"{f}:" in message), None)
-            if reminder_error is not None:
+            if message.startswith("sign_in:"):
+                form.sign_in.errors.append(message.split(":", 1)[1].strip())
+            elif reminder_error is not None:
                 form.reminders.errors.append(reminder_error)
             elif target:
                 getattr(form, target).errors.append(message.split(":", 1)[1].strip())
@@ -415,8 +453,19 @@ def publish(slug: str) -> View:
         try:
             with db.transaction() as s:
                 review.publish_candidates(
-                    s, item, _now(), g.user, key_bits=current_app.config["CONTEST_KEY_BITS"]
+                    s,
+                    item,
+                    _now(),
+                    g.user,
+                    key_bits=current_app.config["CONTEST_KEY_BITS"],
+                    confirm_no_vote=form.confirm_no_vote.data,
                 )
+        except NoVoteNotConfirmed:
+            form.confirm_no_vote.errors = [
+                _("Kryssa i rutan för att bekräfta att kretsarna inte får någon omröstning.")
+            ]
+            flash(_("Kandidatlistorna kunde inte publiceras."), "error")
+            status = 400
         except PublicationBlocked:
             flash(_("Kandidatlistorna kunde inte publiceras."), "error")
             status = 409
@@ -430,6 +479,11 @@ def publish(slug: str) -> View:
         form=form,
         blockers=review.publication_blockers(db.session, item, now),
         warnings=review.publication_warnings(db.session, item),
+        without_vote=[
+            review.no_vote_line(c, n) for c, n in review.contests_without_vote(db.session, item)
+        ]
+        if item.candidates_published_at is None
+        else [],
         counts=review.status_counts(db.session, item),
     ), status
 

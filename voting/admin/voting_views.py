@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from flask import current_app, flash, redirect, render_template, url_for
+from flask import current_app, flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -30,6 +30,7 @@ from voting.ballot.models import Ballot, BoardSeal, RollFreeze, VoterLink
 from voting.db import db
 from voting.elections.models import Contest, Election
 from voting.mail.models import MailStatus, OutboxMessage
+from voting.mail.unreachable import reach
 from voting.members.models import Member
 
 # The services speak English (they also serve the CLI); the page shows the known blockers in
@@ -252,13 +253,25 @@ def voting_send_links(slug: str) -> View:
 
     def run(s: Session, election: Election, now: datetime, form: FlaskForm) -> str:
         count = links.send_links(s, election, now, _base_url())
-        return str(
+        message = str(
             ngettext(
                 "%(num)s röstlänk är köad i utkorgen.",
                 "%(num)s röstlänkar är köade i utkorgen.",
                 count,
             )
         )
+        unreachable = reach(s, election).unreachable
+        if unreachable:
+            message += " " + str(
+                ngettext(
+                    "%(num)s medlem i röstlängden har ingen användbar e-postadress och får inget "
+                    "brev; se sidan E-post.",
+                    "%(num)s medlemmar i röstlängden har ingen användbar e-postadress och får "
+                    "inget brev; se sidan E-post.",
+                    unreachable,
+                )
+            )
+        return message
 
     return _act(slug, "send", _("Röstlänkarna kunde inte skickas"), run)
 
@@ -288,7 +301,7 @@ def voting_resend(slug: str) -> View:
 
     def run(s: Session, election: Election, now: datetime, form: FlaskForm) -> str:
         member = _member(s, form)
-        links.resend_link(s, election, member, now, _base_url())
+        links.resend_link(s, election, member, now, _base_url(), by=g.user.id)
         return str(
             _(
                 "En ny röstlänk till medlem %(id)s är köad; den gamla fungerar inte längre.",

@@ -16,6 +16,7 @@ from voting.audit.checkpoints import checkpoint_json, checkpoint_now, checkpoint
 from voting.audit.models import AuditHead
 from voting.audit.services import entries
 from voting.ballot import services
+from voting.ballot.codes import code_lists
 from voting.ballot.models import BoardSeal, Tally
 from voting.ballot.tally import stored_result
 from voting.elections.models import Election
@@ -46,6 +47,9 @@ def build_record(session: Session, election: Election) -> dict[str, Any]:
     after_close = election.voting_closes + timedelta(microseconds=1)
     board = services.board(session, election, after_close)
     sealed = json.loads(seal_row.seal)["contests"]
+    # Who took part, anonymously: per contest the sorted codes of the roll and those issued a
+    # signature, with no time, order or member beside them (docs/election-record.md, §8).
+    codes = code_lists(session, election)
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -69,6 +73,9 @@ def build_record(session: Session, election: Election) -> dict[str, Any]:
                 "krets": c["krets"],
                 "signatures_issued": c["signatures_issued"],
                 "roll_size": c["roll_size"],
+                "roll_codes": codes[int(c["contest"])].roll,
+                "roll_codes_salt": codes[int(c["contest"])].salt,
+                "issued_codes": codes[int(c["contest"])].issued,
             }
             for c in sealed
         ],

@@ -29,7 +29,7 @@ from voting.auth import GRANTS, Role, role_required
 from voting.ballot import results
 from voting.ballot.errors import TransitionBlocked
 from voting.ballot.tally import stored_result
-from voting.db import db
+from voting.db import db, parse_id
 from voting.elections.errors import ElectionNotFound
 from voting.elections.models import Election
 from voting.elections.services import get_election
@@ -83,7 +83,7 @@ def _entry_time(text: Any) -> datetime | None:
 
 def _page_number() -> int:
     raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else 1
+    return parse_id(raw) or 1  # not int(): "²" passes isdigit() but int() refuses it
 
 
 @bp.route("/audit/<slug>/log", methods=["GET"])

@@ -23,6 +23,7 @@ from voting.ballot.results import count_sv, percent_sv, place_sv
 from voting.db import db, make_engine
 from voting.elections.errors import ElectionError
 from voting.elections.services import get_election
+from voting.mail.unreachable import reach
 from voting.members.models import Member
 
 
@@ -84,12 +85,13 @@ def links_send(slug: str) -> None:
     """Queue a voting link to every member of the roll who has none (freezes the roll if needed)."""
     try:
         with db.transaction() as session:
-            count = links.send_links(
-                session, get_election(session, slug), _now(), current_app.config["BASE_URL"]
-            )
+            election = get_election(session, slug)
+            count = links.send_links(session, election, _now(), current_app.config["BASE_URL"])
+            unreachable = reach(session, election)
     except (VotingError, ElectionError) as exc:
         raise _fail(exc) from exc
     click.echo(f"Queued {count} voting links. Deliver them with `voting mail send`.")
+    click.echo(unreachable.hint(slug))
 
 
 @links_group.command("resend")
@@ -189,7 +191,7 @@ def board_compact(slug: str, owner_url: str | None) -> None:
         # and VACUUM runs only outside one (voting/db.py leaves sqlite3 in autocommit).
         raw = db.engine.raw_connection()
         try:
-            raw.driver_connection.execute("VACUUM")
+            raw.cursor().execute("VACUUM")
         finally:
             raw.close()
         click.echo("Database rewritten in key order (SQLite VACUUM).")

@@ -20,6 +20,12 @@ class Unauthenticated(VotingError):
     status, code = 401, "unauthenticated"
 
 
+class EidRequired(Unauthenticated):
+    """The election's sign-in mode needs Swedish eID, which a link or bearer token is not."""
+
+    code = "eid_required"
+
+
 class WindowClosed(VotingError):
     status, code = 403, "window_closed"
 
@@ -30,6 +36,12 @@ class WrongKrets(VotingError):
 
 class NotOnRoll(VotingError):
     status, code = 403, "not_on_roll"
+
+
+class NoVote(VotingError):
+    """The contest has no more candidates than seats: they are elected without a vote."""
+
+    status, code = 409, "no_vote"
 
 
 class UnknownContest(VotingError):

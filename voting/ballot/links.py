@@ -19,11 +19,19 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from voting.audit.services import append
-from voting.ballot.errors import TransitionBlocked, Unauthenticated, VotingError
+from voting.ballot.codes import check_url, member_code, read_code, with_voter_code
+from voting.ballot.errors import NoVote, TransitionBlocked, Unauthenticated, VotingError
 from voting.ballot.models import RollEntry, SignatureIssued, VoterLink
-from voting.ballot.services import LINK_GRACE, freeze_roll, roll_frozen
+from voting.ballot.services import (
+    LINK_GRACE,
+    contest_holds_vote,
+    freeze_roll,
+    published_candidates,
+    roll_frozen,
+)
 from voting.crypto import new_token, pseudonym, token_hash
-from voting.elections.models import Election
+from voting.elections.models import SIGN_IN_EID, SIGN_IN_LINK_EID, Contest, Election
+from voting.mail.models import OutboxMessage
 from voting.mail.services import outbox_row, queue_many
 from voting.members.models import Member
 
@@ -40,10 +48,34 @@ class _Recipient:
     first_name: str
     email: str | None
     bounced: bool = False
+    contest_id: int | None = None
+    code: str | None = None  # the voter code; None on a roll frozen before codes existed
 
 
 def _link_mail(election: Election, member: Any, url: str, reminder: bool) -> tuple[str, str]:
     closes = election.local(election.voting_closes).strftime("%Y-%m-%d %H:%M")
+    if election.sign_in == SIGN_IN_EID:
+        # No link: the mail only announces the vote; ``url`` is the election's voting page.
+        subject = (
+            f"Påminnelse: rösta i {election.title}"
+            if reminder
+            else f"Dags att rösta: {election.title}"
+        )
+        body = (
+            f"Hej {member.first_name},\n\n"
+            + ("Du har ännu inte röstat. " if reminder else "")
+            + f"Nu kan du rösta i {election.title}. Gå till\n\n{url}\n\n"
+            "och logga in med e-legitimation (BankID eller Freja eID). Du behöver ingen "
+            f"röstlänk. Röstningen pågår till och med {closes} ({election.timezone}). Du kan "
+            "rösta en gång, på kandidater i din egen krets.\n\n"
+            "Din röst är hemlig: servern kan bevisa att varje röst kommer från en röstberättigad "
+            "medlem, men inte vems röst som är vems.\n\n"
+            "-- \nHello! Voting in the election above is open. Go to the address above and sign "
+            f"in with Swedish eID (BankID or Freja eID). Voting closes {closes} "
+            f"({election.timezone}).\n"
+        )
+        return subject, body
+    both = election.sign_in == SIGN_IN_LINK_EID
     subject = (
         f"Påminnelse: rösta i {election.title}" if reminder else f"Din röstlänk: {election.title}"
     )
@@ -51,12 +83,23 @@ def _link_mail(election: Election, member: Any, url: str, reminder: bool) -> tup
         f"Hej {member.first_name},\n\n"
         + ("Du har ännu inte röstat. " if reminder else "")
         + f"Här är din personliga länk för att rösta i {election.title}:\n\n{url}\n\n"
-        f"Röstningen pågår till och med {closes} ({election.timezone}). Du kan rösta en gång, "
+        + (
+            "När du har öppnat länken loggar du också in med e-legitimation (BankID eller Freja "
+            "eID), så att bara du kan rösta med den.\n\n"
+            if both
+            else ""
+        )
+        + f"Röstningen pågår till och med {closes} ({election.timezone}). Du kan rösta en gång, "
         "på kandidater i din egen krets. Dela inte länken med någon.\n\n"
         "Din röst är hemlig: servern kan bevisa att varje röst kommer från en röstberättigad "
         "medlem, men inte vems röst som är vems.\n\n"
         "-- \nHello! This is your personal link to vote in the election above. "
-        f"Voting closes {closes} ({election.timezone}). Do not share the link.\n"
+        + (
+            "After opening it you also sign in with Swedish eID (BankID or Freja eID). "
+            if both
+            else ""
+        )
+        + f"Voting closes {closes} ({election.timezone}). Do not share the link.\n"
     )
     return subject, body
 
@@ -77,6 +120,7 @@ def _issue_many(
     """
     data_key = current_app.config["DATA_KEY"]
     prefix = base_url.rstrip("/") + LINK_PATH
+    public_page = base_url.rstrip("/") + f"/val/{election.slug}/rosta"
     link_table = cast(sa.Table, VoterLink.__table__)
     count = 0
     links: list[dict[str, Any]] = []
@@ -104,7 +148,11 @@ def _issue_many(
         # Why skip a bounced address: the server refused it for good; mailing it again only
         # harms the sender's reputation. The committee corrects the address and resends.
         if member.email and not (skip_bounced and member.bounced):
-            subject, body = _link_mail(election, member, prefix + token, reminder)
+            # In eid mode the token is never mailed (the row only records who was told): the
+            # mail points to the election's voting page, where eID is the credential.
+            url = prefix + token if election.needs_link else public_page
+            subject, body = _link_mail(election, member, url, reminder)
+            body = with_voter_code(body, member.code, check_url(base_url, election))
             mails.append(
                 outbox_row(
                     to=member.email,
@@ -127,13 +175,98 @@ def _issue_many(
 def _roll_recipients(session: Session, election: Election) -> Iterator[_Recipient]:
     """The roll's members in member-ID order, as plain rows."""
     rows = session.execute(
-        select(Member.member_id, Member.first_name, Member.email, Member.email_bounced_at)
+        select(
+            Member.member_id,
+            Member.first_name,
+            Member.email,
+            Member.email_bounced_at,
+            RollEntry.contest_id,
+            RollEntry.code_enc,
+        )
         .join(RollEntry, RollEntry.member_id == Member.member_id)
         .where(RollEntry.election_id == election.id)
         .order_by(Member.member_id)
     ).all()
-    for member_id, first_name, email, bounced_at in rows:
-        yield _Recipient(member_id, first_name, email, bounced_at is not None)
+    for member_id, first_name, email, bounced_at, contest_id, code_enc in rows:
+        code = read_code(election, member_id, code_enc)
+        yield _Recipient(member_id, first_name, email, bounced_at is not None, contest_id, code)
+
+
+def _without_vote(session: Session, election: Election) -> dict[int, Contest]:
+    """The election's contests in which no vote is held, by id."""
+    return {c.id: c for c in election.contests if not contest_holds_vote(session, c)}
+
+
+NO_VOTE_KIND = "no_vote_notice"
+
+
+def _no_vote_mail(
+    session: Session, election: Election, contest: Contest, member: _Recipient
+) -> tuple[str, str]:
+    names = [n.member.full_name for n in published_candidates(session, contest)]
+    krets = contest.krets.name
+    subject = f"Ingen omröstning i din krets: {election.title}"
+    if names:
+        sv = (
+            f"I {krets} finns inte fler kandidater än platser ({contest.seats}), så "
+            f"{'kandidaten' if len(names) == 1 else 'kandidaterna'} väljs utan omröstning: "
+            f"{', '.join(names)}."
+        )
+        en = (
+            f"In {krets} there are no more candidates than seats ({contest.seats}), so the "
+            f"candidates are elected without a vote: {', '.join(names)}."
+        )
+    else:
+        sv = f"I {krets} godkändes inga kandidater, så ingen väljs där den här gången."
+        en = f"No candidates were approved in {krets}, so nobody is elected there this time."
+    if len(names) < contest.seats:
+        sv += " Platser som ingen kandidat fyller står tomma; distriktet beslutar hur de fylls."
+        en += " Seats that no candidate fills stay empty; the district decides how to fill them."
+    body = (
+        f"Hej {member.first_name},\n\n"
+        f"I {election.title} hålls ingen omröstning i din krets. {sv}\n\n"
+        "Du behöver inte göra något, och du får ingen röstlänk. Har du frågor, kontakta "
+        "valberedningen.\n\n"
+        f"-- \nHello! In {election.title} no vote is held in your krets. {en} "
+        "You need not do anything, and you will get no voting link.\n"
+    )
+    return subject, body
+
+
+def _send_no_vote_notices(
+    session: Session, election: Election, recipients: Iterable[_Recipient], now: datetime
+) -> int:
+    """Tell each member of a contest without a vote, once, why they get no voting link."""
+    without_vote = _without_vote(session, election)
+    if not without_vote:
+        return 0
+    told = set(
+        session.scalars(
+            select(OutboxMessage.member_id).where(
+                OutboxMessage.election_id == election.id, OutboxMessage.kind == NO_VOTE_KIND
+            )
+        )
+    )
+    data_key = current_app.config["DATA_KEY"]
+    rows = []
+    for member in recipients:
+        contest = without_vote.get(member.contest_id or 0)
+        if contest is None or member.member_id in told or not member.email or member.bounced:
+            continue
+        subject, body = _no_vote_mail(session, election, contest, member)
+        rows.append(
+            outbox_row(
+                to=member.email,
+                subject=subject,
+                body=body,
+                kind=NO_VOTE_KIND,
+                now=now,
+                data_key=data_key,
+                election_id=election.id,
+                member_id=member.member_id,
+            )
+        )
+    return queue_many(session, rows)
 
 
 def _active_links(session: Session, election: Election) -> set[str]:
@@ -150,16 +283,22 @@ def send_links(session: Session, election: Election, now: datetime, base_url: st
     """Queue a link to every member of the roll who has none yet; freezes the roll if needed.
 
     A member whose address bounced gets a link but no mail (the committee resends it after
-    correcting the address).
+    correcting the address). A member of a krets without a vote gets no link, but a notice
+    that says why, once.
     """
     if now > election.voting_closes:
         raise TransitionBlocked(["voting has closed"])
     if not roll_frozen(session, election):
         freeze_roll(session, election, now)
     have = _active_links(session, election)
-    todo = (r for r in _roll_recipients(session, election) if r.member_id not in have)
+    without_vote = _without_vote(session, election)
+    recipients = list(_roll_recipients(session, election))
+    todo = (
+        r for r in recipients if r.member_id not in have and (r.contest_id or 0) not in without_vote
+    )
     count = _issue_many(session, election, todo, now, base_url, reminder=False)
-    append(session, election.slug, "links.sent", {"count": count}, now)
+    notices = _send_no_vote_notices(session, election, recipients, now)
+    append(session, election.slug, "links.sent", {"count": count, "no_vote_notices": notices}, now)
     session.flush()
     return count
 
@@ -195,34 +334,76 @@ def has_voted(session: Session, election: Election, member_id: str) -> bool:
     )
 
 
-def resend_link(
-    session: Session, election: Election, member: Member, now: datetime, base_url: str
-) -> None:
-    """Revoke the member's link and mail a new one (even to an address that bounced)."""
+def check_resend(session: Session, election: Election, member: Member, now: datetime) -> None:
+    """Raise VotingError naming why the member cannot be sent a new link now; None if they can."""
     if now > election.voting_closes:
         raise TransitionBlocked(["voting has closed"])
-    if not session.scalar(
-        select(RollEntry.id).where(
+    contest_id = session.scalar(
+        select(RollEntry.contest_id).where(
             RollEntry.election_id == election.id, RollEntry.member_id == member.member_id
         )
-    ):
+    )
+    if contest_id is None:
         raise VotingError("the member is not on the electoral roll")
     if not member.email:
         raise VotingError("the member has no email address in the register")
+    if contest_id in _without_vote(session, election):
+        raise NoVote("no vote is held in the member's krets; there is no link to send")
     if has_voted(session, election, member.member_id):
         # Why refuse: the new link could only say "you cannot vote again" (SECURITY.md).
         raise VotingError("the member has already voted; no new link was sent")
+
+
+def link_would_move(session: Session, election: Election, member: Member) -> bool:
+    """Whether a new link would go to an address changed since the member's first link.
+
+    Such a resend moves the member's vote to another mailbox: it needs two committee members
+    (``voting.ballot.link_moves``).
+    """
+    if member.email_changed_at is None:
+        return False
+    first = session.scalar(
+        select(sa.func.min(VoterLink.created_at)).where(
+            VoterLink.election_id == election.id, VoterLink.member_id == member.member_id
+        )
+    )
+    return first is not None and member.email_changed_at > first
+
+
+def resend_link(
+    session: Session,
+    election: Election,
+    member: Member,
+    now: datetime,
+    base_url: str,
+    *,
+    by: int | str = "cli",
+    approved_move: int | None = None,
+) -> None:
+    """Revoke the member's link and mail a new one (even to an address that bounced).
+
+    ``by`` is the acting staff account ("cli" from the command line). A link that would move to a
+    changed address is refused (``move_needs_approval``) unless ``approved_move`` names the
+    approved request (``voting.ballot.link_moves``).
+    """
+    check_resend(session, election, member, now)
+    moved = link_would_move(session, election, member)
+    if moved and approved_move is None:
+        raise VotingError(
+            "the address changed after the link went out: a second committee member must "
+            "approve sending it there (the committee's mail page)",
+            code="move_needs_approval",
+        )
     session.flush()
     _revoke(session, election, [member.member_id], now)
-    recipient = _Recipient(member.member_id, member.first_name, member.email)
+    # The same voter code as before: it belongs to the roll entry, not to the link.
+    code = member_code(session, election, member.member_id)
+    recipient = _Recipient(member.member_id, member.first_name, member.email, code=code)
     _issue_many(session, election, [recipient], now, base_url, reminder=False, skip_bounced=False)
-    append(
-        session,
-        election.slug,
-        "links.resent",
-        {"voter": pseudonym(member.member_id, election.slug)},
-        now,
-    )
+    data: dict[str, Any] = {"voter": pseudonym(member.member_id, election.slug), "by": by}
+    if moved:
+        data["move"] = approved_move
+    append(session, election.slug, "links.resent", data, now)
     session.flush()
 
 
@@ -239,11 +420,13 @@ def remind(session: Session, election: Election, now: datetime, base_url: str) -
         )
     )
     data_key = current_app.config["DATA_KEY"]
+    without_vote = _without_vote(session, election)
     todo = [
         r
         for r in _roll_recipients(session, election)
         if r.email
         and not r.bounced
+        and (r.contest_id or 0) not in without_vote
         and pseudonym(r.member_id, election.slug, data_key) not in signed
     ]
     # The old token is only stored hashed, so a reminder carries a new link.

@@ -11,12 +11,20 @@ from voting.db import Base, IntPK, UTCTime
 
 
 class RollEntry(Base):
-    """A member on the frozen electoral roll of one contest."""
+    """A member on the frozen electoral roll of one contest, with their voter code.
+
+    The voter code is public in the record (the roll's and the issued lists); which member holds
+    it is not. So it is stored only encrypted, bound to the member, with a keyed hash that makes
+    it unique in the election: a copy of the database without DATA_KEY cannot match the public
+    list of issued codes to members. Rows of rolls frozen before codes existed have none.
+    """
 
     __tablename__ = "roll_entry"
     __table_args__ = (
         sa.UniqueConstraint("contest_id", "member_id", name="uq_roll_entry_contest_member"),
+        sa.UniqueConstraint("election_id", "code_lookup", name="uq_roll_entry_election_code"),
         sa.CheckConstraint("source IN ('freeze', 'committee')", name="source_known"),
+        sa.CheckConstraint("(code_enc IS NULL) = (code_lookup IS NULL)", name="code_whole"),
     )
 
     id: Mapped[IntPK]
@@ -25,6 +33,25 @@ class RollEntry(Base):
     member_id: Mapped[str] = mapped_column(sa.ForeignKey("member.member_id"), index=True)
     source: Mapped[str] = mapped_column(sa.String(10))
     added_at: Mapped[UTCTime]
+    code_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary)  # AES-GCM(code)
+    code_lookup: Mapped[str | None] = mapped_column(sa.String(64))  # HMAC(code)
+
+
+class RollCommitment(Base):
+    """A salted commitment to a contest's roll of voter codes, as logged at the freeze or at an
+    addition (``codes_hash``); one per roll size the contest reached.
+
+    The record opens only the last one (its codes and salt); the salts of the others stay here,
+    so that the server can open them to an inquiry without the public learning which codes were
+    added when.
+    """
+
+    __tablename__ = "roll_commitment"
+
+    contest_id: Mapped[int] = mapped_column(sa.ForeignKey("contest.id"), primary_key=True)
+    size: Mapped[int] = mapped_column(primary_key=True)
+    salt: Mapped[str] = mapped_column(sa.String(64))
+    codes_hash: Mapped[str] = mapped_column(sa.String(64))
 
 
 class RollFreeze(Base):
@@ -60,6 +87,31 @@ class VoterLink(Base):
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[UTCTime]
     revoked_at: Mapped[UTCTime | None]
+
+
+class LinkMove(Base):
+    """A voting link to be sent to a member's changed address: asked by one committee member,
+    sent only when another approves (or refused).
+
+    Why two people: one staff member could otherwise change a member's address to their own and
+    vote in the member's name. The table keeps who asked and who decided, not the address.
+    """
+
+    __tablename__ = "link_move"
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('pending', 'approved', 'refused')", name="status_known"),
+        sa.CheckConstraint("decided_by IS NULL OR decided_by <> asked_by", name="two_people"),
+        sa.CheckConstraint("(status = 'pending') = (decided_at IS NULL)", name="decided_when_done"),
+    )
+
+    id: Mapped[IntPK]
+    election_id: Mapped[int] = mapped_column(sa.ForeignKey("election.id"), index=True)
+    member_id: Mapped[str] = mapped_column(sa.ForeignKey("member.member_id"), index=True)
+    asked_by: Mapped[int] = mapped_column(sa.ForeignKey("staff_user.id"))
+    asked_at: Mapped[UTCTime]
+    status: Mapped[str] = mapped_column(sa.String(10), default="pending")
+    decided_by: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_user.id"))
+    decided_at: Mapped[UTCTime | None]
 
 
 class SignatureIssued(Base):

@@ -12,12 +12,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ballots.rules import holds_vote
 from ballots.tally import result_hash
 from voting.audit.checkpoints import checkpoint_now, checkpoints
 from voting.audit.keys import fingerprint
 from voting.audit.models import AuditEntry, Checkpoint, LogKey
 from voting.audit.services import append
-from voting.ballot import services
+from voting.ballot import link_moves, services
+from voting.ballot.codes import check_url
 from voting.ballot.errors import TransitionBlocked
 from voting.ballot.models import ResultsPublication
 from voting.ballot.tally import stored_result
@@ -117,12 +119,26 @@ def place_sv(place: str) -> str:
     return NO_PLACE
 
 
+def no_vote_sv(krets: dict[str, Any]) -> str:
+    """The protocol's plain statement on a krets where no vote was held."""
+    candidates = len(krets["votes"])
+    seats = count_sv(krets["seats"], "plats", "platser")
+    said = f"Ingen omröstning: {count_sv(candidates, 'kandidat', 'kandidater')} för {seats}."
+    if candidates:
+        said += f" {'Kandidaten' if candidates == 1 else 'Kandidaterna'} valdes utan omröstning."
+    if krets["empty_seats"]:
+        said += f" {count_sv(krets['empty_seats'], 'plats', 'platser')} står tomma"
+        said += " (distriktet beslutar hur de fylls)."
+    return said + f" Inga ersättare. Röstlängd: {krets['roll_size']}."
+
+
 def view_model(
     session: Session, election: Election, result: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """Per krets: names, elected and ersättare with votes, every candidate in ranking order."""
     names = candidate_names(session, election)
     kretsar = krets_names(election)
+    moved = link_moves.approved_per_contest(session, election)
     out = []
     for contest in result["contests"]:
         votes = contest["votes"]
@@ -141,6 +157,11 @@ def view_model(
         out.append(
             {
                 **contest,
+                # Derived as the verifier does: no more candidates than seats, no vote held.
+                "vote_held": holds_vote(contest["seats"], len(votes)),
+                "empty_seats": max(0, contest["seats"] - len(votes)),
+                # In public, per krets: links two committee members sent to a changed address.
+                "moved_links": moved.get(contest["contest"], 0),
                 "krets_name": kretsar.get(contest["contest"], contest["krets"]),
                 "elected_rows": [row(cid) for cid in contest["elected"]],
                 "ersattare_rows": [row(cid) for cid in contest["ersattare"]],
@@ -203,6 +224,13 @@ def log_key_fingerprint(session: Session, election: Election) -> str | None:
     return None if key is None else fingerprint(key.public_key)
 
 
+def _base_url() -> str:
+    """The site's address: BASE_URL in an app context (the protocol is made in one)."""
+    from flask import current_app, has_app_context
+
+    return str(current_app.config["BASE_URL"]) if has_app_context() else ""
+
+
 def protocol_pdf(
     session: Session,
     election: Election,
@@ -250,12 +278,20 @@ def protocol_pdf(
     for krets in view_model(session, election, result):
         pdf.ln(3)
         line(f"{krets['krets_name']} ({krets['krets']})", 12, "B", 7)
-        line(
-            f"Platser: {krets['seats']}, ersättare: {krets['substitutes']}. "
-            f"Avlagda röstsedlar: {krets['ballots_cast']}, utfärdade signaturer: "
-            f"{krets['signatures_issued']}, röstlängd: {krets['roll_size']}, "
-            f"valdeltagande: {percent_sv(krets['turnout'])}"
-        )
+        if krets["vote_held"]:
+            line(
+                f"Platser: {krets['seats']}, ersättare: {krets['substitutes']}. "
+                f"Avlagda röstsedlar: {krets['ballots_cast']}, utfärdade signaturer: "
+                f"{krets['signatures_issued']}, röstlängd: {krets['roll_size']}, "
+                f"valdeltagande: {percent_sv(krets['turnout'])}"
+            )
+        else:
+            line(no_vote_sv(krets))
+        if krets["vote_held"]:
+            line(
+                "Röstlänkar som valberedningen skickat till en ändrad adress (två ledamöter): "
+                f"{krets['moved_links']}"
+            )
         pdf.set_font(family, "", 9)
         with pdf.table(col_widths=(10, 50, 12, 20), text_align="LEFT") as table:
             header = table.row()
@@ -280,6 +316,12 @@ def protocol_pdf(
     if last is not None:
         line(f"Sista kontrollpunkt: storlek {last.size}, rot (base64) {last.root_b64}", 9)
     line(f"Resultatets hash (SHA-256): {result_hash(result)}", 9)
+    line(
+        "Varje medlem kan med sin väljarkod se om en röstsedel signerades i hens namn, på "
+        f"{check_url(_base_url(), election)}; den som inte röstade men ser sin kod bland de "
+        "signerade anmäler det till valberedningen och revisorerna.",
+        9,
+    )
     pdf.ln(6)
     line("Justering", 12, "B", 7)
     line("Ort och datum: ______________________________________________")

@@ -19,18 +19,21 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from auditlog import canonical_json
+from auditlog.votercodes import list_hash as issued_codes_hash
 from ballots.ballot import b64url_decode, b64url_encode, ballot_hash, parse_ballot
 from ballots.blindrsa import BlindSigner, verify
 from ballots.board import board_hash, sorted_board
 from ballots.errors import BallotError
-from ballots.rules import SelectionRule
+from ballots.rules import holds_vote
 from voting.audit.checkpoints import checkpoint_now
 from voting.audit.keys import ensure_log_key, public_key_b64, sign
 from voting.audit.services import append
+from voting.ballot import codes
 from voting.ballot.errors import (
     AlreadySigned,
     DuplicateBallot,
     NotOnRoll,
+    NoVote,
     TransitionBlocked,
     UnknownContest,
     VotingError,
@@ -47,6 +50,7 @@ from voting.ballot.models import (
     SignatureIssued,
 )
 from voting.crypto import pseudonym
+from voting.db import parse_id
 from voting.elections.models import Contest, Election
 from voting.members.models import Member
 from voting.nominations.models import Nomination
@@ -69,21 +73,16 @@ def published_candidates(session: Session, contest: Contest) -> list[Nomination]
     return candidate_list(session, contest)
 
 
-def rule_of(contest: Contest, candidates: int | None = None) -> SelectionRule:
-    """The contest's selection rule, capped at the number of published candidates.
-
-    Why the cap: the party marks exactly as many names as there are seats, but a krets with
-    fewer candidates than seats must still be able to vote, for every candidate.
-    """
-    low, high = contest.min_selections, contest.max_selections
-    if candidates is not None:
-        low, high = min(low, candidates), min(high, candidates)
-    return SelectionRule(
-        seats=contest.seats,
-        min_selections=low,
-        max_selections=high,
-        substitutes=contest.substitutes,
+def contest_holds_vote(session: Session, contest: Contest) -> bool:
+    """Whether the contest's published list has more candidates than seats (a vote is held)."""
+    return contest.list_hash is not None and holds_vote(
+        contest.seats, len(_candidate_ids(session, contest))
     )
+
+
+def _refuse_without_vote(session: Session, contest: Contest) -> None:
+    if not contest_holds_vote(session, contest):
+        raise NoVote("no vote is held in this krets: its candidates are elected without one")
 
 
 _MANIFESTS: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -120,7 +119,7 @@ def _build_manifest(session: Session, election: Election) -> dict[str, Any]:
     for contest in election.contests:
         key = session.get(ContestKey, contest.id)
         candidates = published_candidates(session, contest)
-        rule = rule_of(contest, len(candidates) if contest.list_hash else None)
+        rule = contest.rule(len(candidates) if contest.list_hash else None)
         entry: dict[str, Any] = {
             "id": str(contest.id),
             "krets": {"code": contest.krets_code, "name": contest.krets.name},
@@ -154,7 +153,8 @@ def roll_frozen(session: Session, election: Election) -> bool:
 
 
 def freeze_roll(session: Session, election: Election, now: datetime) -> dict[str, int]:
-    """Put every member of the election's kretsar on the roll, once; log its hash and sizes."""
+    """Put every member of the election's kretsar on the roll, once, each with a fresh voter
+    code; log the roll's hash, and per contest its size and the commitment to its codes."""
     blockers = []
     if election.candidates_published_at is None:
         blockers.append("the candidate lists are not published")
@@ -163,26 +163,14 @@ def freeze_roll(session: Session, election: Election, now: datetime) -> dict[str
     if blockers:
         raise TransitionBlocked(blockers)
     contests = {c.krets_code: c.id for c in election.contests}
-    session.execute(
-        sa.insert(RollEntry).from_select(
-            ["election_id", "contest_id", "member_id", "source", "added_at"],
-            select(
-                sa.literal(election.id),
-                Contest.id,
-                Member.member_id,
-                sa.literal("freeze"),
-                sa.literal(now, type_=RollEntry.__table__.c.added_at.type),
-            )
-            .join(Contest, Contest.krets_code == Member.krets_code)
-            .where(Contest.election_id == election.id),
-        )
-    )
+    members = session.execute(
+        select(Contest.id, Member.member_id)
+        .join(Contest, Contest.krets_code == Member.krets_code)
+        .where(Contest.election_id == election.id)
+    ).all()
+    codes_of = codes.freeze_entries(session, election, members, now)
     per_contest: dict[int, list[str]] = {cid: [] for cid in contests.values()}
-    for contest_id, member_id in session.execute(
-        select(RollEntry.contest_id, RollEntry.member_id).where(
-            RollEntry.election_id == election.id
-        )
-    ):
+    for contest_id, member_id in members:
         per_contest[contest_id].append(pseudonym(member_id, election.slug))
     # Why pseudonyms in the hash: it commits to the exact roll without putting member IDs,
     # which are guessable, into a published value.
@@ -191,6 +179,9 @@ def freeze_roll(session: Session, election: Election, now: datetime) -> dict[str
     ).hexdigest()
     session.add(RollFreeze(election_id=election.id, frozen_at=now, roll_hash=roll_hash))
     sizes = {code: len(per_contest[cid]) for code, cid in contests.items()}
+    # Each contest's roll of voter codes, committed to (salted) so that the record's list of
+    # them can be checked against the log (docs/election-record.md, "Voter codes").
+    committed = {cid: codes.commit_roll(session, cid, codes_of.get(cid, [])) for cid in per_contest}
     append(
         session,
         election.slug,
@@ -198,8 +189,13 @@ def freeze_roll(session: Session, election: Election, now: datetime) -> dict[str
         {
             "roll_hash": roll_hash,
             "contests": [
-                {"contest": str(cid), "krets": code, "size": sizes[code]}
-                for code, cid in sorted(contests.items())
+                {
+                    "contest": str(cid),
+                    "krets": krets,
+                    "size": sizes[krets],
+                    "codes_hash": committed[cid],
+                }
+                for krets, cid in sorted(contests.items())
             ],
         },
         now,
@@ -210,7 +206,8 @@ def freeze_roll(session: Session, election: Election, now: datetime) -> dict[str
 
 
 def add_to_roll(session: Session, election: Election, member: Member, now: datetime) -> RollEntry:
-    """The committee adds a member after the freeze; the addition is logged."""
+    """The committee adds a member after the freeze, with a fresh voter code; the addition is
+    logged with the contest's new roll size and the commitment to its codes."""
     if not roll_frozen(session, election):
         raise TransitionBlocked(["the roll is not frozen yet; the member will be on it then"])
     contest = next((c for c in election.contests if c.krets_code == member.krets_code), None)
@@ -222,22 +219,27 @@ def add_to_roll(session: Session, election: Election, member: Member, now: datet
         )
     ):
         raise VotingError("the member is already on the roll")
-    entry = RollEntry(
-        election_id=election.id,
-        contest_id=contest.id,
-        member_id=member.member_id,
-        source="committee",
-        added_at=now,
+    # Why lock the contest: two additions to one roll must take turns, or both would commit to
+    # a roll without the other's code.
+    session.execute(select(Contest.id).where(Contest.id == contest.id).with_for_update())
+    roll = codes.contest_roll_codes(session, election, contest.id)
+    entry, code = codes.add_entry(
+        session, election, contest, member.member_id, source="committee", added_at=now
     )
-    session.add(entry)
     # Why: an addition racing the seal must either be counted in it or refused, so that the
     # sealed roll size is the roll the log shows (verify-election recomputes it).
     _refuse_if_sealed(session, election)
+    size = codes.roll_size(session, contest.id)
     append(
         session,
         election.slug,
         "roll.member_added",
-        {"contest": str(contest.id), "voter": pseudonym(member.member_id, election.slug)},
+        {
+            "contest": str(contest.id),
+            "voter": pseudonym(member.member_id, election.slug),
+            "size": size,
+            "codes_hash": codes.commit_roll(session, contest.id, [*roll, code], size=size),
+        },
         now,
     )
     session.flush()
@@ -287,7 +289,8 @@ def _candidate_ids(session: Session, contest: Contest) -> frozenset[str]:
 
 
 def _contest(session: Session, contest_id: str) -> Contest:
-    contest = session.get(Contest, int(contest_id)) if contest_id.isdigit() else None
+    key = parse_id(contest_id)  # "²" passes isdigit() but not int(); 10**30 overflows
+    contest = session.get(Contest, key) if key is not None else None
     if contest is None:
         raise UnknownContest(f"no contest {contest_id!r}")
     return contest
@@ -339,6 +342,7 @@ def blind_sign(
         raise WindowClosed("voting is not open")
     if member_contest(session, election, member_id) != contest.id:
         raise WrongKrets("this contest is not in your krets")
+    _refuse_without_vote(session, contest)
     if not isinstance(body, dict) or set(body) != {"blinded_msg"}:
         raise VotingError('the body must be {"blinded_msg": "<base64url>"}', code="bad_body")
     key = session.get(ContestKey, contest.id)
@@ -409,6 +413,7 @@ def cast(
     election = contest.election
     if not election.voting_open(now):
         raise WindowClosed("voting is not open")
+    _refuse_without_vote(session, contest)
     key = session.get(ContestKey, contest.id)
     if key is None:
         raise WindowClosed("this contest has no key yet")
@@ -424,7 +429,7 @@ def cast(
             election=election.slug,
             contest=str(contest.id),
             candidate_ids=candidates,
-            rule=rule_of(contest, len(candidates)),
+            rule=contest.rule(len(candidates)),
         )
         ballot_bytes = body["ballot"].encode("utf-8")
         verify(signer.public_key, prefix + ballot_bytes, signature)
@@ -514,7 +519,7 @@ def _ballots(session: Session, contest: Contest) -> list[dict[str, str]]:
         .where(Ballot.contest_id == contest.id)
         .order_by(Ballot.ballot_hash)
     ).mappings()
-    return sorted_board(rows)
+    return sorted_board(dict(row) for row in rows)
 
 
 def board(session: Session, election: Election, now: datetime) -> dict[str, Any]:
@@ -564,6 +569,9 @@ def seal_board(session: Session, election: Election, now: datetime) -> dict[str,
         raise TransitionBlocked(blockers)
     issued = signatures_issued(session, election)
     sizes = roll_sizes(session, election)
+    # Why the issued codes' hash: the list members check their codes against is then the one
+    # signed into the log at the seal, before anyone checked, for everyone the same.
+    lists = codes.code_lists(session, election)
     data = {
         "contests": [
             {
@@ -573,6 +581,7 @@ def seal_board(session: Session, election: Election, now: datetime) -> dict[str,
                 "board_hash": board_hash(ballots),
                 "signatures_issued": issued.get(c.id, 0),
                 "roll_size": sizes.get(c.id, 0),
+                "issued_codes_hash": issued_codes_hash(lists[c.id].issued),
             }
             for c in election.contests
         ]

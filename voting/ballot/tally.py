@@ -13,6 +13,7 @@ from ballots.ballot import b64url_decode, ballot_hash, parse_ballot
 from ballots.blindrsa import load_public_key_spki, verify
 from ballots.board import board_hash, sorted_board
 from ballots.errors import BallotError
+from ballots.rules import holds_vote
 from ballots.tally import TallyError, count, lottery_key, result_bytes, result_hash, turnout
 from voting.audit.checkpoints import checkpoint_now
 from voting.audit.services import append
@@ -53,7 +54,7 @@ def _checked_choices(
 ) -> tuple[list[tuple[str, ...]], list[str], list[str]]:
     """Every ballot of the contest checked again: (choices per ballot, candidate ids, problems)."""
     candidates = [str(n.id) for n in services.published_candidates(session, contest)]
-    rule = services.rule_of(contest, len(candidates))
+    rule = contest.rule(len(candidates))
     rows = session.execute(
         select(Ballot.ballot, Ballot.ballot_hash, Ballot.msg_prefix, Ballot.signature)
         .where(Ballot.contest_id == contest.id)
@@ -98,6 +99,8 @@ def _checked_choices(
         problems.append(
             f"contest {contest.id}: {len(board)} ballots on the board, {seal['ballots']} sealed"
         )
+    if board and not holds_vote(contest.seats, len(candidates)):
+        problems.append(f"contest {contest.id}: holds no vote, yet has ballots on the board")
     if len(board) > seal["signatures_issued"]:
         problems.append(
             f"contest {contest.id}: more ballots ({len(board)}) than signatures issued "

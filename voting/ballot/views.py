@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from flask import (
     Blueprint,
     current_app,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -15,16 +18,23 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import CSRFError, validate_csrf
-from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 from wtforms.validators import ValidationError
 
-from voting.ballot import services
-from voting.ballot.errors import Unauthenticated, VotingError
+from voting.ballot import codes, services
+from voting.ballot.errors import EidRequired, Unauthenticated, VotingError
 from voting.ballot.links import authenticate
-from voting.ballot.models import VoterLink
-from voting.crypto import keyed_hash, token_hash
+from voting.ballot.voter import (
+    VOTER_KEY,
+    Pending,
+    Voter,
+    bearer_voter,
+    session_link,
+    session_voter,
+    start_voter_session,
+)
+from voting.crypto import keyed_hash
 from voting.db import db
 from voting.elections.errors import ElectionNotFound
 from voting.elections.models import Contest, Election
@@ -37,7 +47,7 @@ api = Blueprint("api", __name__, url_prefix="/api/v1")
 # where the voter's cookie session is used instead, `_voter()` checks the CSRF header itself.
 csrf.exempt(api)
 
-VOTER_KEY = "voter_link"
+__all__ = ["VOTER_KEY", "api", "bp"]
 
 
 def _now() -> Any:
@@ -52,34 +62,38 @@ def open_link(token: str) -> Response | tuple[str, int]:
         link = authenticate(db.session, token, _now())
     except Unauthenticated as exc:
         return render_template("ballot/link_invalid.html", reason=exc.message), 403
-    lang = session.get("lang")
-    session.clear()  # a fresh session for the voter: nothing from before carries over
-    if lang is not None:
-        session["lang"] = lang
+    start_voter_session(session)  # nothing from before carries over
     session[VOTER_KEY] = link.id
     return redirect(url_for("ballot.ballot_page"))
 
 
-def _session_link() -> VoterLink | None:
-    link_id = session.get(VOTER_KEY)
-    link = db.session.get(VoterLink, link_id) if isinstance(link_id, int) else None
-    if link is None or link.revoked_at is not None:
-        return None
-    return link
-
-
 @bp.route("/rosta", methods=["GET"])
-def ballot_page() -> str | tuple[str, int]:
-    link = _session_link()
-    if link is None:
-        return render_template("ballot/link_invalid.html", reason=None), 403
-    election = db.session.get_one(Election, link.election_id)
+def ballot_page() -> Response | str | tuple[str, int]:
     now = _now()
+    voter = session_voter(db.session, session, now)
+    if isinstance(voter, Pending):
+        # link+eid: the link is opened; eID must now identify the same member.
+        return render_template(
+            "eid/vote.html",
+            election=voter.election,
+            via_link=True,
+            voting_open=voter.election.voting_open(now),
+            configured=current_app.extensions["eid"]["settings"] is not None,
+        ), 200
+    if voter is None:
+        link = session_link(db.session, session)
+        if link is not None:  # a link of an election whose voters sign in with eID alone
+            election = db.session.get_one(Election, link.election_id)
+            return redirect(url_for("eid.vote_page", slug=election.slug))
+        return render_template("ballot/link_invalid.html", reason=None), 403
+    election = db.session.get_one(Election, voter.election_id)
     try:
-        contest_id = services.member_contest(db.session, election, link.member_id)
+        contest_id = services.member_contest(db.session, election, voter.member_id)
     except VotingError as exc:
         return render_template("ballot/link_invalid.html", reason=exc.message), 403
     contest = db.session.get_one(Contest, contest_id)
+    if not services.contest_holds_vote(db.session, contest):
+        return render_template("ballot/no_vote.html", election=election, contest=contest), 200
     candidates = [
         {
             "id": str(n.id),
@@ -95,19 +109,21 @@ def ballot_page() -> str | tuple[str, int]:
         "ballot/ballot.html",
         election=election,
         contest=contest,
-        rule=services.rule_of(contest, len(candidates)),
+        rule=contest.rule(len(candidates)),
         candidates=candidates,
-        issued_on=services.signature_issued_on(db.session, contest.id, link.member_id),
+        issued_on=services.signature_issued_on(db.session, contest.id, voter.member_id),
         # Why: household members may share a browser; each member's saved vote and receipt
         # live under their own key. A keyed hash with its own purpose, so that it matches
         # nothing in the audit log or anywhere else.
-        storage_id=keyed_hash(f"{election.slug}:{link.member_id}", "ballot-storage")[:24],
+        storage_id=keyed_hash(f"{election.slug}:{voter.member_id}", "ballot-storage")[:24],
         voting_open=election.voting_open(now),
         now=now,
         manifest_url=url_for("api.manifest", slug=election.slug),
         sign_url=url_for("api.blind_sign", contest_id=contest.id),
         cast_url=url_for("api.cast", contest_id=contest.id),
         board_url=url_for("public.board", slug=election.slug),  # the page, not the JSON
+        voter_code=codes.member_code(db.session, election, voter.member_id),
+        check_url=url_for("public.check_page", slug=election.slug),
     )
 
 
@@ -150,19 +166,21 @@ def _json_body() -> Any:
     return body
 
 
-def _voter() -> VoterLink:
+def _voter() -> Voter:
     """The voter, by bearer token or by the cookie session plus its CSRF header."""
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        return authenticate(db.session, header.removeprefix("Bearer ").strip(), _now())
-    link = _session_link()
-    if link is None:
+        return bearer_voter(db.session, header.removeprefix("Bearer ").strip(), _now())
+    voter = session_voter(db.session, session, _now())
+    if isinstance(voter, Pending):
+        raise EidRequired("sign in with Swedish eID first; the link alone is not enough here")
+    if voter is None:
         raise Unauthenticated("open your emailed voting link first, or send it as a bearer token")
     try:
         validate_csrf(request.headers.get("X-CSRFToken"))
     except (ValidationError, CSRFError) as exc:
         raise VotingError(f"CSRF check failed: {exc}", code="csrf") from exc
-    return link
+    return voter
 
 
 @api.route("/elections/<slug>/manifest", methods=["GET"])
@@ -180,10 +198,10 @@ def board(slug: str) -> Response:
 @api.route("/voter", methods=["GET"])
 def voter() -> Response:
     """Who the bearer is, in terms a client needs: election, contest, signature issued."""
-    link = _voter()
-    election = db.session.get_one(Election, link.election_id)
-    contest_id = services.member_contest(db.session, election, link.member_id)
-    issued = services.signature_issued_on(db.session, contest_id, link.member_id)  # a date
+    voter = _voter()
+    election = db.session.get_one(Election, voter.election_id)
+    contest_id = services.member_contest(db.session, election, voter.member_id)
+    issued = services.signature_issued_on(db.session, contest_id, voter.member_id)  # a date
     return jsonify(
         election=election.slug,
         contest=str(contest_id),
@@ -201,31 +219,38 @@ def _sign_limit_key() -> str:
     Why per link, not per address: the project records no voter's address, and one link is what
     a retry loop holds. Why hashed: the limiter's storage (perhaps a shared Redis) must hold
     neither the bearer token nor a link id that matches anything in the database or the log.
-    Bearer and cookie session resolve to the same link, so they share one budget; requests that
-    name no link share one bucket of their own (they are refused before any signing anyway).
+    Bearer and cookie session resolve to the same link, so they share one budget.
+    Why no database query here: Flask-Limiter takes any error in a key function for a failure of
+    its own storage and goes on counting in this process's memory, so `_voter_first` has found
+    the link already (SECURITY.md, "Hardening").
     """
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        token = header.removeprefix("Bearer ").strip()
-        link_id = db.session.scalar(
-            select(VoterLink.id).where(VoterLink.token_hash == token_hash(token))
-        )
-    else:
-        link_id = session.get(VOTER_KEY)
-    who = f"link:{link_id}" if isinstance(link_id, int) else "no-link"
+    who = g.get("signing_voter") or "no-link"
     return "blind-sign:" + keyed_hash(who, "blind-sign-rate-limit")[:32]
 
 
+def _voter_first(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Authenticate the voter before the rate limit inside ``view``, and pass the voter on."""
+
+    @functools.wraps(view)
+    def authenticated(**kwargs: Any) -> Response:
+        voter = _voter()
+        g.signing_voter = voter.limit_key
+        return view(voter=voter, **kwargs)
+
+    return authenticated
+
+
 @api.route("/contests/<contest_id>/blind-sign", methods=["POST"])
-# Why: each request is a 3072-bit private-key operation (a retry included), so a link holder
-# must not be able to load the CPU with it. Retries of a normal vote stay far below the limit.
+# Why limited: each request is a 3072-bit private-key operation (a retry included), so a link
+# holder must not be able to load the CPU with it. Retries of a normal vote stay far below the
+# limit. A request that names no live link is refused before the limit, and is never signed.
+@_voter_first
 @limiter.limit(_sign_limit, key_func=_sign_limit_key)
-def blind_sign(contest_id: str) -> Response:
-    link = _voter()
+def blind_sign(contest_id: str, voter: Voter) -> Response:
     body = _json_body()
     with db.transaction() as s:
         blind_sig = services.blind_sign(
-            s, link.member_id, link.election_id, contest_id, body, _now()
+            s, voter.member_id, voter.election_id, contest_id, body, _now()
         )
     return jsonify(blind_sig=blind_sig)
 

@@ -1,4 +1,4 @@
-"""``voting demo`` (debug and testing only)."""
+"""``voting demo`` (only with the DEMO setting, on SQLite with the mail sink)."""
 
 from __future__ import annotations
 

@@ -237,13 +237,19 @@ PRESENTATION = (
 )
 
 
+# Kretsar that get fewer candidates than seats in the demo: Skärholmen none, Spånga-Tensta one
+# for its two seats. Every other krets gets one candidate more than its seats.
+DEMO_FEW_CANDIDATES = {"SKARHOLMEN": 0, "SPANGA_TENSTA": 1}
+
+
 def _demo_candidates(
     session: Session, election: Election, rows: list[dict[str, str]], now: datetime
 ) -> int:
-    """Approved nominations in every krets (seats + 1 of them), so the demo can go on to vote.
+    """Approved nominations (seats + 1 per krets), so the demo can go on to vote.
 
-    The first two members of each krets are left alone: the printed walk-through nominates
-    one of them by hand.
+    Two kretsar show what real districts meet too: one without any candidate and one with fewer
+    candidates than seats (``DEMO_FEW_CANDIDATES``); neither holds a vote. The first two members
+    of each krets are left alone: the printed walk-through nominates one of them by hand.
     """
     by_krets: dict[str, list[dict[str, str]]] = {}
     for row in rows:
@@ -252,7 +258,8 @@ def _demo_candidates(
     for contest in election.contests:
         members = by_krets.get(contest.krets_code, [])[2:]
         nominator = members[-1] if members else None
-        for row in members[: contest.seats + 1]:
+        wanted = DEMO_FEW_CANDIDATES.get(contest.krets_code, contest.seats + 1)
+        for row in members[:wanted]:
             if nominator is None or row is nominator:
                 continue
             nomination = Nomination(

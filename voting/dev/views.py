@@ -1,7 +1,8 @@
-"""Debug-only pages for the local demo: the mail sink and the demo staff's TOTP codes.
+"""Demo-only pages for the local demo: the mail sink and the demo staff's TOTP codes.
 
-``create_app`` registers this blueprint only when ``app.debug`` is on; it must never be
-reachable in production, since it shows one-time links and second factors.
+``create_app`` registers this blueprint only when the DEMO setting is on (never for debug mode
+alone), and refuses DEMO with PostgreSQL or SMTP mail; it must never be reachable in
+production, since it shows one-time links and second factors.
 """
 
 from __future__ import annotations
@@ -33,10 +34,10 @@ MAX_LISTED = 200
 
 
 @bp.before_request
-def _debug_only() -> None:
+def _demo_only() -> None:
     # Why twice: registration is the real guard; this stops a blueprint that was
-    # registered by mistake from showing secrets outside debug.
-    if not current_app.debug:
+    # registered by mistake from showing secrets outside the demo.
+    if not current_app.config.get("DEMO"):
         abort(404)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import current_app
@@ -26,7 +27,7 @@ from voting.elections.services import (
 from voting.scheduler.models import JobRun
 
 
-def _now():  # type: ignore[no-untyped-def]
+def _now() -> datetime:
     return current_app.config["CLOCK"]()
 
 
@@ -58,7 +59,7 @@ def show(slug: str, as_json: bool) -> None:
     except ElectionError as exc:
         raise click.ClickException(str(exc)) from exc
     now = _now()
-    info = {
+    info: dict[str, Any] = {
         "slug": election.slug,
         "title": election.title,
         "timezone": election.timezone,

@@ -8,8 +8,16 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ballots.rules import SelectionRule, holds_vote
 from voting.db import Base, IntPK, UTCTime
 from voting.members.models import Krets
+
+# How a voter signs in (the election file's ``sign_in``; docs/deployment.md, "Swedish eID"):
+# the emailed link alone, Swedish eID alone, or the link and then eID for the same member.
+SIGN_IN_LINK = "link"
+SIGN_IN_EID = "eid"
+SIGN_IN_LINK_EID = "link+eid"
+SIGN_IN_MODES = (SIGN_IN_LINK, SIGN_IN_EID, SIGN_IN_LINK_EID)
 
 
 class Election(Base):
@@ -18,6 +26,9 @@ class Election(Base):
         sa.CheckConstraint("nomination_opens < nomination_closes", name="nomination_window"),
         sa.CheckConstraint("nomination_closes < voting_opens", name="nomination_before_voting"),
         sa.CheckConstraint("voting_opens < voting_closes", name="voting_window"),
+        sa.CheckConstraint(
+            "sign_in IN (" + ", ".join(repr(m) for m in SIGN_IN_MODES) + ")", name="sign_in_known"
+        ),
     )
 
     id: Mapped[IntPK]
@@ -33,6 +44,9 @@ class Election(Base):
     reminder_hours: Mapped[list[int]] = mapped_column(sa.JSON, default=lambda: [72, 24])
     candidates_published_at: Mapped[UTCTime | None]
     created_at: Mapped[UTCTime]
+    sign_in: Mapped[str] = mapped_column(
+        sa.String(10), default=SIGN_IN_LINK, server_default=SIGN_IN_LINK
+    )
 
     contests: Mapped[list[Contest]] = relationship(
         back_populates="election", order_by="Contest.krets_code"
@@ -52,6 +66,16 @@ class Election(Base):
             self.candidates_published_at is None
             and self.nomination_opens <= now <= self.nomination_closes
         )
+
+    @property
+    def needs_link(self) -> bool:
+        """Whether a voter must open their emailed link (modes ``link`` and ``link+eid``)."""
+        return self.sign_in in (SIGN_IN_LINK, SIGN_IN_LINK_EID)
+
+    @property
+    def needs_eid(self) -> bool:
+        """Whether a voter must sign in with Swedish eID (modes ``eid`` and ``link+eid``)."""
+        return self.sign_in in (SIGN_IN_EID, SIGN_IN_LINK_EID)
 
     def voting_open(self, now: datetime) -> bool:
         return self.voting_opens <= now <= self.voting_closes
@@ -93,3 +117,20 @@ class Contest(Base):
 
     election: Mapped[Election] = relationship(back_populates="contests")
     krets: Mapped[Krets] = relationship()
+
+    def rule(self, candidates: int | None = None) -> SelectionRule:
+        """The selection rule; in a contest put to a vote, capped at its ``candidates``.
+
+        Why the cap: the party marks exactly as many names as there are seats, and a rule may
+        ask for more names than there are candidates only where no vote is held (``holds_vote``):
+        there every candidate is elected without one, and the configured rule stands, unused.
+        """
+        low, high = self.min_selections, self.max_selections
+        if candidates is not None and holds_vote(self.seats, candidates):
+            low, high = min(low, candidates), min(high, candidates)
+        return SelectionRule(
+            seats=self.seats,
+            min_selections=low,
+            max_selections=high,
+            substitutes=self.substitutes,
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-import unicodedata
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,8 +17,9 @@ from voting.audit.keys import ensure_log_key, public_key_b64
 from voting.audit.services import REGISTER_LOG, append
 from voting.ballot.models import BoardSeal
 from voting.elections.errors import ElectionFileError, ElectionNotFound
-from voting.elections.models import Contest, Election
+from voting.elections.models import SIGN_IN_LINK, SIGN_IN_MODES, Contest, Election
 from voting.members.models import Krets
+from voting.text import codepoint, forbidden_in_line
 
 SCHEDULE_FIELDS = ("nomination_opens", "nomination_closes", "voting_opens", "voting_closes")
 # Used with fullmatch: "$" would also match before a trailing newline ("abc\n").
@@ -28,8 +29,6 @@ KRETS_CODE_RE = re.compile(r"[A-Z0-9_-]{1,40}")
 # election logs under its slug; an election "register" would write into that log.
 RESERVED_SLUGS = frozenset({REGISTER_LOG})
 TITLE_MAX = 200  # election.title is VARCHAR(200)
-# Control characters, and the line and paragraph separators str.splitlines() breaks on.
-_LINE_BREAKING = frozenset({"Cc", "Zl", "Zp"})
 REMINDERS_FIELD = "reminders"
 DEFAULT_REMINDER_HOURS = (72, 24)
 MAX_REMINDER_HOURS = 90 * 24
@@ -147,16 +146,18 @@ def check_slug(slug: str) -> str:
 
 
 def check_title(value: str) -> str:
-    """The title without surrounding whitespace; no control characters or line breaks inside."""
+    """The title without surrounding whitespace; no control, line break or bidi control inside."""
     title = value.strip()
     if not title:
         raise ElectionFileError("title: must not be empty")
     # Why: the title goes into mail subjects, where a line break makes every voting-link mail
-    # fail, and into headers and files where it would split a line.
-    bad = next((c for c in title if unicodedata.category(c) in _LINE_BREAKING), None)
+    # fail, and into headers and files where it would split a line; a bidi control would make
+    # it read as another title there (voting/text.py).
+    bad = forbidden_in_line(title)
     if bad is not None:
         raise ElectionFileError(
-            f"title: must not contain control characters or line breaks (found U+{ord(bad):04X})"
+            "title: must not contain control characters or line breaks or bidi controls "
+            f"(found {codepoint(bad)})"
         )
     if len(title) > TITLE_MAX:
         raise ElectionFileError(f"title: at most {TITLE_MAX} characters")
@@ -178,12 +179,13 @@ def parse_election_file(text: str) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ElectionFileError(f"not valid TOML: {exc}") from exc
-    known = {"slug", "title", "timezone", "schedule", "krets"}
+    known = {"slug", "title", "timezone", "sign_in", "schedule", "krets"}
     for key in data:
         if key not in known:
             raise ElectionFileError(f"{key}: unknown field")
     slug = check_slug(_require(data, "slug", str, ""))
     title = check_title(_require(data, "title", str, ""))
+    sign_in = check_sign_in(data.get("sign_in", SIGN_IN_LINK))
     tz_name = data.get("timezone", "Europe/Stockholm")
     try:
         tz = ZoneInfo(tz_name)
@@ -230,6 +232,11 @@ def parse_election_file(text: str) -> dict[str, Any]:
         name = _require(krets, "name", str, where).strip()
         if not name:
             raise ElectionFileError(f"{where}name: must not be empty")
+        if (bad := forbidden_in_line(name)) is not None:
+            raise ElectionFileError(
+                f"{where}name: must not contain control characters, line breaks or bidi controls "
+                f"(found {codepoint(bad)})"
+            )
         try:
             rule = SelectionRule.build(
                 _require(krets, "seats", int, where),
@@ -246,6 +253,7 @@ def parse_election_file(text: str) -> dict[str, Any]:
         "timezone": tz_name,
         "times": times,
         "reminder_hours": reminder_hours,
+        "sign_in": sign_in,
         "contests": contests,
     }
 
@@ -260,6 +268,7 @@ def create_election(session: Session, text: str, now: datetime) -> Election:
         title=spec["title"],
         timezone=spec["timezone"],
         reminder_hours=spec["reminder_hours"],
+        sign_in=spec["sign_in"],
         created_at=now,
         **spec["times"],
     )
@@ -306,7 +315,50 @@ def create_election(session: Session, text: str, now: datetime) -> Election:
         },
         now,
     )
+    if election.sign_in != SIGN_IN_LINK:
+        # election.created keeps its exact payload (auditlog/events.py); the mode is logged
+        # as a change from the default instead, like every later change of it.
+        _log_sign_in(session, election, SIGN_IN_LINK, election.sign_in, now)
     return election
+
+
+def check_sign_in(value: object, field: str = "sign_in") -> str:
+    """The sign-in mode if it is one of ``link``, ``eid`` and ``link+eid``."""
+    if not isinstance(value, str) or value.strip() not in SIGN_IN_MODES:
+        modes = ", ".join(repr(m) for m in SIGN_IN_MODES)
+        raise ElectionFileError(f"{field}: must be one of {modes}")
+    return value.strip()
+
+
+def _log_sign_in(session: Session, election: Election, old: str, new: str, now: datetime) -> None:
+    append(
+        session,
+        election.slug,
+        "election.schedule_changed",
+        {"field": "sign_in", "old": old, "new": new},
+        now,
+    )
+
+
+def set_sign_in(session: Session, election: Election, value: object, now: datetime) -> bool:
+    """Change how voters sign in; logged. Returns whether it changed.
+
+    Refused once voting has opened: a member who began with one credential must not find
+    another demanded halfway, and the mails already sent say which one to use.
+    """
+    mode = check_sign_in(value)
+    election = _locked(session, election)
+    if mode == election.sign_in:
+        return False
+    if now >= election.voting_opens:
+        raise ElectionFileError(
+            f"sign_in: voting opened at {_stamp(election, election.voting_opens)}; the sign-in "
+            "mode can no longer change"
+        )
+    old, election.sign_in = election.sign_in, mode
+    _log_sign_in(session, election, old, mode, now)
+    session.flush()
+    return True
 
 
 def get_election(session: Session, slug: str) -> Election:
@@ -386,7 +438,7 @@ def check_schedule_change(
 
 
 def reschedule(
-    session: Session, election: Election, changes: dict[str, str | datetime], now: datetime
+    session: Session, election: Election, changes: Mapping[str, str | datetime], now: datetime
 ) -> dict[str, tuple[datetime, datetime]]:
     """Change schedule times; log each change with old and new value. Returns what changed.
 

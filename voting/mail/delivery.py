@@ -4,7 +4,8 @@ A batch runs in three kinds of short transactions, never one long one:
 
 1. *claim*: select up to ``CLAIM_CHUNK`` due rows (on PostgreSQL ``FOR UPDATE SKIP LOCKED``,
    so that several workers share the queue without waiting on each other) and push their
-   ``next_attempt_at`` a lease ahead, so that no other worker picks them up meanwhile;
+   ``next_attempt_at`` a lease ahead of the clock as read for this claim, so that no other
+   worker picks them up meanwhile;
 2. *send* each message, outside any transaction (a slow SMTP server must not hold the SQLite
    write lock that every web request needs), paced by a ``RateLimiter``;
 3. *record* the outcomes in small batches (``MAIL_RECORD_BATCH`` messages, or after a second,
@@ -16,6 +17,11 @@ the lease runs out. That is at-least-once delivery, the best SMTP allows: at mos
 batch (``MAIL_RECORD_BATCH``, 1 = every message alone) can be sent twice, and only after a
 crash. Without a crash no message is sent twice: a claimed row is invisible to other workers
 until its lease ends, and the lease is far longer than a claim takes to send.
+
+Why a clock and not a time: a run reads the clock at each claim, each send and each record
+batch. A send-out of 9,000 mails at 600 a minute runs longer than the lease; with one moment
+taken at the start, its later claims wrote leases that had already run out, and a second
+worker took and sent the same rows again.
 """
 
 from __future__ import annotations
@@ -63,7 +69,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from voting.crypto import decrypt
-from voting.mail.models import MailStatus, OutboxMessage
+from voting.mail.models import REJECTED_PREFIX, MailStatus, OutboxMessage
 from voting.mail.services import BODY_KEY
 from voting.members.models import Member
 from voting.stopflag import StopFlag
@@ -77,6 +83,9 @@ MAX_BACKOFF = timedelta(hours=6)
 SINK_NAME_RE = re.compile(r"^\d{8}T\d{6}\d{6}Z-\d{6,}\.eml$")
 # Apart from Flask-Limiter's keys in the same storage; MAIL_RATE_KEY_PREFIX overrides it.
 MAIL_RATE_KEY_PREFIX = "kongressval:mail"
+
+# The current time as an aware UTC datetime: the app's CLOCK, or a test's settable clock.
+Clock = Callable[[], datetime]
 
 
 class DeliveryError(Exception):
@@ -480,12 +489,12 @@ class SmtpTransport:
             code, reply = next(iter(exc.recipients.values()), (0, b""))
             text = _redact(_reply(code, reply), to_addr)
             if 500 <= code < 600:
-                raise RecipientRejected(f"rejected: {text}") from exc
+                raise RecipientRejected(f"{REJECTED_PREFIX}{text}") from exc
             raise TemporaryFailure(f"recipient deferred: {text}") from exc
         except smtplib.SMTPDataError as exc:
             text = _redact(_reply(exc.smtp_code, exc.smtp_error), to_addr)
             if 500 <= exc.smtp_code < 600:
-                raise PermanentFailure(f"rejected: {text}") from exc
+                raise PermanentFailure(f"{REJECTED_PREFIX}{text}") from exc
             raise TemporaryFailure(f"data deferred: {text}") from exc
         except smtplib.SMTPResponseException as exc:
             # Sender refused, or the server is unhappy: a setup matter, not the recipient's.
@@ -509,12 +518,12 @@ class SmtpTransport:
 class SinkTransport:
     """Writes each message as an .eml file, for the local demo's /dev/mail."""
 
-    def __init__(self, directory: Path, now: datetime) -> None:
+    def __init__(self, directory: Path, clock: Clock) -> None:
         self.directory = directory
-        self.now = now
+        self.clock = clock
 
     def send(self, message: EmailMessage, to_addr: str, message_id: int) -> Path:
-        name = f"{self.now:%Y%m%dT%H%M%S%f}Z-{message_id:06d}.eml"
+        name = f"{self.clock():%Y%m%dT%H%M%S%f}Z-{message_id:06d}.eml"
         path = self.directory / name
         tmp = path.with_suffix(".tmp")
         # Why 0600: the body holds one-time link tokens.
@@ -623,9 +632,9 @@ class _Outcome:
 class _Recorder:
     """Collects outcomes and writes them in small batches, each in one transaction."""
 
-    def __init__(self, session: Session, now: datetime, batch: int) -> None:
+    def __init__(self, session: Session, clock: Clock, batch: int) -> None:
         self.session = session
-        self.now = now
+        self.clock = clock
         self.batch = max(1, batch)
         self.pending: list[_Outcome] = []
         self.first_at = 0.0
@@ -644,6 +653,7 @@ class _Recorder:
             return
         pending, self.pending = self.pending, []
         session = self.session
+        now = _read(self.clock)
         try:
             sent = [o.item.id for o in pending if o.values.get("status") == MailStatus.SENT]
             if sent:
@@ -654,7 +664,7 @@ class _Recorder:
                     .where(OutboxMessage.id.in_(sent), OutboxMessage.status == MailStatus.QUEUED)
                     .values(
                         status=MailStatus.SENT,
-                        sent_at=self.now,
+                        sent_at=now,
                         attempts=OutboxMessage.attempts + 1,
                         body_enc=None,
                         last_error=None,
@@ -681,7 +691,7 @@ class _Recorder:
                             Member.email == outcome.item.to_addr,
                             Member.email_bounced_at.is_(None),
                         )
-                        .values(email_bounced_at=self.now)
+                        .values(email_bounced_at=now)
                     )
             session.commit()
         except BaseException:
@@ -705,47 +715,53 @@ def _release(session: Session, ids: list[int], now: datetime) -> None:
         raise
 
 
-def _transport(config: Mapping[str, Any], now: datetime) -> SmtpTransport | SinkTransport:
+def _transport(config: Mapping[str, Any], clock: Clock) -> SmtpTransport | SinkTransport:
     kind = config.get("MAIL_TRANSPORT", "smtp")
     if kind == "smtp":
         return SmtpTransport(config)
     if kind == "sink":
-        return SinkTransport(sink_dir(config), now)
+        return SinkTransport(sink_dir(config), clock)
     raise DeliveryError(f"MAIL_TRANSPORT: unknown transport {kind!r} (use 'smtp' or 'sink')")
 
 
 def deliver_due(
     session_or_factory: Session | Callable[[], Session],
     config: Mapping[str, Any],
-    now: datetime,
+    clock: Clock,
     limit: int | None = None,
     *,
     limiter: RateLimiter | None = None,
     stop: StopFlag | threading.Event | None = None,
 ) -> DeliveryReport:
-    """Send queued messages due at ``now`` (at most ``limit``); outcomes committed in batches.
+    """Send queued messages as they fall due (at most ``limit``); outcomes committed in batches.
 
-    Give a session with no work pending, or a sessionmaker: this function commits. Sends are
-    paced by ``limiter`` (default: one made from MAIL_RATE_PER_MINUTE; a worker passes the same
-    one to every call so that the pace holds across calls). Once ``stop`` is set, the message
-    on the wire is finished and recorded, and the rest of the claim goes back to the queue.
+    ``clock`` returns the current aware UTC time (the app's CLOCK); it is read for each claim,
+    each message and each record batch, so that a lease always runs from the moment it is
+    taken. Give a session with no work pending, or a sessionmaker: this function commits.
+    Sends are paced by ``limiter`` (default: one made from MAIL_RATE_PER_MINUTE; a worker
+    passes the same one to every call so that the pace holds across calls). Once ``stop`` is
+    set, the message on the wire is finished and recorded, and the rest of the claim goes
+    back to the queue.
     """
+    if isinstance(clock, datetime) or not callable(clock):
+        # A fixed moment here is the bug this signature exists to prevent (see the docstring).
+        raise TypeError("deliver_due takes a clock (a callable returning the time), not a time")
     report = DeliveryReport()
-    transport = _transport(config, now)
+    transport = _transport(config, clock)
     max_attempts = int(config.get("MAIL_MAX_ATTEMPTS", 6))
     if limiter is None:
         limiter = RateLimiter.from_config(config)
     remaining = limit
     try:
         with _session_scope(session_or_factory) as session:
-            recorder = _Recorder(session, now, int(config.get("MAIL_RECORD_BATCH", 20)))
+            recorder = _Recorder(session, clock, int(config.get("MAIL_RECORD_BATCH", 20)))
             stopped = False
             while (remaining is None or remaining > 0) and not (
                 stopped or (stop and stop.is_set())
             ):
                 size = limiter.claim_size(int(config.get("MAIL_CLAIM_CHUNK") or CLAIM_CHUNK))
                 chunk = size if remaining is None else min(size, remaining)
-                taken, claimed = _claim(session, config, now, chunk, report)
+                taken, claimed = _claim(session, config, _read(clock), chunk, report)
                 if not taken:
                     break
                 if remaining is not None:
@@ -757,15 +773,26 @@ def deliver_due(
                     )
                     if stopped:
                         recorder.flush()
-                        _release(session, [i.id for i in claimed[index:]], now)
+                        _release(session, [i.id for i in claimed[index:]], _read(clock))
                         break
-                    recorder.add(_deliver_one(transport, config, item, now, max_attempts, report))
+                    outcome = _deliver_one(
+                        transport, config, item, _read(clock), max_attempts, report
+                    )
+                    recorder.add(outcome)
                 recorder.flush()
     finally:
         transport.close()
     if report.total:
         log.info("outbox: %s", report)  # counts only: no addresses or bodies in the logs
     return report
+
+
+def _read(clock: Clock) -> datetime:
+    """The clock's time now; refuses a naive one, which would compare wrongly with the rows."""
+    now = clock()
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("the mail clock must return an aware datetime (UTC)")
+    return now
 
 
 def _deliver_one(

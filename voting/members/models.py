@@ -45,6 +45,9 @@ class Member(Base):
     email: Mapped[str | None] = mapped_column(sa.String(320), index=True)  # stored lower-case
     # Set when the SMTP server refused the address for good; cleared when the email changes.
     email_bounced_at: Mapped[UTCTime | None]
+    # When the address last changed (committee correction or register import): a voting link
+    # that already went out may then be moved to the new address only by two committee members.
+    email_changed_at: Mapped[UTCTime | None]
     phone: Mapped[str | None] = mapped_column(sa.String(40))
     krets_code: Mapped[str] = mapped_column(sa.ForeignKey("krets.code"), index=True)
     forening: Mapped[str | None] = mapped_column(sa.String(200))

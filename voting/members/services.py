@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from voting.audit.services import REGISTER_LOG, append
 from voting.crypto import decrypt, encrypt, keyed_hash, pseudonym
 from voting.db import utcnow
+from voting.mail.services import queue_mail
 from voting.members.errors import (
     MemberNotFound,
     PersonnummerError,
@@ -38,6 +39,7 @@ from voting.members.errors import (
 from voting.members.errors import tr as _
 from voting.members.models import Forening, Krets, Member
 from voting.members.pnr import mask, parse_personnummer
+from voting.text import codepoint, forbidden_in_line
 
 MEMBER_HEADER = (
     "member_id",
@@ -214,7 +216,14 @@ def _common_checks(
     errors = []
     for name in header:
         value = row[name]
-        if not value and name not in optional:
+        bad = forbidden_in_line(value)
+        if bad is not None:
+            message = _("Fältet innehåller ett otillåtet tecken (%(char)s).", char=codepoint(bad))
+            errors.append(RowError(row_no, name, message))
+            # Why blank it: the field's own checks below would echo the value in their
+            # messages (an unknown krets code, an email error), bidi controls and all.
+            row[name] = ""
+        elif not value and name not in optional:
             errors.append(RowError(row_no, name, _("Fältet måste fyllas i.")))
         elif name in MAX_LENGTH and len(value) > MAX_LENGTH[name]:
             errors.append(RowError(row_no, name, _("Högst %(n)s tecken.", n=MAX_LENGTH[name])))
@@ -395,6 +404,7 @@ def import_members(
         changed = any(old[name] != row[name] for name in _COMPARED)
         if old["email"] != row["email"]:
             row["email_bounced_at"] = None  # a new address has not bounced
+            row["email_changed_at"] = now  # a link that went out may not follow it unchecked
         # Why compare lookup hashes: re-encrypting is the costly step, and an unchanged
         # number needs no new ciphertext (nor would a new nonce tell anyone anything).
         if old["personnummer_lookup"] != lookup:
@@ -492,23 +502,57 @@ def member_by_email(session: Session, email: str) -> Member | None:
     return found[0] if found else None
 
 
-def change_email(session: Session, member: Member, address: str, now: datetime) -> bool:
+def change_email(
+    session: Session, member: Member, address: str, now: datetime, *, by: int | str = "cli"
+) -> bool:
     """Set the member's email (checked, lower-cased) and clear a bounce mark; False if unchanged.
 
-    Raises EmailNotValidError for a malformed address. The audit entry names the member only by
-    pseudonym and holds neither address.
+    Raises EmailNotValidError for a malformed address. ``by`` is the acting staff account's id
+    ("cli" from the command line). The audit entry names the member only by pseudonym and holds
+    neither address. A real change mails a notice to the old address and to the new one.
     """
     normalized = normalize_email(address)
     if normalized == member.email and member.email_bounced_at is None:
         return False
+    previous, bounced = member.email, member.email_bounced_at is not None
     # Why clear the mark on any correction, even to the same address: the committee has
     # checked it with the member, so the next mail should be tried.
     member.email = normalized
     member.email_bounced_at = None
     member.updated_at = now
+    if previous != normalized:
+        member.email_changed_at = now
+        # Why both: whoever reads the old mailbox learns that mail now goes elsewhere (a
+        # redirected voting link cannot go unseen), and the new address learns it was added.
+        # An address that bounced is not written to again.
+        for to in (None if bounced else previous, normalized):
+            if to:
+                queue_mail(
+                    session,
+                    to=to,
+                    subject=EMAIL_CHANGED_SUBJECT,
+                    body=EMAIL_CHANGED_BODY.format(first_name=member.first_name),
+                    kind="email_changed",
+                    now=now,
+                    member_id=member.member_id,
+                )
     voter = pseudonym(member.member_id, REGISTER_LOG)
-    append(session, REGISTER_LOG, "member.email_changed", {"member": voter}, now)
+    append(session, REGISTER_LOG, "member.email_changed", {"member": voter, "by": by}, now)
     return True
+
+
+EMAIL_CHANGED_SUBJECT = "Din e-postadress i medlemsregistret har ändrats"
+EMAIL_CHANGED_BODY = (
+    "Hej {first_name},\n\n"
+    "Valberedningen har ändrat din e-postadress i medlemsregistret. Mejl från valet, och en ny "
+    "röstlänk om du begär en, går från och med nu till den nya adressen. Samma besked går till "
+    "både den gamla och den nya adressen.\n\n"
+    "Bad du inte om ändringen? Kontakta valberedningen genast: någon kan försöka rösta i ditt "
+    "namn.\n\n"
+    "-- \nHello! The election committee changed your email address in the member register. "
+    "This notice goes to both the old and the new address. If you did not ask for the change, "
+    "contact the election committee at once.\n"
+)
 
 
 def personnummer_of(member: Member) -> str | None:

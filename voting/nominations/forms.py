@@ -31,6 +31,7 @@ from wtforms.validators import (
 from voting.members.errors import PersonnummerError
 from voting.members.pnr import parse_personnummer
 from voting.members.services import normalize_email
+from voting.text import forbidden_in_line, forbidden_in_text
 
 try:  # WTForms >= 3.3 deprecates (value, label) tuples in favour of SelectChoice.
     from wtforms import SelectChoice as _choice
@@ -44,12 +45,6 @@ MOTIVATION_MAX = 1000
 PRESENTATION_MAX = 2000
 MAX_LINKS = 3
 LINK_MAX = 500
-
-# C0/C1 control characters (except tab and newlines in long texts) and unpaired surrogates:
-# they have no place in a name, break some databases (PostgreSQL refuses NUL) and can hide
-# text in mails.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-_CONTROL_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029]")
 
 
 def _strip(value: Any) -> Any:
@@ -68,14 +63,16 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def one_line(form: FlaskForm, field: Any) -> None:
-    """A single-line field may hold no control characters or line breaks."""
-    if field.data and _CONTROL_ONE_LINE.search(field.data):
+    """A single-line field may hold no control characters, line breaks or bidi controls."""
+    # Control characters break some databases (PostgreSQL refuses NUL) and can hide text in
+    # mails; bidi controls can make a name read as another (voting/text.py).
+    if field.data and forbidden_in_line(field.data):
         raise ValidationError(_l("Fältet innehåller otillåtna tecken."))
 
 
 def plain_text(form: FlaskForm, field: Any) -> None:
-    """A text area may hold line breaks but no other control characters."""
-    if field.data and _CONTROL.search(field.data):
+    """A text area may hold line breaks, but no other control characters or bidi overrides."""
+    if field.data and forbidden_in_text(field.data):
         raise ValidationError(_l("Texten innehåller otillåtna tecken."))
 
 
@@ -114,8 +111,11 @@ def member_id_or_personnummer(form: FlaskForm, field: Any) -> None:
 
 def link_problem(value: str) -> Any:
     """Why ``value`` is not an acceptable presentation link (a message), or None if it is."""
-    if len(value) > LINK_MAX or re.search(r"[\s\x00-\x1f\x7f]", value):
+    if len(value) > LINK_MAX or re.search(r"\s", value):
         return _l("Länken är för lång eller innehåller mellanslag.")
+    # Why: a bidi control would make the link on the public list read as another address.
+    if forbidden_in_line(value):
+        return _l("Länken är inte en giltig adress.")
     try:
         parts = urlsplit(value)
         port_ok = parts.port is None or 0 < parts.port < 65536

@@ -30,9 +30,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from auditlog import canonical_json
+from ballots.rules import holds_vote
 from voting.admin.errors import (
     CandidatesPublished,
     NotFound,
+    NoVoteNotConfirmed,
     PublicationBlocked,
     ReviewError,
 )
@@ -371,24 +373,48 @@ def _krets(contest: Contest) -> str:
     return f"{contest.krets.name} ({contest.krets_code})"
 
 
+def contests_without_vote(session: Session, election: Election) -> list[tuple[Contest, int]]:
+    """The contests whose list has no more candidates than seats, with the number of candidates.
+
+    No vote is held there: every candidate is elected without one and the other seats stay
+    empty (docs/tally.md). Before publication the lists are the approved nominations.
+    """
+    return [
+        (contest, n)
+        for contest in election.contests
+        if not holds_vote(contest.seats, n := len(candidate_list(session, contest)))
+    ]
+
+
+def no_vote_line(contest: Contest, candidates: int) -> str:
+    """One line on a krets without a vote, for the publish page and the CLI."""
+    seats = _n("%(num)s plats", "%(num)s platser", contest.seats)
+    if candidates == 0:
+        return _(
+            "%(krets)s: inga godkända kandidater för %(seats)s, ingen omröstning; "
+            "platserna står tomma.",
+            krets=_krets(contest),
+            seats=seats,
+        )
+    return _n(
+        "%(krets)s: %(num)s godkänd kandidat för %(seats)s, ingen omröstning; "
+        "kandidaten väljs utan omröstning.",
+        "%(krets)s: %(num)s godkända kandidater för %(seats)s, ingen omröstning; "
+        "kandidaterna väljs utan omröstning.",
+        candidates,
+        krets=_krets(contest),
+        seats=seats,
+    )
+
+
 def publication_warnings(session: Session, election: Election) -> list[str]:
-    """What the committee should know before publishing, without being stopped by it."""
+    """What the committee should know before publishing, without being stopped by it.
+
+    Kretsar without a vote are not here: ``contests_without_vote`` lists them, and publishing
+    needs its own confirmation for them.
+    """
     warnings = []
     counts = status_counts(session, election)
-    for contest in election.contests:
-        approved = counts.get(contest.krets_code, Counter()).get(NominationStatus.APPROVED, 0)
-        if approved == 0:
-            warnings.append(_("%(krets)s har inga godkända kandidater.", krets=_krets(contest)))
-        elif approved < contest.seats:
-            warnings.append(
-                _n(
-                    "%(krets)s har %(num)s godkänd kandidat för %(seats)s platser.",
-                    "%(krets)s har %(num)s godkända kandidater för %(seats)s platser.",
-                    approved,
-                    krets=_krets(contest),
-                    seats=contest.seats,
-                )
-            )
     unanswered = sum(c.get(NominationStatus.AWAITING_NOMINEE, 0) for c in counts.values())
     if unanswered:
         warnings.append(
@@ -411,8 +437,14 @@ def publish_candidates(
     now: datetime,
     user: User | None = None,
     key_bits: int = 3072,
+    *,
+    confirm_no_vote: bool = False,
 ) -> list[dict[str, Any]]:
-    """Freeze the candidate lists, create each contest's RSA key, and log hashes of both."""
+    """Freeze the candidate lists, create each contest's RSA key, and log hashes of both.
+
+    A krets with no more candidates than seats holds no vote; publishing such lists needs
+    ``confirm_no_vote``, so that the committee has seen them (PublicationBlocked otherwise).
+    """
     # Why lock and re-check here: two committee members pressing "publish" at once, or a
     # review racing the publication, must not produce two events or a list that changed.
     session.scalars(
@@ -424,11 +456,15 @@ def publish_candidates(
     blockers = publication_blockers(session, election, now)
     if blockers:
         raise PublicationBlocked(blockers)
+    without_vote = contests_without_vote(session, election)
+    if without_vote and not confirm_no_vote:
+        raise NoVoteNotConfirmed([no_vote_line(c, n) for c, n in without_vote])
     keys = {key.contest_id: key for key in generate_contest_keys(session, election, now, key_bits)}
     published = []
     for contest in election.contests:
         candidates = candidate_list(session, contest)
         contest.list_hash = list_hash(candidates)
+        rule = contest.rule(len(candidates))
         published.append(
             {
                 "contest": str(contest.id),
@@ -437,6 +473,12 @@ def publish_candidates(
                 "list_hash": contest.list_hash,
                 # The contest key is bound to the log here, before anyone can be signed for.
                 "key_sha256": hashlib.sha256(keys[contest.id].public_key_der).hexdigest(),
+                # The selection rule too, exactly as the manifest states it: a server that later
+                # lowered min_selections or raised max_selections would contradict the log.
+                "seats": rule.seats,
+                "min_selections": rule.min_selections,
+                "max_selections": rule.max_selections,
+                "substitutes": rule.substitutes,
             }
         )
     election.candidates_published_at = now

@@ -20,6 +20,7 @@ from flask import (
 from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ballots.rules import holds_vote
 from voting.db import db
 from voting.elections.errors import ElectionNotFound
 from voting.elections.models import Election
@@ -53,7 +54,7 @@ NOMINEE_SESSION = timedelta(hours=4)
 
 
 def _now() -> datetime:
-    return current_app.config["CLOCK"]()  # type: ignore[no-any-return]
+    return current_app.config["CLOCK"]()
 
 
 def _election(slug: str) -> Election:
@@ -377,4 +378,5 @@ def candidates(slug: str) -> Any:
         election=election,
         lists=published_contests(db.session, election),
         links_of=nomination_links,
+        holds_vote=holds_vote,
     )

@@ -183,4 +183,5 @@ def board(slug: str) -> tuple[str, int]:
     ), status
 
 
-from voting.public import results_views  # noqa: E402,F401  (registers the results routes)
+# Registers the results routes and the voter-code check.
+from voting.public import check_views, results_views  # noqa: E402,F401

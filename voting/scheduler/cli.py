@@ -28,7 +28,7 @@ def scheduler_command(once: bool) -> None:
         lock = runner_lock(app.config["DATABASE_URL"])
     except LockError as exc:
         raise click.ClickException(str(exc)) from exc
-    if app.config["BASE_URL"] == DEFAULTS["BASE_URL"] and not (app.debug or app.testing):
+    if app.config["BASE_URL"] == DEFAULTS["BASE_URL"] and not (app.config["DEMO"] or app.testing):
         # Links mailed by the scheduler would point at this default; say so loudly.
         _echo(f"warning: BASE_URL is the default {DEFAULTS['BASE_URL']}; set VOTING_BASE_URL")
     if once:

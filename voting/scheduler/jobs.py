@@ -29,6 +29,7 @@ from voting.ballot.models import BoardSeal
 from voting.ballot.services import roll_frozen, seal_board
 from voting.elections.models import Election
 from voting.mail.services import queue_mail
+from voting.mail.unreachable import reach
 from voting.nominations.models import Nomination, NominationStatus
 from voting.scheduler.models import JobRun
 
@@ -208,9 +209,12 @@ def _side_effect(
         sent = send_nomination_summary(session, election, now)
         return f"summary queued to {sent} committee address(es)"
     if job == VOTING_OPENS:
-        return f"{links.send_links(session, election, now, base_url)} voting links queued"
+        count = links.send_links(session, election, now, base_url)
+        # Counts and krets codes only: this line goes to the process log.
+        return f"{count} voting links queued; {reach(session, election).summary()}"
     if job.startswith(REMINDER_PREFIX):
-        return f"{links.remind(session, election, now, base_url)} reminders queued"
+        count = links.remind(session, election, now, base_url)
+        return f"{count} reminders queued; {reach(session, election).summary()}"
     if job == VOTING_CLOSES:
         if session.get(BoardSeal, election.id) is not None:
             return "the board was already sealed"
