@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gc
 import json
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -449,3 +451,30 @@ def read_record(record: Any) -> ElectionRecord:
         seed=tally["seed"],
         results=tally["results"],
     )
+
+
+def read_record_file(path: str) -> Any:
+    """The parsed record file (``-`` for standard input), or the RecordError it is not a record
+    for; raises OSError, ValueError or RecursionError when it cannot be read as JSON at all."""
+    # Why: parsing a large record makes millions of objects and no garbage cycles, and the
+    # collector would walk them all again and again; frozen, the forked workers leave them be.
+    gc.disable()
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+        record: Any = load_record(text)
+    except RecordError as exc:
+        record = exc
+    finally:
+        gc.enable()
+    del text
+    gc.freeze()
+    return record
+
+
+def contests_in_order(rec: ElectionRecord) -> list[tuple[str, RecordContest]]:
+    """The record's contests in the record's order (``contest_order``)."""
+    return sorted(rec.contests.items(), key=lambda item: contest_order(item[0]))

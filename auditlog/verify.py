@@ -8,16 +8,12 @@ without the server, a database or a secret.
 
 from __future__ import annotations
 
-import argparse
 import base64
-import gc
 import hashlib
 import json
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
-from itertools import chain, repeat
+from collections.abc import Sequence
 from typing import Any
 
 from auditlog.ballotcheck import check_board
@@ -43,15 +39,18 @@ from auditlog.record import (
     RecordContest,
     RecordError,
     b64_field,
-    contest_order,
+    contests_in_order,
     load_record,
     read_record,
+    read_record_file,
 )
+from auditlog.recount import recount_result
+from auditlog.report import Check, arguments, difference, guarded, plural, render, summary
 from auditlog.votercodes import codes_hash, list_hash
 from ballots.blindrsa import load_public_key_spki, public_key_jwk
 from ballots.board import board_hash
 from ballots.errors import BallotError
-from ballots.tally import TallyError, count, lottery_key, result_bytes, result_hash, turnout
+from ballots.tally import TallyError, result_bytes, result_hash
 
 __all__ = [
     "CHECKS",
@@ -83,29 +82,6 @@ CHECKS = (
 )
 """The checks' names, in the order they run and are printed."""
 
-MAX_SHOWN = 10  # problems named per check; the rest are counted
-
-
-@dataclass(frozen=True)
-class Check:
-    """One named check of the record and what it found."""
-
-    name: str
-    ok: bool
-    detail: str
-
-
-def _summary(name: str, problems: list[str], ok_detail: str) -> Check:
-    if not problems:
-        return Check(name, True, ok_detail)
-    shown = "; ".join(problems[:MAX_SHOWN])
-    more = len(problems) - MAX_SHOWN
-    return Check(name, False, shown + (f"; and {more} more" if more > 0 else ""))
-
-
-def _sorted(rec: ElectionRecord) -> list[tuple[str, RecordContest]]:
-    return sorted(rec.contests.items(), key=lambda item: contest_order(item[0]))
-
 
 # --- The log -----------------------------------------------------------------------------
 
@@ -128,10 +104,10 @@ def _check_log_key(rec: ElectionRecord, expected: str | None) -> Check:
     if expected is not None and _norm(expected) != _norm(actual):
         problems.append(f"the log key's fingerprint {actual} is not the expected {expected}")
     if expected is not None:
-        return _summary("log key", problems, f"fingerprint {actual}, as expected (--log-key)")
+        return summary("log key", problems, f"fingerprint {actual}, as expected (--log-key)")
     # Why so explicit: without --log-key the record was only checked against its own key, and a
     # log re-signed with another key passes that; only the printed fingerprint tells them apart.
-    return _summary(
+    return summary(
         "log key",
         problems,
         f"fingerprint {actual} matches the record's own key only; NOT checked against an outside "
@@ -178,7 +154,7 @@ def _check_checkpoints(rec: ElectionRecord, events: LogEvents) -> Check:
             f"the last {len(leaves) - max(sizes)} log entries (from entry {max(sizes)}) are not "
             "covered by a signed checkpoint"
         )
-    return _summary(
+    return summary(
         "checkpoints",
         problems,
         f"{len(sizes)} signed checkpoints, sizes {sizes}, each a prefix of the log",
@@ -187,7 +163,7 @@ def _check_checkpoints(rec: ElectionRecord, events: LogEvents) -> Check:
 
 def _check_events(events: LogEvents) -> Check:
     found = [kind for kind in events.data if kind != ELECTION_CREATED]
-    return _summary(
+    return summary(
         "log events",
         events.problems,
         f"{ELECTION_CREATED} first, then {', '.join(found)} and {len(events.added)} "
@@ -204,7 +180,7 @@ def _check_candidate_lists(rec: ElectionRecord, events: LogEvents) -> Check:
     created = events.per_contest(ELECTION_CREATED) or {}
     if published is None:
         problems.append("the log holds no valid candidates.published event")
-    for cid, contest in _sorted(rec):
+    for cid, contest in contests_in_order(rec):
         computed = hashlib.sha256(canonical_json(contest.candidates)).hexdigest()
         if computed != contest.list_hash:
             problems.append(f"contest {cid}: the candidate list does not hash to its list_hash")
@@ -230,7 +206,7 @@ def _check_candidate_lists(rec: ElectionRecord, events: LogEvents) -> Check:
         if cid in created:
             problems.extend(_configured_rule(contest, created[cid]))
         problems.extend(_key_forms(contest))
-    return _summary(
+    return summary(
         "candidate lists and keys",
         problems,
         f"{len(rec.contests)} contests: lists, rules and keys match the log",
@@ -275,15 +251,12 @@ def _key_forms(contest: RecordContest) -> list[str]:
 def _without_vote(rec: ElectionRecord) -> list[str]:
     """A contest that holds no vote has an empty board."""
     return [
-        f"contest {cid} holds no vote ({_n(len(c.candidates), 'candidate')} for "
-        f"{_n(c.rule.seats, 'seat')}), but its board holds {_n(len(rec.board[cid]), 'ballot')}"
-        for cid, c in _sorted(rec)
+        f"contest {cid} holds no vote ({plural(len(c.candidates), 'candidate')} for "
+        f"{plural(c.rule.seats, 'seat')}), but its board holds "
+        f"{plural(len(rec.board[cid]), 'ballot')}"
+        for cid, c in contests_in_order(rec)
         if not c.holds_vote and rec.board[cid]
     ]
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _sealed(events: LogEvents) -> dict[str, dict[str, Any]]:
@@ -296,7 +269,7 @@ def _sealed(events: LogEvents) -> dict[str, dict[str, Any]]:
 def _check_counts(rec: ElectionRecord, events: LogEvents) -> Check:
     sealed = _sealed(events)
     problems = []
-    for cid, contest in _sorted(rec):
+    for cid, contest in contests_in_order(rec):
         seal = sealed.get(cid)
         if seal is None:
             problems.append(f"contest {cid}: not in the board.sealed event")
@@ -315,12 +288,12 @@ def _check_counts(rec: ElectionRecord, events: LogEvents) -> Check:
         if (listed["signatures_issued"], listed["roll_size"]) != (issued, roll):
             problems.append(f"contest {cid}: the record's counts are not the sealed ones")
         if not contest.holds_vote and (seal["ballots"] or issued):
-            sealed_ballots = _n(seal["ballots"], "ballot")
+            sealed_ballots = plural(seal["ballots"], "ballot")
             problems.append(
                 f"contest {cid} holds no vote, but the seal gives it {sealed_ballots} and "
-                f"{_n(issued, 'signature')} issued"
+                f"{plural(issued, 'signature')} issued"
             )
-    return _summary(
+    return summary(
         "ballots ≤ signatures ≤ roll", problems, "every contest: ballots ≤ signatures ≤ roll"
     )
 
@@ -334,7 +307,7 @@ def _check_roll(rec: ElectionRecord, events: LogEvents) -> Check:
     before_seal = [a for a in events.added if a.entry < seal_index]
     added = Counter(a.contest for a in before_seal)
     problems = []
-    for cid, _contest in _sorted(rec):
+    for cid, _contest in contests_in_order(rec):
         if cid not in sealed:
             continue
         roll = sealed[cid]["roll_size"]
@@ -361,7 +334,7 @@ def _check_roll(rec: ElectionRecord, events: LogEvents) -> Check:
             problems.append(
                 f"contest {cid}: the record lists {listed} roll codes, the seal a roll of {roll}"
             )
-    return _summary(
+    return summary(
         "roll size matches the log",
         problems,
         "every contest's sealed roll size = its roll.frozen size + its roll.member_added events "
@@ -401,7 +374,7 @@ def _check_codes(rec: ElectionRecord, events: LogEvents) -> Check:
     problems: list[str] = []
     roll_of: dict[str, str] = {}
     issued_total = 0
-    for cid, _contest in _sorted(rec):
+    for cid, _contest in contests_in_order(rec):
         listed = rec.counts[cid]
         roll, issued = listed["roll_codes"], listed["issued_codes"]
         problems += _ascending(cid, "roll_codes", roll)
@@ -419,8 +392,8 @@ def _check_codes(rec: ElectionRecord, events: LogEvents) -> Check:
         seal = sealed.get(cid)
         if seal is not None and len(issued) != seal["signatures_issued"]:
             problems.append(
-                f"contest {cid}: {_n(len(issued), 'issued code')}, but the seal gives "
-                f"{_n(seal['signatures_issued'], 'signature')} issued"
+                f"contest {cid}: {plural(len(issued), 'issued code')}, but the seal gives "
+                f"{plural(seal['signatures_issued'], 'signature')} issued"
             )
         if seal is not None and list_hash(issued) != seal["issued_codes_hash"]:
             problems.append(
@@ -432,7 +405,7 @@ def _check_codes(rec: ElectionRecord, events: LogEvents) -> Check:
             if roll:
                 problems.append(
                     f"contest {cid}: no roll event commits to its codes, but the record lists "
-                    f"{_n(len(roll), 'roll code')}"
+                    f"{plural(len(roll), 'roll code')}"
                 )
             continue
         digest = codes_hash(roll, listed["roll_codes_salt"])
@@ -441,7 +414,7 @@ def _check_codes(rec: ElectionRecord, events: LogEvents) -> Check:
                 f"contest {cid}: roll_codes with roll_codes_salt hash to {digest[:8]}…, not to "
                 f"the codes_hash {commitment[0][:8]}… of {commitment[1]}"
             )
-    return _summary(
+    return summary(
         "voter codes",
         problems,
         f"{len(roll_of)} roll codes open the log's commitments; {issued_total} issued codes, "
@@ -454,7 +427,7 @@ def _check_board_hashes(
 ) -> Check:
     sealed = _sealed(events)
     problems = []
-    for cid, _contest in _sorted(rec):
+    for cid, _contest in contests_in_order(rec):
         seal = sealed.get(cid)
         if seal is None:
             problems.append(f"contest {cid}: not in the board.sealed event")
@@ -469,74 +442,17 @@ def _check_board_hashes(
             problems.append(f"contest {cid}: the board cannot be hashed")
         elif computed != seal["board_hash"]:
             problems.append(f"contest {cid}: the board hash {computed[:8]}… is not the sealed one")
-    return _summary("board matches the seal", problems, "every contest's board hash is sealed")
+    return summary("board matches the seal", problems, "every contest's board hash is sealed")
 
 
 # --- The count ---------------------------------------------------------------------------
-
-
-def _each(counted: Counter[tuple[str, ...]]) -> Iterator[tuple[str, ...]]:
-    """Every ballot's choices, as many times as they were cast (the count ignores order)."""
-    return chain.from_iterable(repeat(choices, times) for choices, times in counted.items())
-
-
-def _recount(
-    rec: ElectionRecord, events: LogEvents, choices: dict[str, Counter[tuple[str, ...]]]
-) -> dict[str, Any]:
-    """The result of docs/tally.md for the valid ballots; a contest without a vote has none."""
-    sealed = _sealed(events)
-    contests = []
-    for cid, contest in _sorted(rec):
-        seal = sealed[cid]
-        chosen = choices.get(cid, Counter())
-        cast = sum(chosen.values())
-        counted = count(
-            _each(chosen),
-            contest.candidate_ids,
-            contest.rule.seats,
-            contest.rule.substitutes,
-            contest=cid,
-            key=lottery_key(seal["board_hash"], rec.seed),
-        )
-        contests.append(
-            {
-                **counted,
-                "krets": contest.krets,
-                "board_hash": seal["board_hash"],
-                "ballots_cast": cast,
-                "signatures_issued": seal["signatures_issued"],
-                "roll_size": seal["roll_size"],
-                "turnout": turnout(cast, seal["roll_size"]),
-            }
-        )
-    return {"version": 1, "election": rec.slug, "seed": rec.seed, "contests": contests}
-
-
-def _difference(published: dict[str, Any], recount: dict[str, Any]) -> str:
-    """Name the first field where the published result differs from the recount."""
-    for key in sorted(set(published) | set(recount)):
-        if key != "contests" and published.get(key) != recount.get(key):
-            return f"the published {key} differs from the recount"
-    theirs = published.get("contests")
-    if not isinstance(theirs, list) or len(theirs) != len(recount["contests"]):
-        return "the published results have another list of contests"
-    for pub, mine in zip(theirs, recount["contests"], strict=True):
-        if not isinstance(pub, dict):
-            return "a published contest is not an object"
-        for key in sorted(set(pub) | set(mine)):
-            if canonical_json(pub.get(key)) != canonical_json(mine.get(key)):
-                return (
-                    f"contest {mine['contest']}: the published {key} {json.dumps(pub.get(key))} "
-                    f"is not the recount's {json.dumps(mine.get(key))}"
-                )
-    return "the published results are not in canonical form"
 
 
 def _check_recount(
     rec: ElectionRecord, events: LogEvents, choices: dict[str, Counter[tuple[str, ...]]]
 ) -> Check:
     try:
-        recount = _recount(rec, events, choices)
+        recount = recount_result(rec, _sealed(events), choices)
     except (TallyError, KeyError) as exc:
         return Check("recount", False, f"the recount fails: {exc}")
     try:
@@ -545,7 +461,7 @@ def _check_recount(
         same = False
     if same:
         return Check("recount", True, "the recount equals the published results")
-    return Check("recount", False, _difference(rec.results, recount))
+    return Check("recount", False, difference(rec.results, recount))
 
 
 def _check_results_hash(rec: ElectionRecord, events: LogEvents) -> Check:
@@ -565,7 +481,7 @@ def _check_results_hash(rec: ElectionRecord, events: LogEvents) -> Check:
             for c in rec.results.get("contests", [])
             if isinstance(c, dict)
         }
-        for cid, _contest in _sorted(rec):
+        for cid, _contest in contests_in_order(rec):
             if cid not in logged:
                 continue
             named = [logged[cid]["elected"], logged[cid]["ersattare"]]
@@ -577,18 +493,10 @@ def _check_results_hash(rec: ElectionRecord, events: LogEvents) -> Check:
     published = events.data.get(RESULTS_PUBLISHED)
     if published is not None and published["results_hash"] != digest:
         problems.append("the results do not hash to the results.published event's results_hash")
-    return _summary("results hash", problems, "the results hash to the logged results_hash")
+    return summary("results hash", problems, "the results hash to the logged results_hash")
 
 
 # --- Running the checks ------------------------------------------------------------------
-
-
-def _guarded(name: str, check: Callable[[], Check]) -> Check:
-    """Run a check; a malformed record fails that check instead of crashing the verifier."""
-    try:
-        return check()
-    except (RecordError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        return Check(name, False, f"malformed record: {exc}")
 
 
 def verify_record(
@@ -602,34 +510,32 @@ def verify_record(
     kretsar = {cid: c.krets for cid, c in rec.contests.items()}
     events = read_events(rec.entries, kretsar, base64.b64encode(rec.log_key).decode())
     checks = [Check("record format", True, f"{FORMAT} version {VERSION}, election {rec.slug}")]
-    checks.append(_guarded("log chain", lambda: _check_chain(rec)))
-    checks.append(_guarded("log key", lambda: _check_log_key(rec, expected_fingerprint)))
-    checks.append(_guarded("checkpoints", lambda: _check_checkpoints(rec, events)))
+    checks.append(guarded("log chain", lambda: _check_chain(rec)))
+    checks.append(guarded("log key", lambda: _check_log_key(rec, expected_fingerprint)))
+    checks.append(guarded("checkpoints", lambda: _check_checkpoints(rec, events)))
     checks.append(_check_events(events))
-    checks.append(_guarded("candidate lists and keys", lambda: _check_candidate_lists(rec, events)))
+    checks.append(guarded("candidate lists and keys", lambda: _check_candidate_lists(rec, events)))
     board = check_board(rec, workers)
     total = sum(len(b) for b in rec.board.values())
     checks += [
-        _summary(
+        summary(
             "ballots valid",
             _without_vote(rec) + board.invalid,
             f"{total} ballots canonical and valid",
         ),
-        _summary("ballot signatures", board.unsigned, f"{total} RSA-PSS signatures verify"),
-        _summary(
-            "no duplicates", board.duplicates, "no ballot hash and no signature appears twice"
-        ),
+        summary("ballot signatures", board.unsigned, f"{total} RSA-PSS signatures verify"),
+        summary("no duplicates", board.duplicates, "no ballot hash and no signature appears twice"),
     ]
-    checks.append(_guarded("ballots ≤ signatures ≤ roll", lambda: _check_counts(rec, events)))
-    checks.append(_guarded("roll size matches the log", lambda: _check_roll(rec, events)))
-    checks.append(_guarded("voter codes", lambda: _check_codes(rec, events)))
+    checks.append(guarded("ballots ≤ signatures ≤ roll", lambda: _check_counts(rec, events)))
+    checks.append(guarded("roll size matches the log", lambda: _check_roll(rec, events)))
+    checks.append(guarded("voter codes", lambda: _check_codes(rec, events)))
     checks.append(
-        _guarded(
+        guarded(
             "board matches the seal", lambda: _check_board_hashes(rec, events, board.board_hashes)
         )
     )
-    checks.append(_guarded("recount", lambda: _check_recount(rec, events, board.choices)))
-    checks.append(_guarded("results hash", lambda: _check_results_hash(rec, events)))
+    checks.append(guarded("recount", lambda: _check_recount(rec, events, board.choices)))
+    checks.append(guarded("results hash", lambda: _check_results_hash(rec, events)))
     return checks
 
 
@@ -646,46 +552,18 @@ def verify_text(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``verify-election`` console script; exit 0 only if every check passes."""
-    parser = argparse.ArgumentParser(
-        prog="verify-election", description="Check an election record offline."
-    )
-    parser.add_argument("record", help="the election record (JSON), or - for standard input")
-    parser.add_argument(
-        "--log-key", metavar="FINGERPRINT", help="the log key's printed fingerprint"
-    )
-    parser.add_argument("--json", action="store_true", help="print the checks as JSON")
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    args = parser.parse_args(argv)
-    # Why: parsing a large record makes millions of objects and no garbage cycles, and the
-    # collector would walk them all again and again; frozen, the forked workers leave them be.
-    gc.disable()
+    args = arguments(argv)
     try:
-        if args.record == "-":
-            text = sys.stdin.read()
-        else:
-            with open(args.record, encoding="utf-8") as handle:
-                text = handle.read()
-        record: Any = load_record(text)
-    except RecordError as exc:
-        record = exc
+        record = read_record_file(args.record)
     except (OSError, ValueError, RecursionError) as exc:
         print(f"verify-election: cannot read {args.record}: {exc}", file=sys.stderr)
         return 2
-    finally:
-        gc.enable()
-    del text
-    gc.freeze()
     if isinstance(record, RecordError):
         checks = [Check("record format", False, str(record))]
     else:
         checks = verify_record(record, expected_fingerprint=args.log_key, workers=args.workers)
     ok = all(c.ok for c in checks)
-    if args.json:
-        print(json.dumps({"ok": ok, "checks": [asdict(c) for c in checks]}, ensure_ascii=False))
-    else:
-        for c in checks:
-            print(f"{'✓' if c.ok else '✗'} {c.name}: {c.detail}")
-        print("The record verifies." if ok else "THE RECORD DOES NOT VERIFY.")
+    print(render(checks, as_json=args.json))
     return 0 if ok else 1
 
 

@@ -184,6 +184,32 @@ class Database:
 
 db = Database()
 
+# Not VOTING_*: the app loads every VOTING_* variable into its configuration.
+OWNER_URL_ENV = "KONGRESSVAL_OWNER_DATABASE_URL"
+"""The owner role's database URL, for the few commands the app role may not run (PostgreSQL)."""
+
+
+@contextmanager
+def owner_transaction(owner_url: str | None) -> Iterator[Session]:
+    """A unit of work as the tables' owner when ``owner_url`` is given, else as the app."""
+    # Why a connection of its own: the owner's URL is never part of the app's configuration,
+    # so the service never holds the rights that these commands need (docs/deployment.md).
+    if not owner_url:
+        with db.transaction() as session:
+            yield session
+        return
+    engine = make_engine(owner_url)
+    try:
+        with Session(engine) as session, session.begin():
+            yield session
+    finally:
+        engine.dispose()
+
+
+def refused_for_rights(exc: sa.exc.DBAPIError) -> bool:
+    """Whether the database refused a statement for want of a privilege (SQLSTATE 42501)."""
+    return getattr(exc.orig, "sqlstate", None) == "42501"
+
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Run the Alembic migrations against ``url``."""

@@ -17,3 +17,18 @@ REVOKE UPDATE, DELETE, TRUNCATE ON ballot, signature_issued, board_seal, tally,
   results_publication, roll_freeze, roll_commitment, contest_key, log_key FROM kongressval_app;
 -- The schema version is the owner's business; the app only reads it (for /readyz).
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version FROM kongressval_app;
+-- The voter roll is inserted (at the freeze and by `voting roll add`) and never changed; a
+-- trigger also refuses UPDATE and DELETE once the roll is frozen (migration 0008).
+REVOKE UPDATE, DELETE, TRUNCATE ON roll_entry FROM kongressval_app;
+-- A voting link may be revoked (revoked_at) and new links inserted, but an existing token hash
+-- never changed: otherwise a stolen app password could point a member's link at a token its
+-- holder knows. (REVOKE on the table takes the column rights with it; hence the order.)
+REVOKE UPDATE, DELETE, TRUNCATE ON voter_link FROM kongressval_app;
+GRANT UPDATE (revoked_at) ON voter_link TO kongressval_app;
+-- Staff accounts: the running service only counts logins and ends sessions. Creating accounts,
+-- roles, passwords, TOTP secrets, disabling and eID mappings are the owner's, through
+-- `voting admin ... --owner-url` (docs/deployment.md): a stolen app password cannot make itself
+-- an admin, take over an account or lock everyone out.
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON staff_user, staff_eid FROM kongressval_app;
+GRANT UPDATE (totp_last_step, last_login_at, session_epoch, failed_logins, login_delay_until)
+  ON staff_user TO kongressval_app;

@@ -18,6 +18,7 @@ from voting.admin.services import (
     authenticate,
     create_user,
     load_user,
+    reset_password,
     totp_secret,
 )
 from voting.audit.services import REGISTER_LOG, entries
@@ -34,7 +35,7 @@ def test_create_user_hashes_with_argon2id_and_encrypts_the_secret(db_session, cl
     assert totp_secret(user) == secret
     assert len(secret) == 32  # 160 bits of base32
     (event,) = entries(db_session, REGISTER_LOG, "staff.created")
-    assert json.loads(event.body)["data"] == {"user": user.id, "role": "committee"}
+    assert json.loads(event.body)["data"] == {"user": user.id, "role": "committee", "by": "cli"}
     assert "kim" not in event.body
 
 
@@ -115,12 +116,16 @@ def test_a_code_cannot_be_replayed_nor_an_earlier_one_used(db_session, clock):
     assert authenticate(db_session, user.email, PASSWORD, totp.at(later), later).id == user.id
 
 
-def test_authenticate_rehashes_an_outdated_hash(db_session, clock):
+def test_authenticate_keeps_an_outdated_hash_and_a_reset_renews_it(db_session, clock):
+    # The app's database role may not write password hashes (deploy/postgresql/grants.sql).
     user, secret = make_staff(db_session, "admin", clock())
-    user.password_hash = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    old = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    user.password_hash = old
     db_session.flush()
     now = clock()
     authenticate(db_session, user.email, PASSWORD, pyotp.TOTP(secret).at(now), now)
+    assert user.password_hash == old
+    reset_password(db_session, user.email, PASSWORD, now)
     assert "m=65536,t=3,p=4" in user.password_hash
 
 

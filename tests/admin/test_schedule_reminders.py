@@ -9,10 +9,12 @@ from datetime import timedelta
 
 import flask_babel
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.admin.factories import make_election
+from voting.admin.models import User
 from voting.audit.services import entries
 from voting.db import db
 from voting.elections.models import Election
@@ -33,6 +35,11 @@ def election(app, clock, login_as) -> Election:
         make_election(s, clock())
     login_as("committee")
     return get_election(db.session, SLUG)
+
+
+def _committee() -> int | None:
+    """The logged-in committee member's id: the schedule events' ``by``."""
+    return db.session.scalar(sa.select(User.id).where(User.role == "committee"))
 
 
 def _local(election: Election, field: str) -> str:
@@ -90,7 +97,9 @@ def test_a_change_is_stored_logged_and_planned(app, client, election):
     response = client.post(URL, data=_form(election, "6h, 48"))
     assert response.location == SAVED
     assert _stored()[0] == [48, 6]
-    assert _events() == [{"field": "reminders", "old": [72, 24], "new": [48, 6]}]
+    assert _events() == [
+        {"field": "reminders", "old": [72, 24], "new": [48, 6], "by": _committee()}
+    ]
     # The scheduler plans from the same column the CLI writes, at its next resync.
     assert _planned_reminders(app) == {"reminder-48h", "reminder-6h"}
     page = client.get(URL).get_data(as_text=True)
@@ -117,7 +126,7 @@ def test_empty_field_clears_the_reminders(app, client, election):
     response = client.post(URL, data=_form(election, "  "))
     assert response.location == SAVED
     assert _stored()[0] == []
-    assert _events() == [{"field": "reminders", "old": [72, 24], "new": []}]
+    assert _events() == [{"field": "reminders", "old": [72, 24], "new": [], "by": _committee()}]
     assert _planned_reminders(app) == set()
     page = client.get(URL).get_data(as_text=True)
     assert 'value=""' in _reminders_input(page)

@@ -252,7 +252,13 @@ def test_manifest_follows_a_schedule_change(client, voting, clock):
         mine["contests"].clear()  # each caller gets its own copy: the cached one is untouched
         assert services.manifest(s, get_election(s, voting.slug)) == first
     with db.transaction() as s:
-        reschedule(s, get_election(s, voting.slug), {"voting_closes": "2030-01-31T12:00"}, DURING)
+        reschedule(
+            s,
+            get_election(s, voting.slug),
+            {"voting_closes": "2030-01-31T12:00"},
+            DURING,
+            by="cli",
+        )
     later = client.get(url).get_json()
     assert later["voting_closes"] != first["voting_closes"]
     assert later["voting_closes"].startswith("2030-01-31T11:00")  # 12:00 in Stockholm, UTC

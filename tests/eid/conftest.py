@@ -184,7 +184,7 @@ def eid_election(app: Flask, clock: Clock, rsa_keys: Any, base_url: str, mode: s
 
 def set_mode_before_voting(slug: str, mode: str, now: Any) -> None:
     with db.transaction() as s:
-        set_sign_in(s, get_election(s, slug), mode, now)
+        set_sign_in(s, get_election(s, slug), mode, now, by="cli")
 
 
 def provider_login(auth_url: str, personnummer: str, redirect_uri: str) -> dict[str, str]:

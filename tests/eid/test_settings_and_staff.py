@@ -43,12 +43,12 @@ def test_the_mode_changes_until_voting_opens_and_is_logged(app, clock):
     with db.transaction() as s:
         election = create_election(s, 'sign_in = "eid"\n' + ELECTION, BEFORE)
         assert election.sign_in == "eid"
-        assert set_sign_in(s, election, "link+eid", BEFORE) is True
-        assert set_sign_in(s, election, "link+eid", BEFORE) is False
+        assert set_sign_in(s, election, "link+eid", BEFORE, by="cli") is True
+        assert set_sign_in(s, election, "link+eid", BEFORE, by="cli") is False
     with db.transaction() as s:
         election = get_election(s, "val-2027")
         with pytest.raises(ElectionFileError, match="sign_in: voting opened"):
-            set_sign_in(s, election, "link", election.voting_opens)
+            set_sign_in(s, election, "link", election.voting_opens, by="cli")
     changes = [
         e.body
         for e in db.session.scalars(select(AuditEntry).where(AuditEntry.log == "val-2027"))

@@ -104,7 +104,9 @@ def test_duplicate_slug_is_refused(db_session):
 
 def test_reschedule_logs_old_and_new(db_session):
     election = create_election(db_session, GOOD, NOW)
-    changed = reschedule(db_session, election, {"nomination_closes": "2020-12-01T12:00"}, NOW)
+    changed = reschedule(
+        db_session, election, {"nomination_closes": "2020-12-01T12:00"}, NOW, by="cli"
+    )
     db_session.commit()
     assert list(changed) == ["nomination_closes"]
     entry = db_session.scalars(
@@ -118,7 +120,7 @@ def test_reschedule_refuses_overlap_and_changes_nothing(db_session):
     election = create_election(db_session, GOOD, NOW)
     db_session.commit()
     with pytest.raises(ElectionFileError, match="nomination window must end before voting"):
-        reschedule(db_session, election, {"nomination_closes": "2021-02-01T00:00"}, NOW)
+        reschedule(db_session, election, {"nomination_closes": "2021-02-01T00:00"}, NOW, by="cli")
     db_session.rollback()
     assert get_election(db_session, "kongress-2021").nomination_closes == datetime(
         2020, 11, 30, 22, 59, 59, tzinfo=UTC

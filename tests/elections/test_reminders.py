@@ -109,7 +109,7 @@ def test_schedule_command_changes_reminders_and_logs_it(app, runner, db_session,
             select(AuditEntry.body).where(AuditEntry.type == "election.schedule_changed")
         )
     ]
-    assert event == {"field": "reminders", "old": [72, 24], "new": [48, 6]}
+    assert event == {"field": "reminders", "old": [72, 24], "new": [48, 6], "by": "cli"}
     db_session.rollback()  # SQLite: a reading transaction holds the write lock here
 
     result = runner.invoke(args=["election", "schedule", "kongress-2021", "--reminders", "none"])

@@ -162,7 +162,7 @@ def test_a_change_the_phase_forbids_is_refused_and_writes_nothing(
 ):
     election = _create(db_session, phase)
     with pytest.raises(ElectionFileError) as caught:
-        reschedule(db_session, election, changes, PHASES[phase])
+        reschedule(db_session, election, changes, PHASES[phase], by="cli")
     assert str(caught.value) == message
     assert _state(db_session) == UNTOUCHED
 
@@ -180,7 +180,7 @@ def test_a_change_the_phase_forbids_is_refused_and_writes_nothing(
 def test_reminders_are_refused_after_the_close(db_session, phase, message):
     election = _create(db_session, phase)
     with pytest.raises(ElectionFileError) as caught:
-        set_reminders(db_session, election, ["2d"], PHASES[phase])
+        set_reminders(db_session, election, ["2d"], PHASES[phase], by="cli")
     assert str(caught.value) == message
     assert _state(db_session) == UNTOUCHED
 
@@ -215,7 +215,7 @@ ALLOWED = [
 def test_a_change_the_phase_allows_is_stored_and_logged(db_session, phase, changes):
     now = PHASES[phase]
     election = _create(db_session, phase)
-    changed = reschedule(db_session, election, changes, now)
+    changed = reschedule(db_session, election, changes, now, by="cli")
     db_session.commit()
     expected = {f: now if v == "now" else v for f, v in changes.items()}
     assert set(changed) == set(expected)
@@ -230,18 +230,18 @@ def test_a_change_the_phase_allows_is_stored_and_logged(db_session, phase, chang
 @pytest.mark.parametrize("phase", ["before_nomination", "nomination", "review", "voting"])
 def test_reminders_still_change_before_the_close(db_session, phase):
     election = _create(db_session, phase)
-    assert set_reminders(db_session, election, ["12h"], PHASES[phase]) == ([72, 24], [12])
+    assert set_reminders(db_session, election, ["12h"], PHASES[phase], by="cli") == ([72, 24], [12])
     db_session.commit()
     times, reminders, events = _state(db_session)
     assert (times, reminders) == (ORIGINAL, [12])
-    assert events == [{"field": "reminders", "old": [72, 24], "new": [12]}]
+    assert events == [{"field": "reminders", "old": [72, 24], "new": [12], "by": "cli"}]
 
 
 @pytest.mark.parametrize("phase", ["closed", "sealed"])
 def test_the_same_values_again_are_no_change_after_the_close(db_session, phase):
     election = _create(db_session, phase)
-    assert reschedule(db_session, election, dict(ORIGINAL), PHASES[phase]) == {}
-    assert set_reminders(db_session, election, ["1d", "3d"], PHASES[phase]) is None
+    assert reschedule(db_session, election, dict(ORIGINAL), PHASES[phase], by="cli") == {}
+    assert set_reminders(db_session, election, ["1d", "3d"], PHASES[phase], by="cli") is None
     db_session.commit()
     assert _state(db_session) == UNTOUCHED
 

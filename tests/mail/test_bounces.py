@@ -24,8 +24,9 @@ from voting.elections.models import Election
 from voting.mail.delivery import deliver_due
 from voting.mail.models import MailStatus, OutboxMessage
 from voting.mail.services import message_body, queue_mail
+from voting.members.importing import import_members
 from voting.members.models import Member
-from voting.members.services import change_email, import_members
+from voting.members.services import change_email
 
 MEMBERS = ("S1", "S2", "S3", "S4", "B1", "B2")
 

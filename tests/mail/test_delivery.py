@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from voting.mail import delivery
+from voting.mail import delivery, errors, transports
 from voting.mail.delivery import backoff, deliver_due
 from voting.mail.models import MailStatus, OutboxMessage
 from voting.mail.services import message_body, queue_mail
@@ -193,7 +193,7 @@ def test_sink_transport_writes_eml_files(app, db_session, clock, smtp, tmp_path)
     assert report.sent == 1
     assert smtp.messages == []
     [path] = sink.glob("*.eml")
-    assert delivery.SINK_NAME_RE.match(path.name)
+    assert transports.SINK_NAME_RE.match(path.name)
     assert path.name.endswith(f"-{message_id:06d}.eml")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
@@ -208,14 +208,14 @@ def test_sink_defaults_to_the_instance_folder(app, db_session, clock):
     config = {**app.config, "MAIL_TRANSPORT": "sink"}
 
     assert deliver_due(_sessions(app), config, clock).sent == 1
-    assert len(list(delivery.sink_dir(app.config).glob("*.eml"))) == 1
-    assert delivery.sink_dir(app.config) == delivery.sink_dir({}, app.instance_path)
+    assert len(list(transports.sink_dir(app.config).glob("*.eml"))) == 1
+    assert transports.sink_dir(app.config) == transports.sink_dir({}, app.instance_path)
 
 
 def test_unknown_transport_is_refused(app, db_session, clock):
     message_id = _queue(app, db_session, clock)
 
-    with pytest.raises(delivery.DeliveryError, match="MAIL_TRANSPORT"):
+    with pytest.raises(errors.DeliveryError, match="MAIL_TRANSPORT"):
         deliver_due(_sessions(app), {**app.config, "MAIL_TRANSPORT": "pigeon"}, clock)
     assert _row(app, message_id).attempts == 0
 

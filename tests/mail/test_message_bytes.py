@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voting.mail.delivery import build_message, message_bytes
+from voting.mail.message import build_message, message_bytes
 
 CONFIG = {"MAIL_FROM": "Valberedningen <valberedningen@example.org>"}
 NOW = datetime(2027, 1, 12, 8, 30, 5, tzinfo=UTC)

@@ -29,8 +29,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from voting.mail import delivery
-from voting.mail.delivery import RateLimiter, deliver_due
+from voting.mail.delivery import deliver_due
 from voting.mail.models import MailStatus, OutboxMessage
+from voting.mail.pacing import RateLimiter
 from voting.mail.services import queue_mail
 from voting.stopflag import StopFlag
 
@@ -271,7 +272,7 @@ def test_a_stalled_storage_falls_back_to_this_process_without_hanging(caplog):
         uri = f"redis://:secret@127.0.0.1:{stalled.getsockname()[1]}/0"
         limiter = RateLimiter(600, storage_uri=uri, storage_options=FAST_TIMEOUTS)
         started = time.monotonic()
-        with caplog.at_level(logging.WARNING, logger="voting.mail.delivery"):
+        with caplog.at_level(logging.WARNING, logger="voting.mail.pacing"):
             for _ in range(10):
                 assert limiter.acquire()
         took = time.monotonic() - started
@@ -445,7 +446,7 @@ def test_the_shared_storage_is_used_again_once_it_answers(redis_url, key_prefix,
         assert limiter.shared
 
         gate.shut()
-        with caplog.at_level(logging.INFO, logger="voting.mail.delivery"):
+        with caplog.at_level(logging.INFO, logger="voting.mail.pacing"):
             assert limiter.acquire()
             assert limiter.acquire()
             assert not limiter.shared

@@ -26,8 +26,9 @@ from voting.ballot.services import freeze_roll
 from voting.db import db
 from voting.elections.models import Election
 from voting.elections.services import create_election
-from voting.mail import delivery
-from voting.mail.delivery import PermanentFailure, deliver_due
+from voting.mail import transports
+from voting.mail.delivery import deliver_due
+from voting.mail.errors import PermanentFailure
 from voting.mail.models import REJECTED_PREFIX, MailStatus, OutboxMessage
 from voting.mail.services import queue_mail
 from voting.mail.unreachable import Reason, reach, unreachable_csv, unreachable_members
@@ -89,21 +90,21 @@ def _setup(app, clock, smtp, monkeypatch):
             _mail(s, clock, member_id, f"{member_id.lower()}@example.org")
         _mail(s, clock, "B3", "b3-old@example.org")
     smtp.reject.add("s3@example.org")
-    real_send = delivery.SmtpTransport.send
+    real_send = transports.SmtpTransport.send
 
     def refuse_data(self, message, to_addr):
         if to_addr in ("s4@example.org", "b2@example.org", "b3-old@example.org"):
             raise PermanentFailure(f"{REJECTED_PREFIX}554 5.7.1 Message refused")
         return real_send(self, message, to_addr)
 
-    monkeypatch.setattr(delivery.SmtpTransport, "send", refuse_data)
+    monkeypatch.setattr(transports.SmtpTransport, "send", refuse_data)
     sessions = app.extensions["db"]["sessionmaker"]
     assert deliver_due(sessions, app.config, clock).failed == 4
     # B2's next mail went through: the rejection is over.
     clock.set(BEFORE + timedelta(minutes=1))
     with db.transaction() as s:
         _mail(s, clock, "B2", "b2@example.org")
-    monkeypatch.setattr(delivery.SmtpTransport, "send", real_send)
+    monkeypatch.setattr(transports.SmtpTransport, "send", real_send)
     assert deliver_due(sessions, app.config, clock).sent == 1
     return db.session.scalar(select(Election).where(Election.slug == SLUG))
 

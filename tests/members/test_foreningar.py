@@ -12,8 +12,9 @@ from tests.members.conftest import csv_bytes
 from voting.audit.models import AuditEntry
 from voting.audit.services import REGISTER_LOG, entries
 from voting.members.errors import RegisterImportError
+from voting.members.importing import import_foreningar
 from voting.members.models import Forening
-from voting.members.services import import_foreningar, list_foreningar
+from voting.members.services import list_foreningar
 
 HEADER = "name,krets,contact_email"
 

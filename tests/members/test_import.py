@@ -23,11 +23,11 @@ from voting.audit.models import AuditEntry
 from voting.audit.services import REGISTER_LOG, entries
 from voting.crypto import keyed_hash
 from voting.members.errors import MemberNotFound, PersonnummerError, RegisterImportError
+from voting.members.importing import import_members
 from voting.members.models import Member
 from voting.members.services import (
     find_member_by_personnummer,
     get_member,
-    import_members,
     masked_personnummer,
     member_by_email,
     member_summary,

@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 
 from voting.audit.models import AuditEntry
 from voting.members.errors import RegisterImportError
+from voting.members.importing import MEMBER_HEADER, import_members
 from voting.members.models import Member
 from voting.members.pnr import make_personnummer, short_form
-from voting.members.services import MEMBER_HEADER, import_members, normalize_email, personnummer_of
+from voting.members.services import normalize_email, personnummer_of
 
 TODAY = date(2025, 6, 1)
 NOON = datetime(2025, 6, 1, 12, tzinfo=UTC)

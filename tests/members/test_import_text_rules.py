@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from tests.members.conftest import csv_bytes, member_line
 from voting.audit.models import AuditEntry
 from voting.members.errors import RegisterImportError
+from voting.members.importing import MEMBER_HEADER, import_foreningar, import_members
 from voting.members.models import Forening, Member
-from voting.members.services import MEMBER_HEADER, import_foreningar, import_members
 
 # What may not stand in a register cell: every C0 control, DEL, the C1 controls, the line and
 # paragraph separators, and the bidi controls (embeddings, overrides, isolates and marks).

@@ -60,8 +60,8 @@ def test_resync_sets_moves_and_drops_wake_ups(app, clock, paused_scheduler):
     new_close = now + timedelta(days=5)
     with db.transaction() as s:
         election = s.scalar(select(Election).where(Election.slug == slug))
-        reschedule(s, election, {"voting_closes": new_close}, now)
-        set_reminders(s, election, ["2d"], now)
+        reschedule(s, election, {"voting_closes": new_close}, now, by="cli")
+        set_reminders(s, election, ["2d"], now, by="cli")
     runner.resync()
     assert _wakes(paused_scheduler) == {
         "nomination_closes": times[1] + JUST_AFTER,

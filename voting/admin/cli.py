@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import click
+import sqlalchemy as sa
 from flask import current_app
 
 from voting.admin.errors import AdminError, NoVoteNotConfirmed, PublicationBlocked
@@ -25,7 +28,7 @@ from voting.admin.services import (
     reset_totp,
 )
 from voting.auth import Role
-from voting.db import db
+from voting.db import OWNER_URL_ENV, db, owner_transaction, refused_for_rights
 from voting.elections.errors import ElectionError
 from voting.elections.services import get_election
 from voting.nominations import review
@@ -34,6 +37,36 @@ from voting.nominations.models import Nomination, NominationStatus
 
 def _now() -> datetime:
     return current_app.config["CLOCK"]()
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def owner_url_option(command: F) -> F:
+    """``--owner-url`` (or the environment's owner URL) for a command that changes accounts."""
+    return click.option(
+        "--owner-url",
+        envvar=OWNER_URL_ENV,
+        help=f"PostgreSQL: the owner role's database URL (default: ${OWNER_URL_ENV}).",
+    )(command)
+
+
+@contextmanager
+def as_owner(owner_url: str | None) -> Iterator[Any]:
+    """A unit of work as the owner; the app role's refusal becomes a one-line hint."""
+    # Why the owner: on PostgreSQL the app role may not create accounts or change a role, a
+    # password, a TOTP secret, the disabled mark or an eID mapping (deploy/postgresql/grants.sql),
+    # so a stolen app password cannot make itself an admin.
+    try:
+        with owner_transaction(owner_url) as session:
+            yield session
+    except sa.exc.DBAPIError as exc:
+        if not refused_for_rights(exc):
+            raise
+        raise click.ClickException(
+            "the app's database role may not change staff accounts: give --owner-url or set "
+            f"{OWNER_URL_ENV} (the owner role's URL) for this one command"
+        ) from exc
 
 
 @click.group("admin", help="Staff accounts.")
@@ -49,11 +82,12 @@ def admin_group() -> None:
 @click.option(
     "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
 )
-def admin_create(email: str, role: str, password_stdin: bool) -> None:
+@owner_url_option
+def admin_create(email: str, role: str, password_stdin: bool, owner_url: str | None) -> None:
     """Create a staff account; prints its TOTP secret and otpauth:// URI once."""
     password = _read_password(password_stdin)
     try:
-        with db.transaction() as session:
+        with as_owner(owner_url) as session:
             user, secret = create_user(session, email, role, password, _now())
             address, user_id = user.email, user.id
     except AdminError as exc:
@@ -118,10 +152,11 @@ def admin_list(as_json: bool) -> None:
 
 @admin_group.command("disable")
 @click.argument("email")
-def admin_disable(email: str) -> None:
+@owner_url_option
+def admin_disable(email: str, owner_url: str | None) -> None:
     """Disable an account: it cannot log in, and its sessions end at once."""
     try:
-        with db.transaction() as session:
+        with as_owner(owner_url) as session:
             user, changed = disable_user(session, email, _now())
             address = user.email
     except AdminError as exc:
@@ -135,10 +170,11 @@ def admin_disable(email: str) -> None:
 
 @admin_group.command("enable")
 @click.argument("email")
-def admin_enable(email: str) -> None:
+@owner_url_option
+def admin_enable(email: str, owner_url: str | None) -> None:
     """Enable a disabled account again (its password and TOTP stay as they were)."""
     try:
-        with db.transaction() as session:
+        with as_owner(owner_url) as session:
             user, changed = enable_user(session, email, _now())
             address = user.email
     except AdminError as exc:
@@ -153,11 +189,12 @@ def admin_enable(email: str) -> None:
 @click.option(
     "--password-stdin", is_flag=True, help="Read the new password from the first line of stdin."
 )
-def admin_reset_password(email: str, password_stdin: bool) -> None:
+@owner_url_option
+def admin_reset_password(email: str, password_stdin: bool, owner_url: str | None) -> None:
     """Set a new password for an account; its sessions end at once."""
     password = _read_password(password_stdin)
     try:
-        with db.transaction() as session:
+        with as_owner(owner_url) as session:
             address = reset_password(session, email, password, _now()).email
     except AdminError as exc:
         raise click.ClickException(exc.message) from exc
@@ -166,10 +203,11 @@ def admin_reset_password(email: str, password_stdin: bool) -> None:
 
 @admin_group.command("reset-totp")
 @click.argument("email")
-def admin_reset_totp(email: str) -> None:
+@owner_url_option
+def admin_reset_totp(email: str, owner_url: str | None) -> None:
     """Give an account a new TOTP secret (printed once); its sessions end at once."""
     try:
-        with db.transaction() as session:
+        with as_owner(owner_url) as session:
             user, secret = reset_totp(session, email, _now())
             address = user.email
     except AdminError as exc:

@@ -30,7 +30,7 @@ from voting.crypto import decrypt, encrypt
 
 # argon2id with the RFC 9106 "second recommended option" (argon2-cffi's defaults, spelled out so
 # that a library upgrade cannot silently lower them): 3 passes over 64 MiB, 4 lanes, 16-byte
-# salt, 32-byte tag. ``authenticate`` rehashes a stored hash whose parameters differ.
+# salt, 32-byte tag. A hash made with other parameters stays until ``reset_password``.
 PASSWORD_HASHER = PasswordHasher(
     time_cost=3, memory_cost=64 * 1024, parallelism=4, hash_len=32, salt_len=16
 )
@@ -80,7 +80,9 @@ def create_user(
     session.add(user)
     session.flush()
     # No email in the log: staff are people too; the row id is enough to follow them.
-    append(session, REGISTER_LOG, "staff.created", {"user": user.id, "role": user.role}, now)
+    append(
+        session, REGISTER_LOG, "staff.created", {"user": user.id, "role": user.role, "by": CLI}, now
+    )
     return user, secret
 
 
@@ -227,8 +229,9 @@ def authenticate(session: Session, email: str, password: str, code: str, now: da
     if used.rowcount != 1:  # type: ignore[attr-defined]
         raise LoginError(LOGIN_FAILED)
     session.refresh(user)
-    if PASSWORD_HASHER.check_needs_rehash(user.password_hash):
-        user.password_hash = PASSWORD_HASHER.hash(password)
+    # No rehash of an outdated password hash here: the app's database role may not write
+    # password hashes (deploy/postgresql/grants.sql); `voting admin reset-password` makes a
+    # fresh one with the current parameters.
     append(session, REGISTER_LOG, "staff.login", {"user": user.id}, now)
     return user
 

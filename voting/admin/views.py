@@ -295,7 +295,7 @@ def schedule(slug: str) -> View:
         try:
             with db.transaction() as s:
                 now = _now()
-                changed = bool(reschedule(s, item, changes, now))
+                changed = bool(reschedule(s, item, changes, now, by=g.user.id))
                 # Why compare first: set_reminders checks every reminder against the (new)
                 # voting window, and unchanged reminders must not block a change of the times,
                 # as with `voting election schedule` without --reminders (the scheduler skips a
@@ -303,9 +303,11 @@ def schedule(slug: str) -> View:
                 if reminders is not None and parse_reminders(reminders, REMINDERS_FIELD) != sorted(
                     item.reminder_hours or [], reverse=True
                 ):
-                    changed = set_reminders(s, item, reminders, now) is not None or changed
+                    changed = (
+                        set_reminders(s, item, reminders, now, by=g.user.id) is not None or changed
+                    )
                 if form.sign_in.data:  # absent from a POST not made by this page: unchanged
-                    changed = set_sign_in(s, item, form.sign_in.data, now) or changed
+                    changed = set_sign_in(s, item, form.sign_in.data, now, by=g.user.id) or changed
         except ElectionError as exc:
             message = str(exc)
             reminder_error = _reminder_error(message)

@@ -16,6 +16,11 @@ from voting.audit.models import AuditEntry, AuditHead
 REGISTER_LOG = "register"
 """The log of district-wide events (member register, staff accounts); elections log by slug."""
 
+Actor = int | str
+"""Who did it, as an event's ``by``: the staff user's id (a web view's ``g.user.id``), ``"cli"``
+for the command line (whoever runs it has the server), ``"scheduler"`` for the scheduler."""
+CLI: Actor = "cli"
+
 
 def append(
     session: Session, log: str, event_type: str, data: Mapping[str, Any], now: datetime

@@ -14,13 +14,14 @@ from flask import current_app
 
 from ballots.client import VoterClient
 from ballots.errors import BallotError
+from ballots.rules import holds_vote
 from voting.ballot import links, services
 from voting.ballot import results as results_service
 from voting.ballot import tally as tally_service
 from voting.ballot.errors import VotingError
 from voting.ballot.models import BoardSeal
-from voting.ballot.results import count_sv, percent_sv, place_sv
-from voting.db import db, make_engine
+from voting.ballot.results import count_sv, no_vote_sv, percent_sv, place_sv
+from voting.db import OWNER_URL_ENV, db, make_engine
 from voting.elections.errors import ElectionError
 from voting.elections.services import get_election
 from voting.mail.unreachable import reach
@@ -142,9 +143,6 @@ def board_seal(slug: str) -> None:
         raise _fail(exc) from exc
     click.echo(json.dumps(data, indent=2))
 
-
-# Not VOTING_*: the app loads every VOTING_* variable into its configuration.
-OWNER_URL_ENV = "KONGRESSVAL_OWNER_DATABASE_URL"
 
 # The after-the-seal rewrite on PostgreSQL (SECURITY.md, docs/deployment.md section 10, which
 # shows the same statements; tests/ballot/test_arrival_order.py holds the two together).
@@ -285,12 +283,18 @@ def tally(slug: str, seed: str, as_json: bool) -> None:
         def who(cid: str, votes: dict[str, int] = votes) -> str:
             return f"{names.get(cid, cid)} ({_votes_sv(votes[cid])})"
 
-        click.echo(
-            f"\n{contest['krets']}: "
-            f"{count_sv(contest['ballots_cast'], 'röstsedel', 'röstsedlar')}, "
-            f"{count_sv(contest['signatures_issued'], 'signatur utfärdad', 'signaturer utfärdade')}"
-            f", röstlängd {contest['roll_size']}, valdeltagande {percent_sv(contest['turnout'])}"
-        )
+        if holds_vote(contest["seats"], len(votes)):
+            issued = count_sv(
+                contest["signatures_issued"], "signatur utfärdad", "signaturer utfärdade"
+            )
+            click.echo(
+                f"\n{contest['krets']}: "
+                f"{count_sv(contest['ballots_cast'], 'röstsedel', 'röstsedlar')}, {issued}, "
+                f"röstlängd {contest['roll_size']}, valdeltagande {percent_sv(contest['turnout'])}"
+            )
+        else:  # the protocol's words: no vote was held, the candidates were elected without one
+            empty = max(0, contest["seats"] - len(votes))
+            click.echo(f"\n{contest['krets']}: {no_vote_sv({**contest, 'empty_seats': empty})}")
         click.echo("  Valda:")
         for cid in contest["elected"]:
             click.echo(f"    {who(cid)}")

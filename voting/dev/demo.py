@@ -23,9 +23,9 @@ from voting.admin.services import create_user
 from voting.audit.services import append
 from voting.elections.models import Election
 from voting.elections.services import create_election
+from voting.members.importing import import_foreningar, import_members
 from voting.members.models import Forening, Member
 from voting.members.pnr import make_personnummer
-from voting.members.services import import_foreningar, import_members
 from voting.nominations.models import (
     Nomination,
     NominationStatus,

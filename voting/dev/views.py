@@ -24,7 +24,7 @@ from voting.admin.models import User
 from voting.admin.services import totp_secret
 from voting.db import db
 from voting.dev.demo import STAFF_EMAILS
-from voting.mail.delivery import SINK_NAME_RE, sink_dir
+from voting.mail.transports import SINK_NAME_RE, sink_dir
 
 bp = Blueprint("dev", __name__, url_prefix="/dev")
 

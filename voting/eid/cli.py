@@ -7,9 +7,9 @@ import sys
 import click
 from flask import current_app
 
+from voting.admin.cli import as_owner, owner_url_option
 from voting.admin.errors import AdminError
 from voting.admin.services import get_user
-from voting.db import db
 from voting.eid.errors import EidTaken
 from voting.eid.services import remove_staff_eid, set_staff_eid
 from voting.members.errors import PersonnummerError
@@ -25,11 +25,13 @@ from voting.members.errors import PersonnummerError
 )
 @click.argument("email")
 @click.option("--remove", is_flag=True, help="Remove the account's eID instead.")
-def staff_eid_command(email: str, remove: bool) -> None:
+@owner_url_option
+def staff_eid_command(email: str, remove: bool, owner_url: str | None) -> None:
     now = current_app.config["CLOCK"]()
     try:
-        with db.transaction() as session:
+        with as_owner(owner_url) as session:
             user = get_user(session, email)
+            address = user.email
             if remove:
                 removed = remove_staff_eid(session, user, now)
                 click.echo("eID removed." if removed else "The account had no eID.")
@@ -45,4 +47,4 @@ def staff_eid_command(email: str, remove: bool) -> None:
         raise click.ClickException(f"personnummer: {exc.message}") from exc
     except EidTaken as exc:
         raise click.ClickException("that eID already signs in to another staff account") from exc
-    click.echo(f"{user.email} may now sign in with that eID.")
+    click.echo(f"{address} may now sign in with that eID.")

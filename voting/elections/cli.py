@@ -13,6 +13,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from voting.audit.record import RecordNotReady, build_record, ensure_final_checkpoint
+from voting.audit.services import CLI
 from voting.db import db
 from voting.elections.errors import ElectionError
 from voting.elections.services import (
@@ -124,13 +125,13 @@ def schedule(slug: str, reminders: str | None, **times: str | None) -> None:
         with db.transaction() as session:
             election = get_election(session, slug)
             now = _now()
-            changed = reschedule(session, election, changes, now) if changes else {}
+            changed = reschedule(session, election, changes, now, by=CLI) if changes else {}
             lines = [
                 f"{f}: {election.local(old).isoformat()} -> {election.local(new).isoformat()}"
                 for f, (old, new) in changed.items()
             ]
             if reminders is not None:
-                result = set_reminders(session, election, reminder_items(reminders), now)
+                result = set_reminders(session, election, reminder_items(reminders), now, by=CLI)
                 if result is not None:
                     lines.append(
                         f"reminders: {_reminders_text(result[0])} -> {_reminders_text(result[1])}"

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ballots import SelectionRule, SelectionRuleError
 from voting.audit.keys import ensure_log_key, public_key_b64
-from voting.audit.services import REGISTER_LOG, append
+from voting.audit.services import REGISTER_LOG, Actor, append
 from voting.ballot.models import BoardSeal
 from voting.elections.errors import ElectionFileError, ElectionNotFound
 from voting.elections.models import SIGN_IN_LINK, SIGN_IN_MODES, Contest, Election
@@ -318,7 +318,7 @@ def create_election(session: Session, text: str, now: datetime) -> Election:
     if election.sign_in != SIGN_IN_LINK:
         # election.created keeps its exact payload (auditlog/events.py); the mode is logged
         # as a change from the default instead, like every later change of it.
-        _log_sign_in(session, election, SIGN_IN_LINK, election.sign_in, now)
+        _log_sign_in(session, election, SIGN_IN_LINK, election.sign_in, now, None)
     return election
 
 
@@ -330,17 +330,18 @@ def check_sign_in(value: object, field: str = "sign_in") -> str:
     return value.strip()
 
 
-def _log_sign_in(session: Session, election: Election, old: str, new: str, now: datetime) -> None:
-    append(
-        session,
-        election.slug,
-        "election.schedule_changed",
-        {"field": "sign_in", "old": old, "new": new},
-        now,
-    )
+def _log_sign_in(
+    session: Session, election: Election, old: str, new: str, now: datetime, by: Actor | None
+) -> None:
+    data: dict[str, Any] = {"field": "sign_in", "old": old, "new": new}
+    if by is not None:  # None: from the election file, logged with election.created
+        data["by"] = by
+    append(session, election.slug, "election.schedule_changed", data, now)
 
 
-def set_sign_in(session: Session, election: Election, value: object, now: datetime) -> bool:
+def set_sign_in(
+    session: Session, election: Election, value: object, now: datetime, *, by: Actor
+) -> bool:
     """Change how voters sign in; logged. Returns whether it changed.
 
     Refused once voting has opened: a member who began with one credential must not find
@@ -356,7 +357,7 @@ def set_sign_in(session: Session, election: Election, value: object, now: dateti
             "mode can no longer change"
         )
     old, election.sign_in = election.sign_in, mode
-    _log_sign_in(session, election, old, mode, now)
+    _log_sign_in(session, election, old, mode, now, by)
     session.flush()
     return True
 
@@ -438,7 +439,12 @@ def check_schedule_change(
 
 
 def reschedule(
-    session: Session, election: Election, changes: Mapping[str, str | datetime], now: datetime
+    session: Session,
+    election: Election,
+    changes: Mapping[str, str | datetime],
+    now: datetime,
+    *,
+    by: Actor,
 ) -> dict[str, tuple[datetime, datetime]]:
     """Change schedule times; log each change with old and new value. Returns what changed.
 
@@ -467,7 +473,7 @@ def reschedule(
             session,
             election.slug,
             "election.schedule_changed",
-            {"field": field, "old": old.isoformat(), "new": new.isoformat()},
+            {"field": field, "old": old.isoformat(), "new": new.isoformat(), "by": by},
             now,
         )
     session.flush()
@@ -475,7 +481,7 @@ def reschedule(
 
 
 def set_reminders(
-    session: Session, election: Election, value: object, now: datetime
+    session: Session, election: Election, value: object, now: datetime, *, by: Actor
 ) -> tuple[list[int], list[int]] | None:
     """Change when non-voters are reminded; log old and new. Returns (old, new), None if same.
 
@@ -497,7 +503,7 @@ def set_reminders(
         session,
         election.slug,
         "election.schedule_changed",
-        {"field": REMINDERS_FIELD, "old": old, "new": hours},
+        {"field": REMINDERS_FIELD, "old": old, "new": hours, "by": by},
         now,
     )
     session.flush()

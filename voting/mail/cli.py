@@ -16,13 +16,9 @@ from sqlalchemy.exc import OperationalError
 from voting.db import db
 from voting.elections.errors import ElectionError
 from voting.elections.services import get_election, list_elections
-from voting.mail.delivery import (
-    DeliveryError,
-    DeliveryReport,
-    RateLimiter,
-    deliver_due,
-    outbox_counts,
-)
+from voting.mail.delivery import DeliveryReport, deliver_due, outbox_counts
+from voting.mail.errors import DeliveryError
+from voting.mail.pacing import RateLimiter
 from voting.mail.unreachable import (
     Reach,
     UnreachableMember,

@@ -22,17 +22,9 @@ from rich.progress import (
 
 from voting.db import db
 from voting.members.errors import RegisterError, RegisterImportError
-from voting.members.services import (
-    ImportResult,
-    get_member,
-    import_foreningar,
-    import_members,
-    list_foreningar,
-    member_summary,
-)
-from voting.members.services import (
-    Progress as ProgressCallback,
-)
+from voting.members.importing import ImportResult, import_foreningar, import_members
+from voting.members.importing import Progress as ProgressCallback
+from voting.members.services import get_member, list_foreningar, member_summary
 
 STAGES = {"check": "Kontrollerar", "write": "Skriver"}
 

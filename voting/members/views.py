@@ -25,15 +25,9 @@ from voting.auth import Role, role_required
 from voting.db import db
 from voting.members.errors import MemberNotFound, RegisterImportError
 from voting.members.forms import CsvUploadForm, MemberSearchForm
+from voting.members.importing import ImportResult, import_foreningar, import_members
 from voting.members.models import Forening, Krets, Member
-from voting.members.services import (
-    ImportResult,
-    get_member,
-    import_foreningar,
-    import_members,
-    list_foreningar,
-    member_summary,
-)
+from voting.members.services import get_member, list_foreningar, member_summary
 
 bp = Blueprint("members", __name__, url_prefix="/admin/members")
 

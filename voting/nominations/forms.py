@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from typing import Any
-from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError
 from flask import current_app
@@ -31,6 +30,12 @@ from wtforms.validators import (
 from voting.members.errors import PersonnummerError
 from voting.members.pnr import parse_personnummer
 from voting.members.services import normalize_email
+from voting.nominations.rules import (
+    MOTIVATION_MAX,
+    PRESENTATION_MAX,
+    link_problem,
+    looks_like_personnummer,
+)
 from voting.text import forbidden_in_line, forbidden_in_text
 
 try:  # WTForms >= 3.3 deprecates (value, label) tuples in favour of SelectChoice.
@@ -39,12 +44,6 @@ except ImportError:  # pragma: no cover - older WTForms
 
     def _choice(value: str, label: Any) -> Any:
         return (value, label)
-
-
-MOTIVATION_MAX = 1000
-PRESENTATION_MAX = 2000
-MAX_LINKS = 3
-LINK_MAX = 500
 
 
 def _strip(value: Any) -> Any:
@@ -85,15 +84,6 @@ def email_address(form: FlaskForm, field: Any) -> None:
         raise ValidationError(_l("Ange en giltig e-postadress.")) from exc
 
 
-# A personnummer as the register parser accepts it: 10 or 12 digits, maybe "-" or "+".
-PNR_SHAPE = re.compile(r"(\d{6}|\d{8})[-+]?\d{4}")
-
-
-def looks_like_personnummer(text: str) -> bool:
-    """True when ``text`` is written like a personnummer (it may still be invalid)."""
-    return bool(PNR_SHAPE.fullmatch(text.strip()))
-
-
 def member_id_or_personnummer(form: FlaskForm, field: Any) -> None:
     """Accept a member ID as typed, or a personnummer whose date and check digit are right."""
     text = field.data or ""
@@ -107,27 +97,6 @@ def member_id_or_personnummer(form: FlaskForm, field: Any) -> None:
         raise ValidationError(
             _l("Ange ett medlemsnummer (bokstäver och siffror) eller ett personnummer.")
         )
-
-
-def link_problem(value: str) -> Any:
-    """Why ``value`` is not an acceptable presentation link (a message), or None if it is."""
-    if len(value) > LINK_MAX or re.search(r"\s", value):
-        return _l("Länken är för lång eller innehåller mellanslag.")
-    # Why: a bidi control would make the link on the public list read as another address.
-    if forbidden_in_line(value):
-        return _l("Länken är inte en giltig adress.")
-    try:
-        parts = urlsplit(value)
-        port_ok = parts.port is None or 0 < parts.port < 65536
-    except ValueError:
-        return _l("Länken är inte en giltig adress.")
-    # Why only http(s): a javascript: or data: link on the public list would run in visitors'
-    # browsers when clicked.
-    if parts.scheme.lower() not in {"http", "https"}:
-        return _l("Länken måste börja med http:// eller https://.")
-    if not parts.hostname or not port_ok or parts.username or parts.password:
-        return _l("Länken är inte en giltig adress.")
-    return None
 
 
 def http_link(form: FlaskForm, field: Any) -> None:

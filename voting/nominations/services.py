@@ -7,7 +7,6 @@ outcome that depends on the register is told only by email, to the address that 
 from __future__ import annotations
 
 import enum
-import json
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,25 +27,14 @@ from voting.members.errors import PersonnummerError
 from voting.members.models import Forening, Krets, Member
 from voting.members.services import find_member_by_personnummer, members_by_email
 from voting.nominations import emails
-from voting.nominations.errors import (
-    LinkInvalid,
-    NominationClosed,
-    NotAllowed,
-    PresentationInvalid,
-)
-from voting.nominations.forms import (
-    MAX_LINKS,
-    PRESENTATION_MAX,
-    link_problem,
-    looks_like_personnummer,
-)
+from voting.nominations.errors import LinkInvalid, NominationClosed, NotAllowed
 from voting.nominations.models import (
     Nomination,
     NominationStatus,
     NominationSubmission,
     SubmissionStatus,
 )
-from voting.nominations.photos import reencode
+from voting.nominations.rules import looks_like_personnummer
 from voting.tokens import LinkToken, Purpose, TokenError, issue, redeem
 
 # While a fresh, unused link sent less than this ago waits in the nominee's inbox, reopening an
@@ -131,14 +119,6 @@ def published_contests(
     ]
     ordered = sorted(contests, key=lambda c: sort_key(c.krets.name))
     return [(contest, candidate_list(session, contest)) for contest in ordered]
-
-
-def nomination_links(nomination: Nomination) -> list[str]:
-    """The presentation's links, decoded from their JSON column."""
-    if not nomination.links:
-        return []
-    value = json.loads(nomination.links)
-    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def may_see_photo(nomination: Nomination, session_nomination_id: int | None) -> bool:
@@ -541,7 +521,8 @@ def open_nominee_link(
     return LinkResult.RESENT, nomination.id
 
 
-def _locked_nomination(session: Session, nomination: Nomination) -> Election:
+def lock_nomination(session: Session, nomination: Nomination) -> Election:
+    """Lock the election and the nomination; NotAllowed once the lists are published."""
     election = _lock_election(session, nomination.election_id)
     session.scalars(
         select(Nomination)
@@ -556,7 +537,7 @@ def _locked_nomination(session: Session, nomination: Nomination) -> Election:
 
 def respond(session: Session, nomination: Nomination, accept: bool, now: datetime) -> None:
     """The nominee accepts or declines. Both are final; the lists must not be published yet."""
-    election = _locked_nomination(session, nomination)
+    election = lock_nomination(session, nomination)
     if nomination.status != NominationStatus.AWAITING_NOMINEE:
         raise NotAllowed(_("Du har redan svarat på nomineringen."))
     nomination.status = NominationStatus.AWAITING_REVIEW if accept else NominationStatus.DECLINED
@@ -569,68 +550,3 @@ def respond(session: Session, nomination: Nomination, accept: bool, now: datetim
         now,
     )
     session.flush()
-
-
-def clean_links(links: list[str]) -> list[str]:
-    """Check the links again at the service boundary: at most three, http(s) only."""
-    cleaned = [link.strip() for link in links if link and link.strip()]
-    if len(cleaned) > MAX_LINKS:
-        raise PresentationInvalid(_("Högst tre länkar."), field="links")
-    for link in cleaned:
-        problem = link_problem(link)
-        if problem is not None:
-            raise PresentationInvalid(str(problem), field="links")
-    return cleaned
-
-
-def update_presentation(
-    session: Session,
-    nomination: Nomination,
-    *,
-    text: str | None,
-    links: list[str],
-    photo: bytes | None,
-    remove_photo: bool,
-    now: datetime,
-) -> bool:
-    """Save the accepted nominee's presentation; the photo is re-encoded. Validates all first.
-
-    Returns True when the change sent an approved nomination back to the committee's review:
-    the committee approved the presentation it read, not whatever is written afterwards.
-    """
-    text = (text or "").strip() or None
-    if text is not None and len(text) > PRESENTATION_MAX:
-        raise PresentationInvalid(
-            _("Presentationen får vara högst %(max)d tecken.", max=PRESENTATION_MAX), field="text"
-        )
-    cleaned = clean_links(links)
-    new_photo = reencode(photo) if photo is not None else None
-    election = _locked_nomination(session, nomination)
-    if nomination.status not in ACCEPTED:
-        raise NotAllowed(_("Presentationen kan skrivas först när du har tackat ja."))
-    before = (nomination.presentation, nomination.links, nomination.photo)
-    nomination.presentation = text
-    nomination.links = json.dumps(cleaned) if cleaned else None
-    if new_photo is not None:
-        nomination.photo = new_photo
-    elif remove_photo:
-        nomination.photo = None
-    changed = before != (nomination.presentation, nomination.links, nomination.photo)
-    back_to_review = changed and nomination.status == NominationStatus.APPROVED
-    if back_to_review:
-        nomination.status = NominationStatus.AWAITING_REVIEW
-        nomination.reviewed_at = None
-    append(
-        session,
-        election.slug,
-        "presentation.updated",
-        {
-            "nomination": nomination.id,
-            "photo": nomination.photo is not None,
-            "links": len(cleaned),
-            "back_to_review": back_to_review,
-        },
-        now,
-    )
-    session.flush()
-    return back_to_review

@@ -30,6 +30,7 @@ from voting.nominations.errors import LinkInvalid, NominationError, Presentation
 from voting.nominations.forms import AnswerForm, NominationForm, PresentationForm
 from voting.nominations.models import Nomination, NominationStatus
 from voting.nominations.photos import MAX_UPLOAD_BYTES
+from voting.nominations.presentations import nomination_links, update_presentation
 from voting.nominations.services import (
     ACCEPTED,
     LinkResult,
@@ -38,13 +39,11 @@ from voting.nominations.services import (
     forening_groups,
     is_published,
     may_see_photo,
-    nomination_links,
     open_nominee_link,
     published_contests,
     require_open,
     respond,
     submit,
-    update_presentation,
 )
 
 bp = Blueprint("nominations", __name__)

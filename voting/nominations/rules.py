@@ -1,0 +1,47 @@
+"""The nomination's format rules, shared by the forms and the services: lengths, the shape
+of a personnummer, and what makes a presentation link acceptable. No Flask-WTF here, so that
+the services check the same rules without importing the forms."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask_babel import lazy_gettext as _l
+
+from voting.text import forbidden_in_line
+
+MOTIVATION_MAX = 1000
+PRESENTATION_MAX = 2000
+MAX_LINKS = 3
+LINK_MAX = 500
+
+# A personnummer as the register parser accepts it: 10 or 12 digits, maybe "-" or "+".
+PNR_SHAPE = re.compile(r"(\d{6}|\d{8})[-+]?\d{4}")
+
+
+def looks_like_personnummer(text: str) -> bool:
+    """True when ``text`` is written like a personnummer (it may still be invalid)."""
+    return bool(PNR_SHAPE.fullmatch(text.strip()))
+
+
+def link_problem(value: str) -> Any:
+    """Why ``value`` is not an acceptable presentation link (a message), or None if it is."""
+    if len(value) > LINK_MAX or re.search(r"\s", value):
+        return _l("Länken är för lång eller innehåller mellanslag.")
+    # Why: a bidi control would make the link on the public list read as another address.
+    if forbidden_in_line(value):
+        return _l("Länken är inte en giltig adress.")
+    try:
+        parts = urlsplit(value)
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:
+        return _l("Länken är inte en giltig adress.")
+    # Why only http(s): a javascript: or data: link on the public list would run in visitors'
+    # browsers when clicked.
+    if parts.scheme.lower() not in {"http", "https"}:
+        return _l("Länken måste börja med http:// eller https://.")
+    if not parts.hostname or not port_ok or parts.username or parts.password:
+        return _l("Länken är inte en giltig adress.")
+    return None
