@@ -593,12 +593,3 @@ def seal_board(session: Session, election: Election, now: datetime) -> dict[str,
     session.flush()
     checkpoint_now(session, election.slug, now, "board.sealed")
     return data
-
-
-def candidate_links(nomination: Nomination) -> list[str]:
-    """The candidate's presentation links (stored as a JSON list)."""
-    try:
-        links = json.loads(nomination.links or "[]")
-    except ValueError:
-        return []
-    return [link for link in links if isinstance(link, str)]

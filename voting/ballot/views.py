@@ -40,6 +40,7 @@ from voting.elections.errors import ElectionNotFound
 from voting.elections.models import Contest, Election
 from voting.elections.services import get_election
 from voting.extensions import csrf, limiter
+from voting.nominations.presentations import nomination_links
 
 bp = Blueprint("ballot", __name__)
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -100,7 +101,7 @@ def ballot_page() -> Response | str | tuple[str, int]:
             "first_name": n.member.first_name,
             "last_name": n.member.last_name,
             "presentation": n.presentation,
-            "links": services.candidate_links(n),
+            "links": nomination_links(n),
             "photo_url": url_for("nominations.photo", nomination_id=n.id) if n.photo else None,
         }
         for n in services.published_candidates(db.session, contest)

@@ -21,11 +21,12 @@ from voting.nominations.services import ACCEPTED, lock_nomination
 
 
 def nomination_links(nomination: Nomination) -> list[str]:
-    """The presentation's links, decoded from their JSON column."""
-    if not nomination.links:
+    """The presentation's links, decoded from their JSON column ([] if it is not a list)."""
+    try:
+        value = json.loads(nomination.links or "[]")
+    except ValueError:
         return []
-    value = json.loads(nomination.links)
-    return [str(v) for v in value] if isinstance(value, list) else []
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def clean_links(links: list[str]) -> list[str]:
