@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from auditlog.record import HEX64_RE, ID_RE, KRETS_RE, RULE_FIELDS, contest_order
+from auditlog.record import HEX64_RE, ID_RE, KRETS_RE, RULE_FIELDS, RecordError, contest_order
 
 __all__ = [
     "BOARD_SEALED",
@@ -49,6 +49,17 @@ IGNORED_EVENTS = (
     "links.resent",
     "links.move_asked",
     "links.move_decided",
+    "letters.issued",
+    "letters.replaced",
+    "letters.move_asked",
+    "letters.downloaded",
+    "postal.envelope_registered",
+    "postal.envelope_confirmed",
+    "postal.batch_opened",
+    "postal.ballot_entered",
+    "postal.ballot_resolved",
+    "postal.batch_accepted",
+    "postal.kits_made",
     "scheduler.job_ran",
     "demo.candidates_loaded",
 )
@@ -83,7 +94,10 @@ VOTER: _Kind = (
     "a pseudonym m:<24 hex digits>",
     lambda v: isinstance(v, str) and bool(VOTER_RE.fullmatch(v)),
 )
-ACTOR: _Kind = ('a staff user id or "cli"', lambda v: (type(v) is int and v >= 1) or v == "cli")
+ACTOR: _Kind = (
+    'a staff user id, "cli" or "scheduler"',
+    lambda v: (type(v) is int and v >= 1) or v in ("cli", "scheduler"),
+)
 HOURS: _Kind = (
     "a list of integers",
     lambda v: isinstance(v, list) and all(type(x) is int for x in v),
@@ -107,13 +121,20 @@ PAYLOADS: dict[str, dict[str, _Kind]] = {
         "schedule": SCHEDULE,
         "reminder_hours": HOURS,
         "contests": LIST,
+        "by": ACTOR,
     },
     CANDIDATES_PUBLISHED: {"contests": LIST, "by": ACTOR},
-    ROLL_FROZEN: {"roll_hash": HEX64, "contests": LIST},
-    ROLL_MEMBER_ADDED: {"contest": ID, "voter": VOTER, "size": POSITIVE, "codes_hash": HEX64},
-    BOARD_SEALED: {"contests": LIST},
-    TALLY_COUNTED: {"seed": STRING, "results_hash": HEX64, "contests": LIST},
-    RESULTS_PUBLISHED: {"results_hash": HEX64},
+    ROLL_FROZEN: {"roll_hash": HEX64, "contests": LIST, "by": ACTOR},
+    ROLL_MEMBER_ADDED: {
+        "contest": ID,
+        "voter": VOTER,
+        "size": POSITIVE,
+        "codes_hash": HEX64,
+        "by": ACTOR,
+    },
+    BOARD_SEALED: {"contests": LIST, "by": ACTOR},
+    TALLY_COUNTED: {"seed": STRING, "results_hash": HEX64, "contests": LIST, "by": ACTOR},
+    RESULTS_PUBLISHED: {"results_hash": HEX64, "by": ACTOR},
 }
 # Each item of the event's ``contests`` list; election.created names its contest "id".
 ITEMS: dict[str, dict[str, _Kind]] = {
@@ -135,6 +156,8 @@ ITEMS: dict[str, dict[str, _Kind]] = {
         "signatures_issued": COUNT,
         "roll_size": COUNT,
         "issued_codes_hash": HEX64,
+        "postal_envelopes": COUNT,
+        "postal_set_aside": COUNT,
     },
     TALLY_COUNTED: {"contest": ID, "elected": IDS, "ersattare": IDS},
 }
@@ -168,6 +191,13 @@ class LogEvents:
     def per_contest(self, event_type: str) -> dict[str, dict[str, Any]] | None:
         """The event's items by contest id; None if the log holds no valid such event."""
         return self.contests.get(event_type)
+
+    def sealed(self) -> dict[str, dict[str, Any]]:
+        """The board.sealed event's items by contest id; RecordError if it has none valid."""
+        sealed = self.per_contest(BOARD_SEALED)
+        if sealed is None:
+            raise RecordError("the log holds no valid board.sealed event")
+        return sealed
 
 
 def _shape(data: Any, spec: Mapping[str, _Kind], where: str) -> list[str]:

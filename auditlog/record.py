@@ -22,6 +22,7 @@ from ballots.tally import seed_problem
 
 __all__ = [
     "FORMAT",
+    "PAPER_INVALID_REASONS",
     "VERSION",
     "ElectionRecord",
     "RecordContest",
@@ -29,6 +30,7 @@ __all__ = [
     "b64_field",
     "contest_order",
     "load_record",
+    "paper_key",
     "read_record",
 ]
 
@@ -74,7 +76,21 @@ COUNT_KEYS = (
     "roll_codes",
     "roll_codes_salt",
     "issued_codes",
+    "postal_envelopes",
+    "postal_set_aside",
+    "paper_ballots",
+    "paper_invalid",
 )
+
+
+PAPER_INVALID_REASONS = ("too_few", "too_many", "unreadable")
+"""Why a paper ballot is invalid: fewer or more names marked than the rule allows, or none
+that can be read."""
+
+
+def paper_key(choices: list[str]) -> bytes:
+    """The order of ``paper_ballots``: by the canonical JSON of each ballot's choices."""
+    return json.dumps(choices, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 class RecordError(ValueError):
@@ -263,6 +279,19 @@ def _codes(obj: dict[str, Any], key: str, where: str) -> list[str]:
     return value
 
 
+def _paper(obj: dict[str, Any], where: str) -> None:
+    """``paper_ballots`` a list of lists of strings, ``paper_invalid`` a list of strings."""
+    ballots = obj["paper_ballots"]
+    if not isinstance(ballots, list):
+        raise RecordError(f"{where}.paper_ballots: not a list")
+    for index, choices in enumerate(ballots):
+        if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+            raise RecordError(f"{where}.paper_ballots[{index}]: not a list of strings")
+    invalid = obj["paper_invalid"]
+    if not isinstance(invalid, list) or not all(isinstance(r, str) for r in invalid):
+        raise RecordError(f"{where}.paper_invalid: not a list of strings")
+
+
 def b64_field(text: Any, where: str, length: int | None = None) -> bytes:
     """Canonical standard base64 with padding (RFC 4648 §4); RecordError naming ``where``."""
     if not isinstance(text, str) or not text.isascii():
@@ -429,6 +458,9 @@ def read_record(record: Any) -> ElectionRecord:
         _codes(item, "roll_codes", where)
         _matching(item, "roll_codes_salt", SALT_RE, "64 lowercase hex digits", where)
         _codes(item, "issued_codes", where)
+        _count(item, "postal_envelopes", where)
+        _count(item, "postal_set_aside", where)
+        _paper(item, where)
 
     board = _per_contest(record["board"], BOARD_KEYS, "board", contests, ballots)
     count_items = _per_contest(record["contests"], COUNT_KEYS, "contests", contests, counts)

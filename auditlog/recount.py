@@ -1,5 +1,6 @@
 """The recount the verifier compares the published results with: docs/tally.md's count of
-the board's valid ballots, with each contest's seal (board hash, signatures, roll size)."""
+the board's valid ballots and the record's paper ballots, with each contest's seal (board hash,
+signatures, roll size, postal envelopes)."""
 
 from __future__ import annotations
 
@@ -28,8 +29,11 @@ def recount_result(
         seal = sealed[cid]
         chosen = choices.get(cid, Counter())
         cast = sum(chosen.values())
+        listed = rec.counts[cid]
+        paper = [tuple(c) for c in listed["paper_ballots"]]
+        voted = cast + len(paper) + len(listed["paper_invalid"])
         counted = count(
-            _each(chosen),
+            chain(_each(chosen), paper),
             contest.candidate_ids,
             contest.rule.seats,
             contest.rule.substitutes,
@@ -44,7 +48,10 @@ def recount_result(
                 "ballots_cast": cast,
                 "signatures_issued": seal["signatures_issued"],
                 "roll_size": seal["roll_size"],
-                "turnout": turnout(cast, seal["roll_size"]),
+                "turnout": turnout(voted, seal["roll_size"]),
             }
         )
+        if seal["postal_envelopes"]:
+            invalid = len(listed["paper_invalid"])
+            contests[-1].update(paper_ballots=len(paper), paper_invalid=invalid)
     return {"version": 1, "election": rec.slug, "seed": rec.seed, "contests": contests}

@@ -1,7 +1,8 @@
 """The offline verifier of an election record: ``verify-election RECORD [--log-key FP] [--json]``.
 
 Each check below is one section of docs/election-record.md ("What the verifier checks"), which
-is the specification; the ballot checks' process pool and shortcuts are in auditlog/ballotcheck.
+is the specification; the ballot checks' process pool and shortcuts are in auditlog/ballotcheck,
+the check of postal ballots in auditlog/paper.
 Pure: ``auditlog``, ``ballots``, ``cryptography`` and the standard library, so an auditor runs it
 without the server, a database or a secret.
 """
@@ -31,6 +32,7 @@ from auditlog.events import (
     read_events,
 )
 from auditlog.merkle import root as merkle_root
+from auditlog.paper import check_paper
 from auditlog.record import (
     FORMAT,
     RULE_FIELDS,
@@ -74,6 +76,7 @@ CHECKS = (
     "ballot signatures",
     "no duplicates",
     "ballots ≤ signatures ≤ roll",
+    "paper ballots",
     "roll size matches the log",
     "voter codes",
     "board matches the seal",
@@ -259,15 +262,8 @@ def _without_vote(rec: ElectionRecord) -> list[str]:
     ]
 
 
-def _sealed(events: LogEvents) -> dict[str, dict[str, Any]]:
-    sealed = events.per_contest(BOARD_SEALED)
-    if sealed is None:
-        raise RecordError("the log holds no valid board.sealed event")
-    return sealed
-
-
 def _check_counts(rec: ElectionRecord, events: LogEvents) -> Check:
-    sealed = _sealed(events)
+    sealed = events.sealed()
     problems = []
     for cid, contest in contests_in_order(rec):
         seal = sealed.get(cid)
@@ -275,14 +271,16 @@ def _check_counts(rec: ElectionRecord, events: LogEvents) -> Check:
             problems.append(f"contest {cid}: not in the board.sealed event")
             continue
         ballots, issued, roll = len(rec.board[cid]), seal["signatures_issued"], seal["roll_size"]
+        envelopes = seal["postal_envelopes"]
         if ballots != seal["ballots"]:
             problems.append(
                 f"contest {cid}: {ballots} ballots on the board, {seal['ballots']} sealed"
             )
-        if not ballots <= issued <= roll:
+        # A counted postal envelope is a signature issued too: the member's one vote.
+        if not ballots + envelopes <= issued <= roll:
             problems.append(
-                f"contest {cid}: not ballots ({ballots}) ≤ signatures issued ({issued}) ≤ "
-                f"roll size ({roll})"
+                f"contest {cid}: not ballots ({ballots}) + postal envelopes ({envelopes}) ≤ "
+                f"signatures issued ({issued}) ≤ roll size ({roll})"
             )
         listed = rec.counts[cid]
         if (listed["signatures_issued"], listed["roll_size"]) != (issued, roll):
@@ -294,14 +292,16 @@ def _check_counts(rec: ElectionRecord, events: LogEvents) -> Check:
                 f"{plural(issued, 'signature')} issued"
             )
     return summary(
-        "ballots ≤ signatures ≤ roll", problems, "every contest: ballots ≤ signatures ≤ roll"
+        "ballots ≤ signatures ≤ roll",
+        problems,
+        "every contest: ballots + postal envelopes ≤ signatures ≤ roll",
     )
 
 
 def _check_roll(rec: ElectionRecord, events: LogEvents) -> Check:
     """The sealed roll sizes are the roll the log built: frozen size + members added after; each
     addition names the size it made, and the record lists as many roll codes as the seal."""
-    sealed = _sealed(events)
+    sealed = events.sealed()
     frozen = events.per_contest(ROLL_FROZEN)
     seal_index = events.index[BOARD_SEALED]
     before_seal = [a for a in events.added if a.entry < seal_index]
@@ -369,7 +369,7 @@ def _commitments(rec: ElectionRecord, events: LogEvents) -> dict[str, tuple[str,
 def _check_codes(rec: ElectionRecord, events: LogEvents) -> Check:
     """Who took part, anonymously: each contest's roll codes open the log's last commitment to
     them, and its issued codes are codes of its roll, one per signature issued."""
-    sealed = _sealed(events)
+    sealed = events.sealed()
     committed = _commitments(rec, events)
     problems: list[str] = []
     roll_of: dict[str, str] = {}
@@ -425,7 +425,7 @@ def _check_codes(rec: ElectionRecord, events: LogEvents) -> Check:
 def _check_board_hashes(
     rec: ElectionRecord, events: LogEvents, hashes: dict[str, str | None]
 ) -> Check:
-    sealed = _sealed(events)
+    sealed = events.sealed()
     problems = []
     for cid, _contest in contests_in_order(rec):
         seal = sealed.get(cid)
@@ -452,7 +452,7 @@ def _check_recount(
     rec: ElectionRecord, events: LogEvents, choices: dict[str, Counter[tuple[str, ...]]]
 ) -> Check:
     try:
-        recount = recount_result(rec, _sealed(events), choices)
+        recount = recount_result(rec, events.sealed(), choices)
     except (TallyError, KeyError) as exc:
         return Check("recount", False, f"the recount fails: {exc}")
     try:
@@ -527,6 +527,7 @@ def verify_record(
         summary("no duplicates", board.duplicates, "no ballot hash and no signature appears twice"),
     ]
     checks.append(guarded("ballots ≤ signatures ≤ roll", lambda: _check_counts(rec, events)))
+    checks.append(guarded("paper ballots", lambda: check_paper(rec, events)))
     checks.append(guarded("roll size matches the log", lambda: _check_roll(rec, events)))
     checks.append(guarded("voter codes", lambda: _check_codes(rec, events)))
     checks.append(

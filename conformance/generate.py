@@ -3,12 +3,14 @@
 
 Usage: .venv/bin/python conformance/generate.py [--out conformance]
 
-Three small elections run through the app in-process, each on its own temporary SQLite
+Four small elections run through the app in-process, each on its own temporary SQLite
 database, exactly as the committee and the voters would run them (the real services, the voting
 API through the reference client, ``voting election export``): ``normal`` (two kretsar, a member
 added to the roll during voting, the results published), ``no-vote`` (kretsar without a vote:
-one without candidates, one with fewer candidates than seats, one with as many as seats) and
-``tie`` (three candidates tied for one seat and two ersättare places, decided by lot). Their
+one without candidates, one with fewer candidates than seats, one with as many as seats),
+``tie`` (three candidates tied for one seat and two ersättare places, decided by lot) and
+``postal`` (postal envelopes registered by two committee members, one set aside, a batch of
+paper ballots entered twice with a mismatch resolved, one ballot invalid). Their
 records go to ``valid/``; the variants of conformance/mutate.py go to ``valid/`` or
 ``invalid/``; ``index.json`` lists every file, whether it verifies, and if not the check that
 must fail. The private keys stay in memory; nothing but the records is written.
@@ -60,6 +62,10 @@ class Election:
     # Members the committee adds to the roll while voting is open: (krets, first, last).
     added: list[tuple[str, str, str]] = field(default_factory=list)
     publish: bool = False
+    # Members who send a postal envelope (first names; one who voted online has it set aside),
+    # and the paper ballots in the opened inner envelopes: the last names marked, or "x".
+    postal: list[str] = field(default_factory=list)
+    paper: list[list[str] | str] = field(default_factory=list)
 
 
 ELECTIONS = {
@@ -122,6 +128,25 @@ ELECTIONS = {
             ]
         },
         votes={"Maja": ["Bengtsson"], "Mats": ["Carlsson"], "Max": ["Aronsson"]},
+    ),
+    "postal": Election(
+        slug="konf-post",
+        seed="gul kula 8",
+        kretsar=[("VAST", "Västby", 2, 2)],
+        members={
+            "VAST": [
+                ("Vera", "Alm", True),
+                ("Vide", "Björk", True),
+                ("Viggo", "Cedersund", True),
+                ("Paula", "Pihl", False),
+                ("Per", "Pihl", False),
+                ("Pia", "Pihl", False),
+                ("Valter", "Ek", False),
+            ]
+        },
+        votes={"Vera": ["Alm", "Björk"], "Pia": ["Björk", "Cedersund"], "Valter": ["Alm", "Björk"]},
+        postal=["Paula", "Per", "Pia"],
+        paper=[["Alm", "Cedersund"], ["Alm", "Björk", "Cedersund"]],
     ),
 }
 
@@ -276,7 +301,7 @@ def run(election: Election, workdir: Path) -> tuple[dict[str, Any], Keys]:
             return row
 
         with db.transaction() as s:
-            created = create_election(s, _toml(election), clock())
+            created = create_election(s, _toml(election), clock(), by="cli")
             contests = {c.krets_code: c for c in created.contests}
             for krets, people in election.members.items():
                 for first, last, nominated in people:
@@ -298,7 +323,7 @@ def run(election: Election, workdir: Path) -> tuple[dict[str, Any], Keys]:
             review.publish_candidates(
                 s, created, published_at, key_bits=KEY_BITS, confirm_no_vote=True
             )
-            send_links(s, created, published_at, BASE_URL)
+            send_links(s, created, published_at, BASE_URL, by="cli")
             contest_ids = {c.krets_code: str(c.id) for c in created.contests}
             krets_of = {
                 first: krets for krets, people in election.members.items() for first, *_ in people
@@ -315,17 +340,21 @@ def run(election: Election, workdir: Path) -> tuple[dict[str, Any], Keys]:
             clock.moment += timedelta(hours=1)
             with db.transaction() as s:
                 row = member(s, krets, first, last)
-                services.add_to_roll(s, get_election(s, election.slug), row, clock())
+                services.add_to_roll(s, get_election(s, election.slug), row, clock(), by="cli")
+        staff = _envelopes(election, member_ids, clock) if election.postal else []
         clock.moment = closes + timedelta(hours=1)
         with db.transaction() as s:
-            services.seal_board(s, get_election(s, election.slug), clock())
+            services.seal_board(s, get_election(s, election.slug), clock(), by="cli")
+        if election.paper:
+            clock.moment += timedelta(hours=1)
+            _paper(election, staff, by_name, clock)
         clock.moment += timedelta(hours=20)
         with db.transaction() as s:
-            tally(s, get_election(s, election.slug), election.seed, clock())
+            tally(s, get_election(s, election.slug), election.seed, clock(), by="cli")
         if election.publish:
             clock.moment += timedelta(hours=1)
             with db.transaction() as s:
-                publish_results(s, get_election(s, election.slug), clock())
+                publish_results(s, get_election(s, election.slug), clock(), by="cli")
         clock.moment += timedelta(minutes=5)
         path = workdir / "record.json"
         outcome = app.test_cli_runner().invoke(
@@ -334,6 +363,69 @@ def run(election: Election, workdir: Path) -> tuple[dict[str, Any], Keys]:
         if outcome.exit_code != 0:
             raise RuntimeError(f"export of {election.slug} failed: {outcome.output}")
         return json.loads(path.read_text(encoding="utf-8")), _keys(election.slug)
+
+
+def _envelopes(election: Election, member_ids: dict[str, str], clock: Clock) -> list[int]:
+    """Two committee members register and confirm the postal envelopes; their ids."""
+    from voting.admin.models import User
+    from voting.db import db
+    from voting.elections.services import get_election
+    from voting.members.models import Channel, Member
+    from voting.postal import services as postal
+
+    with db.transaction() as s:
+        staff = []
+        for n in (1, 2):
+            user = User(
+                email=f"ledamot{n}@example.org",
+                role="committee",
+                password_hash="!",  # noqa: S106 - no password: it never signs in
+                totp_secret_enc=b"-",
+                created_at=clock(),
+            )
+            s.add(user)
+            s.flush()
+            staff.append(user.id)
+        found = get_election(s, election.slug)
+        for first in election.postal:
+            s.get_one(Member, member_ids[first]).channel = Channel.POSTAL.value
+            clock.moment += timedelta(minutes=10)
+            postal.register_envelope(s, found, member_ids[first], clock(), by=staff[0])
+            postal.confirm_envelope(s, found, member_ids[first], clock(), by=staff[1])
+    return staff
+
+
+def _paper(election: Election, staff: list[int], by_name: dict[str, str], clock: Clock) -> None:
+    """After the seal: one batch of the paper ballots, entered twice (the first entry of the
+    first ballot mistyped, then resolved) and accepted."""
+    from voting.db import db
+    from voting.elections.services import get_election
+    from voting.postal import services as postal
+
+    with db.transaction() as s:
+        found = get_election(s, election.slug)
+        (contest,) = found.contests
+        numbers = {c: str(i) for i, c in enumerate(postal.candidate_ids(s, contest), start=1)}
+
+        def typed(marks: list[str] | str) -> str:
+            return marks if isinstance(marks, str) else " ".join(numbers[by_name[m]] for m in marks)
+
+        batch = postal.open_batch(
+            s, found, contest.id, len(election.paper), clock(), batch_min=1, by=staff[0]
+        )
+        for position, marks in enumerate(election.paper, start=1):
+            postal.enter_ballot(
+                s,
+                found,
+                batch.id,
+                position,
+                "x" if position == 1 else typed(marks),
+                clock(),
+                by=staff[0],
+            )
+            postal.enter_ballot(s, found, batch.id, position, typed(marks), clock(), by=staff[1])
+        postal.resolve_ballot(s, found, batch.id, 1, typed(election.paper[0]), clock(), by=staff[0])
+        postal.accept_batch(s, found, batch.id, clock(), by=staff[1])
 
 
 def build(workdir: Path) -> dict[str, tuple[dict[str, Any], Keys]]:
@@ -403,6 +495,8 @@ def _describe(name: str) -> str:
         "no-vote": "kretsar without a vote (no candidates, fewer candidates than seats, as many "
         "as seats) beside one that votes",
         "tie": "three candidates tied for one seat and two ersättare places, decided by lot",
+        "postal": "postal ballots beside online votes: two envelopes counted (one paper ballot "
+        "valid, one invalid with too many marks), one set aside as its member voted online",
     }[name]
 
 

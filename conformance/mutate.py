@@ -86,8 +86,10 @@ def recount(record: Record) -> dict[str, Any]:
     for contest in sorted(record["manifest"]["contests"], key=lambda c: _order(c["id"])):
         cid, seal = contest["id"], sealed[contest["id"]]
         chosen = [json.loads(b["ballot"])["choices"] for b in board[cid]]
+        listed = item(record["contests"], cid)
+        paper, invalid = listed["paper_ballots"], listed["paper_invalid"]
         counted = count(
-            chosen,
+            chosen + paper,
             [c["id"] for c in contest["candidates"]],
             contest["seats"],
             contest["substitutes"],
@@ -102,9 +104,11 @@ def recount(record: Record) -> dict[str, Any]:
                 "ballots_cast": len(chosen),
                 "signatures_issued": seal["signatures_issued"],
                 "roll_size": seal["roll_size"],
-                "turnout": turnout(len(chosen), seal["roll_size"]),
+                "turnout": turnout(len(chosen) + len(paper) + len(invalid), seal["roll_size"]),
             }
         )
+        if seal["postal_envelopes"]:
+            out[-1].update(paper_ballots=len(paper), paper_invalid=len(invalid))
     return {"version": 1, "election": record["election"], "seed": seed, "contests": out}
 
 
@@ -156,6 +160,9 @@ def _sync(record: Record, fields: Entries) -> None:
     for listed in record["contests"]:
         sealed = item(seal, listed["contest"])
         listed.update(signatures_issued=sealed["signatures_issued"], roll_size=sealed["roll_size"])
+        listed.update(
+            postal_envelopes=sealed["postal_envelopes"], postal_set_aside=sealed["postal_set_aside"]
+        )
         if "issued_codes_hash" in sealed:
             sealed["issued_codes_hash"] = list_hash(listed["issued_codes"])
     results = recount(record)

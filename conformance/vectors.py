@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from auditlog.record import paper_key
 from ballots.board import board_hash
 from ballots.tally import result_hash
 from conformance.mutate import (
@@ -118,6 +119,8 @@ def _sealed_unknown_contest(record: Record, fields: Entries) -> None:
             "signatures_issued": 0,
             "roll_size": 0,
             "issued_codes_hash": empty,
+            "postal_envelopes": 0,
+            "postal_set_aside": 0,
         }
     )
 
@@ -152,7 +155,7 @@ def _new_entry(record: Record, cid: str, who: str, *, issued: bool = False) -> d
     listed["roll_codes"] = sorted([*listed["roll_codes"], code])
     if issued:
         listed["issued_codes"] = sorted([*listed["issued_codes"], code])
-    return {"contest": cid, "voter": who, "size": 1, "codes_hash": "0" * 64}
+    return {"contest": cid, "voter": who, "size": 1, "codes_hash": "0" * 64, "by": 1}
 
 
 def _issue(record: Record, cid: str) -> None:
@@ -168,7 +171,7 @@ def _added(krets: str, where: str, *, times: int = 1, same_voter: bool = False) 
         for n in range(times):
             who = voter(0 if same_voter else 100 + n)
             if where == "after the seal":
-                data = {"contest": cid, "voter": who, "size": 1, "codes_hash": "0" * 64}
+                data = {"contest": cid, "voter": who, "size": 1, "codes_hash": "0" * 64, "by": 1}
                 seal = first(fields, "board.sealed")
                 fields.insert(
                     fields.index(seal) + 1,
@@ -189,7 +192,7 @@ def _added(krets: str, where: str, *, times: int = 1, same_voter: bool = False) 
 
 
 def _added_unknown_contest(record: Record, fields: Entries) -> None:
-    data = {"contest": "99", "voter": voter(7), "size": 1, "codes_hash": "0" * 64}
+    data = {"contest": "99", "voter": voter(7), "size": 1, "codes_hash": "0" * 64, "by": 1}
     _insert_before(fields, "board.sealed", "roll.member_added", data)
 
 
@@ -215,6 +218,14 @@ def _no_rule_in_log(record: Record, fields: Entries) -> None:
     for listed in first(fields, "candidates.published")["data"]["contests"]:
         for name in ("seats", "min_selections", "max_selections", "substitutes"):
             del listed[name]
+
+
+def _sealed_by_nobody(record: Record, fields: Entries) -> None:
+    first(fields, "board.sealed")["data"]["by"] = "root"
+
+
+def _tally_without_actor(record: Record, fields: Entries) -> None:
+    del first(fields, "tally.counted")["data"]["by"]
 
 
 def _float_in_entry(record: Record, fields: Entries) -> None:
@@ -453,6 +464,41 @@ def _duplicate_candidate(record: Record, keys: Keys) -> Record:
     norr, syd = contest_of(bad, "NORR"), contest_of(bad, "SYD")
     syd["candidates"][0]["id"] = norr["candidates"][0]["id"]
     return bad
+
+
+def _postal(record: Record) -> tuple[str, dict[str, Any]]:
+    cid = contest_of(record, "VAST")["id"]
+    return cid, codes_of(record, cid)
+
+
+def _paper_added(record: Record, fields: Entries) -> None:
+    cid, listed = _postal(record)
+    listed["paper_ballots"].append(list(listed["paper_ballots"][0]))
+    listed["paper_ballots"].sort(key=paper_key)
+
+
+def _paper_breaks_rule(record: Record, fields: Entries) -> None:
+    cid, listed = _postal(record)
+    listed["paper_ballots"][0] = listed["paper_ballots"][0][:1]
+
+
+def _paper_count_raised(record: Record, fields: Entries) -> None:
+    results = record["tally"]["results"]
+    contest = next(c for c in results["contests"] if c["contest"] == _postal(record)[0])
+    contest["paper_ballots"] += 1
+    first(fields, "tally.counted")["data"]["results_hash"] = result_hash(results)
+
+
+def _envelopes_lowered(record: Record, fields: Entries) -> None:
+    _seal(fields, _postal(record)[0])["postal_envelopes"] -= 1
+
+
+def _envelopes_over_signatures(record: Record, fields: Entries) -> None:
+    _seal(fields, _postal(record)[0])["postal_envelopes"] += 1
+
+
+def _set_aside_not_sealed(record: Record, fields: Entries) -> None:
+    _postal(record)[1]["postal_set_aside"] += 1
 
 
 VECTORS: list[Vector] = [
@@ -759,6 +805,22 @@ VECTORS: list[Vector] = [
         _relogged(_second_seal),
     ),
     Vector(
+        "seal-actor-unknown",
+        "normal",
+        "log events",
+        'an event\'s by is a staff user id, "cli" or "scheduler"',
+        '(board.sealed).by: "root" is not',
+        _relogged(_sealed_by_nobody),
+    ),
+    Vector(
+        "tally-actor-missing",
+        "normal",
+        "log events",
+        "the events the verifier reads name who acted",
+        "lacks by",
+        _relogged(_tally_without_actor),
+    ),
+    Vector(
         "rule-not-in-log",
         "normal",
         "log events",
@@ -945,6 +1007,55 @@ VECTORS: list[Vector] = [
         "the results are the recount's, lot included, byte for byte",
         "the published",
         _relogged(after=_decided_otherwise),
+    ),
+    # Postal ballots.
+    Vector(
+        "paper-ballot-added",
+        "postal",
+        "paper ballots",
+        "no more paper ballots, valid and invalid, than postal envelopes counted",
+        "more than the 2 postal envelopes counted",
+        _relogged(_paper_added),
+    ),
+    Vector(
+        "paper-ballot-breaks-rule",
+        "postal",
+        "paper ballots",
+        "every paper ballot marks as many names as the contest's rule allows",
+        "which the rule (2–2) does not allow",
+        _relogged(_paper_breaks_rule),
+    ),
+    Vector(
+        "paper-count-raised",
+        "postal",
+        "recount",
+        "the results' paper_ballots is the record's count of valid paper ballots",
+        "the published",
+        _relogged(after=_paper_count_raised),
+    ),
+    Vector(
+        "postal-envelopes-lowered",
+        "postal",
+        "paper ballots",
+        "no more paper ballots, valid and invalid, than postal envelopes counted",
+        "more than the 1 postal envelope counted",
+        _relogged(_envelopes_lowered),
+    ),
+    Vector(
+        "postal-envelopes-over-signatures",
+        "postal",
+        "ballots ≤ signatures ≤ roll",
+        "a counted envelope is a signature issued: ballots + postal envelopes ≤ signatures",
+        "postal envelopes (3)",
+        _relogged(_envelopes_over_signatures),
+    ),
+    Vector(
+        "postal-counts-not-sealed",
+        "postal",
+        "paper ballots",
+        "the record's postal counts are the sealed ones",
+        "postal counts are not the sealed ones",
+        _relogged(after=_set_aside_not_sealed),
     ),
     # The results.
     Vector(

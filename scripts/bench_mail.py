@@ -151,18 +151,20 @@ def queue_run(app: Any, slug: str, now: datetime) -> tuple[int, int, float]:
 
     with app.app_context():
         with db.transaction() as s:
-            election = create_election(s, election_toml(slug, now), now - timedelta(days=31))
+            election = create_election(
+                s, election_toml(slug, now), now - timedelta(days=31), by="cli"
+            )
             s.flush()
             for contest in election.contests:
                 contest.list_hash = "0" * 64
             election.candidates_published_at = now - timedelta(days=2)
             s.flush()
-            freeze_roll(s, election, now)
+            freeze_roll(s, election, now, by="cli")
             election_id = election.id
         start = time.monotonic()
         with db.transaction() as s:
             election = s.get(_election(), election_id)
-            count = links.send_links(s, election, now, "https://val.example.org")
+            count = links.send_links(s, election, now, "https://val.example.org", by="cli")
         elapsed = time.monotonic() - start
     return election_id, count, elapsed
 

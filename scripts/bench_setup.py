@@ -101,7 +101,7 @@ voting_closes = "{local(timedelta(days=10))}"
     app = create_app({**config, "DATABASE_URL": url})
     voter_list: list[Voter] = []
     with app.app_context(), db.transaction() as s:
-        election = create_election(s, toml, now - timedelta(days=31))
+        election = create_election(s, toml, now - timedelta(days=31), by="cli")
         s.flush()
         members = [
             {
@@ -140,7 +140,7 @@ voting_closes = "{local(timedelta(days=10))}"
         s.flush()
         published = publish_candidates(s, election, now - timedelta(days=2), key_bits=bits)
         candidates = {item["krets"]: item["candidates"] for item in published}
-        freeze_roll(s, election, now - timedelta(days=1))
+        freeze_roll(s, election, now - timedelta(days=1), by="cli")
         rows = []
         for m in members:
             token = new_token()

@@ -1,13 +1,24 @@
-"""Shared fixtures: one fresh database per test, on SQLite and PostgreSQL; a real SMTP server.
+"""Shared fixtures: the database on SQLite and PostgreSQL; a real SMTP server.
 
 Every test that uses ``app`` runs once per backend. PostgreSQL is used when it can be reached
 (``TEST_DATABASE_URL``, else a local server on 127.0.0.1:5432); with ``REQUIRE_POSTGRES=1`` its
 absence fails the run instead of skipping.
+
+Most tests share one migrated database per backend (per xdist worker): each runs inside an outer
+transaction on one connection that is rolled back at its end, and the app's sessions join it
+with savepoints, so the app's commits only release a savepoint. A test gets a fresh database of
+its own when it is marked ``own_database`` or uses ``database_url`` (directly or through
+``engine``, ``live_app``/``live_server`` or another fixture): it needs one when it uses several
+connections (threads, locks, triggers seen from another connection), a subprocess, or the live
+server's thread. The shared connection refuses use from another thread, and the run fails if the
+shared database holds other rows at the end than after the migrations. ``KVTEST_OWN_DATABASE=1``
+gives every test a database of its own, as before, to tell a sharing problem from a real one.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import email
 import email.policy
 import os
@@ -93,9 +104,100 @@ def postgres_template() -> Iterator[str]:
         _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@dataclass
+class SharedDatabase:
+    """A backend's shared database and the row count of each table as migrated."""
+
+    url: str
+    engine: sa.Engine
+    rows: dict[str, int]
+
+
+def _row_counts(engine: sa.Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            name: conn.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one()
+            for name in sa.inspect(conn).get_table_names()
+        }
+
+
+@pytest.fixture(scope="session")
+def _shared_databases() -> Iterator[dict[str, SharedDatabase]]:
+    """One migrated database per backend for this run (this worker), made when first needed.
+
+    At the end each table must hold what it held after the migrations: a test that wrote to it
+    outside the rolled-back outer transaction (from a connection of its own) needed its own.
+    """
+    made: dict[str, SharedDatabase] = {}
+    yield made
+    leaked = []
+    for backend, shared in made.items():
+        rows = _row_counts(shared.engine)
+        shared.engine.dispose()
+        if shared.url.startswith("postgresql"):
+            _pg_admin(f'DROP DATABASE IF EXISTS "{shared.url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        leaked += [f"{backend} {t}" for t in rows if rows[t] != shared.rows.get(t)]
+    if leaked:
+        pytest.fail(
+            f"rows were left in the shared test database ({', '.join(leaked)}): "
+            "a test committed from a connection of its own; mark it own_database"
+        )
+
+
+def _shared_url(
+    backend: str, request: pytest.FixtureRequest, shared: dict[str, SharedDatabase]
+) -> str:
+    if backend not in shared:
+        if backend == "sqlite":
+            factory = request.getfixturevalue("tmp_path_factory")
+            path = factory.mktemp("sqlite-shared") / "shared.db"
+            shutil.copy(request.getfixturevalue("sqlite_template"), path)
+            url = f"sqlite:///{path}"
+        else:
+            template = request.getfixturevalue("postgres_template")
+            name = f"kvtest_shared_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+            _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+            url = _pg_url(name)
+        engine = make_engine(url)
+        sa.event.listen(engine, "before_cursor_execute", _one_thread_only)
+        shared[backend] = SharedDatabase(url, engine, _row_counts(engine))
+    return shared[backend].url
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``own_database`` every test that uses ``database_url`` other than through ``app``."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None or "database_url" not in info.names_closure:
+            continue
+        users = [
+            name
+            for name, defs in info.name2fixturedefs.items()
+            if name != "app" and "database_url" in defs[-1].argnames
+        ]
+        if users or "database_url" in info.argnames:
+            item.add_marker(pytest.mark.own_database)
+
+
+def uses_own_database(request: pytest.FixtureRequest) -> bool:
+    """Whether the test gets a fresh database of its own (see the module's docstring)."""
+    return (
+        os.environ.get("KVTEST_OWN_DATABASE") == "1"  # the old way for every test, to compare
+        or request.node.get_closest_marker("own_database") is not None
+    )
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A freshly migrated, empty database of each backend; dropped after the test."""
+def database_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    _shared_databases: dict[str, SharedDatabase],
+) -> Iterator[str]:
+    """The database of each backend: the shared one, or a freshly migrated, empty one of the
+    test's own (dropped after it) when the test is marked ``own_database``."""
+    if not uses_own_database(request):
+        yield _shared_url(request.param, request, _shared_databases)
+        return
     if request.param == "sqlite":
         path = tmp_path / "test.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
@@ -108,6 +210,56 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield _pg_url(name)
     finally:
         _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _one_thread_only(connection: sa.Connection, *_args: Any) -> None:
+    """Refuse a shared connection's use from a second thread, which would interleave badly."""
+    owner = connection.info.get("kvtest_thread")
+    if owner is not None and owner != threading.get_ident():
+        raise RuntimeError(
+            "the shared test database's connection was used from another thread: "
+            "mark the test @pytest.mark.own_database"
+        )
+
+
+@pytest.fixture
+def _shared_connection(
+    database_url: str, _shared_databases: dict[str, SharedDatabase]
+) -> Iterator[sa.Connection]:
+    """A connection to the shared database in an outer transaction, rolled back after the test."""
+    engine = next(d.engine for d in _shared_databases.values() if d.url == database_url)
+    connection = engine.connect()
+    connection.info["kvtest_thread"] = threading.get_ident()
+    outer = connection.begin()
+    try:
+        yield connection
+    finally:
+        ended = False
+        with contextlib.suppress(Exception):
+            connection.info.pop("kvtest_thread", None)
+        if not (connection.invalidated or connection.closed):  # else lost: the server rolled back
+            ended = not outer.is_active
+            if ended:
+                connection.invalidate()
+            else:
+                outer.rollback()
+        connection.close()
+        if ended:
+            pytest.fail(
+                "the test ended the shared database's outer transaction: mark it own_database"
+            )
+
+
+def _reset_process_caches() -> None:
+    """Forget the per-process caches: on the shared database, ids and URLs come back."""
+    from voting.audit import keys
+    from voting.ballot import codes, services
+
+    services._MANIFESTS.clear()
+    services._SIGNERS.clear()
+    services._CANDIDATE_IDS.clear()
+    codes._PUBLISHED.clear()
+    keys._PRIVATE.clear()
 
 
 @pytest.fixture(scope="session")
@@ -217,11 +369,28 @@ def make_app(
 
 
 @pytest.fixture
-def app(database_url: str, clock: Clock, _smtp_server: SmtpSink, tmp_path: Path) -> Iterator[Flask]:
-    application = make_app(database_url, clock, _smtp_server.port, tmp_path)
-    with application.app_context():
-        yield application
-    application.extensions["db"]["engine"].dispose()
+def app(
+    database_url: str,
+    clock: Clock,
+    _smtp_server: SmtpSink,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    _shared_databases: dict[str, SharedDatabase],
+) -> Iterator[Flask]:
+    _reset_process_caches()
+    if any(d.url == database_url for d in _shared_databases.values()):
+        connection = request.getfixturevalue("_shared_connection")
+        application = make_app(
+            database_url, clock, _smtp_server.port, tmp_path, TESTING_DB_CONNECTION=connection
+        )
+        with application.app_context():
+            yield application
+    else:
+        application = make_app(database_url, clock, _smtp_server.port, tmp_path)
+        with application.app_context():
+            yield application
+        application.extensions["db"]["engine"].dispose()
+    _reset_process_caches()
 
 
 @pytest.fixture

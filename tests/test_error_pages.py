@@ -83,7 +83,7 @@ def test_the_404_page_follows_the_chosen_language(client):
 
 def test_results_before_they_are_published_are_a_404_page(client):
     with db.transaction() as s:
-        election = create_election(s, ELECTION, BEFORE)
+        election = create_election(s, ELECTION, BEFORE, by="cli")
         slug = election.slug
     _assert_page(client.get(f"/val/{slug}/resultat"), 404, "Sidan finns inte")
     _assert_page(client.get("/val/finns-inte/resultat"), 404, "Sidan finns inte")

@@ -210,7 +210,7 @@ FORM_LABELS = {
 def election(app, clock) -> str:
     clock.set(DURING_NOMINATION)
     with db.transaction() as session:
-        slug = create_election(session, ELECTION_TOML, DURING_NOMINATION).slug
+        slug = create_election(session, ELECTION_TOML, DURING_NOMINATION, by="cli").slug
     db.session.close()
     return slug
 

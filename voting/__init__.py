@@ -54,7 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     _trust_proxies(app)
 
-    from voting import error_pages, headers, privacy
+    from voting import error_pages, headers, logredact, privacy
     from voting.extensions import babel, csrf, limiter, select_locale
 
     database.init_app(app)
@@ -67,6 +67,7 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     babel.init_app(app, locale_selector=select_locale)
     headers.init_app(app)
     privacy.init_app()
+    logredact.init_app()  # tokens and receipt lookups out of request logs (SECURITY.md)
 
     from voting.admin.views import bp as admin_bp
     from voting.audit.views import bp as audit_bp
@@ -74,8 +75,11 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     from voting.ballot.views import bp as ballot_bp
     from voting.eid import oidc as eid_oidc
     from voting.eid.views import bp as eid_bp
+    from voting.letters.views import admin_bp as letters_admin_bp
+    from voting.letters.views import bp as letters_bp
     from voting.members.views import bp as members_bp
     from voting.nominations.views import bp as nominations_bp
+    from voting.postal.views import bp as postal_admin_bp
     from voting.public.views import bp as public_bp
 
     app.register_blueprint(public_bp)
@@ -83,6 +87,9 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     app.register_blueprint(admin_bp)
     app.register_blueprint(members_bp)
     app.register_blueprint(ballot_bp)
+    app.register_blueprint(letters_bp)
+    app.register_blueprint(letters_admin_bp)
+    app.register_blueprint(postal_admin_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(audit_bp)
     eid_oidc.init_app(app)  # Swedish eID (OpenID Connect): checks its settings, talks to nobody

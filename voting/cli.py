@@ -28,8 +28,10 @@ def register(app: Flask) -> None:
     from voting.ballot.cli import board_group, links_group, results_group, roll_group, tally, vote
     from voting.eid.cli import staff_eid_command
     from voting.elections.cli import election_group
+    from voting.letters.cli import letters_group
     from voting.mail.cli import mail_group
     from voting.members.cli import foreningar_group, members_group
+    from voting.postal.cli import postal_group
     from voting.scheduler.cli import scheduler_command
 
     for group in (
@@ -43,6 +45,8 @@ def register(app: Flask) -> None:
         mail_group,
         roll_group,
         links_group,
+        letters_group,
+        postal_group,
         board_group,
         vote,
         tally,

@@ -39,6 +39,8 @@ DEFAULTS: dict[str, object] = {
     "RATELIMIT_HEADERS_ENABLED": True,
     "RATELIMIT_PUBLIC_FORM": "10 per minute;60 per hour",
     "RATELIMIT_LINKS": "30 per minute",
+    # The letter code form (/rosta/kod), per address: SECURITY.md, "Voting letters".
+    "RATELIMIT_LETTER_CODES": "10 per minute;50 per hour",
     "RATELIMIT_LOGIN": "10 per minute;50 per hour",  # per address
     # Per account, from any address: after 5 failures in a row each attempt waits 2 s, doubling
     # up to 15 minutes; a successful login starts afresh (LoginBackoff).
@@ -63,9 +65,23 @@ DEFAULTS: dict[str, object] = {
     # guide show them). None: the committee is MAIL_FROM's address; the auditors are named only.
     "CONTACT_COMMITTEE": None,
     "CONTACT_AUDITORS": None,
+    # The committee's contact details, in the footer of every page, on the accessibility
+    # statement and the privacy notice, and wherever a page says "contact the committee". Not
+    # secrets, and no made-up default: an unset one shows as "not set" so that it is noticed.
+    "COMMITTEE_CONTACT_NAME": None,  # e.g. "Valberedningen i Distrikt Exempel"
+    "COMMITTEE_CONTACT_EMAIL": None,
+    "COMMITTEE_CONTACT_PHONE": None,
+    # The privacy notice: who is responsible for the personal data (the party district, say),
+    # and how many months after the results are published the roll, the voting links and the
+    # voter codes are deleted.
+    "PRIVACY_CONTROLLER": None,
+    "PRIVACY_RETENTION_MONTHS": 12,
     # A voting link is not moved to a changed address (two committee members) this close to the
     # close of voting: the member must have time to see the notice and object.
     "LINK_MOVE_CUTOFF_HOURS": 24,
+    # Inner postal envelopes opened before the close go in batches of at least this many, so
+    # that no single paper vote can be traced to the envelope just confirmed.
+    "POSTAL_BATCH_MIN": 20,
     "NOMINATION_CONFIRM_HOURS": 48,
     "NOMINEE_LINK_DAYS": 30,
     "ADMIN_SESSION_MINUTES": 60,

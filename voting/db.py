@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from flask import Flask, current_app, g, has_app_context
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, ExceptionContext
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 
@@ -65,6 +66,11 @@ def parse_id(text: str) -> int | None:
 
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING)
+
+
+def insert_for(session: Session) -> Any:
+    """The dialect's own ``insert`` (PostgreSQL's or SQLite's), for ON CONFLICT clauses."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def utcnow() -> datetime:
@@ -135,9 +141,18 @@ class Database:
     def init_app(self, app: Flask) -> None:
         url = app.config.get("DATABASE_URL") or f"sqlite:///{Path(app.instance_path) / 'voting.db'}"
         app.config["DATABASE_URL"] = url
-        engine = make_engine(url)
-        event.listen(engine, "handle_error", _note_lost_connection)
-        app.extensions["db"] = {"engine": engine, "sessionmaker": sessionmaker(engine)}
+        connection = app.config.get("TESTING_DB_CONNECTION")
+        if app.testing and isinstance(connection, sa.Connection):
+            # Test-only seam: the suite's shared database. Sessions join the connection's outer
+            # transaction, which the test rolls back; a commit only releases a savepoint.
+            engine = connection.engine
+            factory = sessionmaker(connection, join_transaction_mode="create_savepoint")
+        else:
+            engine = make_engine(url)
+            factory = sessionmaker(engine)
+        if not event.contains(engine, "handle_error", _note_lost_connection):
+            event.listen(engine, "handle_error", _note_lost_connection)
+        app.extensions["db"] = {"engine": engine, "sessionmaker": factory}
         # Each request ends its session, even when an outer app context lives on (as in tests).
         app.teardown_request(self._close)
         app.teardown_appcontext(self._close)

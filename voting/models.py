@@ -13,9 +13,11 @@ from voting.ballot.models import (
 )
 from voting.eid.models import StaffEid
 from voting.elections.models import Contest, Election
+from voting.letters.models import LetterBatch
 from voting.mail.models import OutboxMessage
 from voting.members.models import Forening, Krets, Member
 from voting.nominations.models import Nomination, NominationSubmission
+from voting.postal.models import PaperBallot, PostalBatch, PostalEnvelope
 from voting.scheduler.models import JobRun
 from voting.tokens import LinkToken
 
@@ -36,10 +38,14 @@ __all__ = [
     "Forening",
     "JobRun",
     "Krets",
+    "LetterBatch",
     "LinkToken",
     "Member",
     "Nomination",
     "NominationSubmission",
     "OutboxMessage",
+    "PaperBallot",
+    "PostalBatch",
+    "PostalEnvelope",
     "User",
 ]

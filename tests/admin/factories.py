@@ -64,7 +64,7 @@ def make_election(
     kretsar: Any = KRETSAR,
     closes_in: timedelta = timedelta(days=1),
 ) -> Election:
-    return create_election(session, election_toml(slug, now, kretsar, closes_in), now)
+    return create_election(session, election_toml(slug, now, kretsar, closes_in), now, by="cli")
 
 
 def make_member(

@@ -58,6 +58,8 @@ ACCESS: dict[str, str | frozenset[str]] = {
     "public.readyz": PUBLIC,
     "public.board": PUBLIC,
     "public.results_page": PUBLIC,
+    "public.accessibility": PUBLIC,
+    "public.privacy": PUBLIC,
     "public.results_api": PUBLIC,
     "public.results_csv": PUBLIC,
     "public.protocol": PUBLIC,
@@ -69,8 +71,10 @@ ACCESS: dict[str, str | frozenset[str]] = {
     "nominations.confirmed": PUBLIC,
     "nominations.nominee_link": PUBLIC,
     "nominations.candidates": PUBLIC,
-    "nominations.photo": PUBLIC,  # published candidates; before that the nominee's only (404)
+    # Published candidates; before that only the nominee's and the committee's (else 404).
+    "nominations.photo": PUBLIC,
     "ballot.open_link": PUBLIC,
+    "letters.code_form": PUBLIC,  # the letter's code in the form is checked by the view
     "api.manifest": PUBLIC,
     "api.board": PUBLIC,
     "api.cast": PUBLIC,  # anonymous by design: the blind signature is the credential
@@ -115,11 +119,26 @@ ACCESS: dict[str, str | frozenset[str]] = {
     "admin.voting_remind": COMMITTEE,
     "admin.voting_resend": COMMITTEE,
     "admin.voting_seal": COMMITTEE,
+    "letters_admin.page": COMMITTEE,  # voting letters: names and voting codes (the PDF)
+    "letters_admin.issue": COMMITTEE,
+    "letters_admin.replace": COMMITTEE,
+    "letters_admin.download": COMMITTEE,
+    "postal_admin.page": COMMITTEE,  # postal ballots: names of members who sent an envelope
+    "postal_admin.register": COMMITTEE,
+    "postal_admin.confirm": COMMITTEE,  # the second committee member of an envelope
+    "postal_admin.open_batch": COMMITTEE,
+    "postal_admin.batch": COMMITTEE,
+    "postal_admin.enter": COMMITTEE,
+    "postal_admin.resolve": COMMITTEE,
+    "postal_admin.accept": COMMITTEE,
+    "postal_admin.kits": COMMITTEE,  # names and addresses
     "audit.log": AUDITOR,
     "audit.checkpoint_list": AUDITOR,
     "audit.results_page": AUDITOR,
     "audit.results_publish": COMMITTEE,
     "members.index": COMMITTEE,
+    "members.search": COMMITTEE,  # names, addresses, personnummer
+    "members.set_channel_page": COMMITTEE,
     "members.import_members_page": COMMITTEE,
     "members.import_foreningar_page": COMMITTEE,
 }
@@ -142,6 +161,12 @@ ALLOWED_STATUS = {
     ("admin.approve", "POST"): 302,
     ("admin.reject", "GET"): 200,
     ("admin.reject", "POST"): 400,  # no reason
+    ("members.search", "POST"): 400,  # nothing to search for
+    ("members.set_channel_page", "POST"): 404,  # no such member in the seed
+    ("letters_admin.page", "GET"): 200,
+    ("letters_admin.issue", "POST"): 400,  # the box is not ticked
+    ("letters_admin.replace", "POST"): 400,  # no member ID
+    ("letters_admin.download", "POST"): 404,  # no letters wait
     ("ballot.ballot_page", "GET"): 200,  # "no vote is held here": the list is not published
     ("api.voter", "GET"): 200,
     ("nominations.nominee", "GET"): 200,
@@ -310,7 +335,9 @@ def _url(world: World, endpoint: str, role: str) -> str:
         "token": "no-such-token",
         "filename": "style.css",
         "move_id": 1,
+        "batch_id": 1,
         "decision": "godkann",
+        "member_id": "no-such-member",
     }
     (rule,) = world.app.url_map.iter_rules(endpoint)
     unknown = sorted(rule.arguments - values.keys())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pyotp
+import pytest
 
 from tests.admin.conftest import close_nominations
 from tests.admin.factories import PASSWORD, make_staff
@@ -15,6 +16,8 @@ from voting.db import db
 from voting.elections.services import get_election
 from voting.nominations import review
 from voting.nominations.models import Nomination
+
+pytestmark = pytest.mark.own_database  # threads, each with a connection of its own
 
 
 def _race(app, work, n=2):

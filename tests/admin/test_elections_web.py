@@ -13,7 +13,7 @@ from voting.elections.services import get_election
 
 
 def test_upload_creates_the_election(client, login_as):
-    login_as("committee")
+    staff = login_as("committee")
     response = client.post(
         "/admin/nytt-val",
         data={"file": (io.BytesIO(GOOD.encode()), "val.toml")},
@@ -23,9 +23,11 @@ def test_upload_creates_the_election(client, login_as):
     assert response.location == "/admin/val/kongress-2021/"
     election = get_election(db.session, "kongress-2021")
     assert [c.krets_code for c in election.contests] == ["BROMMA", "SODERMALM"]
+    [created] = entries(db.session, election.slug, "election.created")
+    assert json.loads(created.body)["data"]["by"] == staff
     page = client.get(response.location).get_data(as_text=True)
     assert "2020-11-30 23:59" in page
-    assert "Europe/Stockholm" in page
+    assert "Tider i svensk tid." in page  # not "Europe/Stockholm" (issue 14, item 9)
 
 
 def test_upload_errors_name_the_field_and_create_nothing(client, login_as):

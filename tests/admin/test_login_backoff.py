@@ -136,6 +136,7 @@ def test_the_delay_formula():
     assert BACKOFF.delay(10**6).total_seconds() == 900  # no overflow, however many
 
 
+@pytest.mark.own_database  # threads, each with a connection of its own
 def test_concurrent_attempts_at_the_end_of_a_delay_get_one_try(app, clock):
     """Many attempts sent at once (from many addresses) are counted one after the other."""
     with db.transaction() as s:

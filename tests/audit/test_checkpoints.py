@@ -71,7 +71,7 @@ def voting(app, clock, rsa_keys):
 
 def test_checkpoints_at_freeze_and_seal_are_sound_and_consistent(voting):
     with db.transaction() as s:
-        services.seal_board(s, get_election(s, voting.slug), AFTER)
+        services.seal_board(s, get_election(s, voting.slug), AFTER, by="cli")
     rows = _rows(voting.slug)
     assert [r.reason for r in rows] == ["roll.frozen", "board.sealed"]
     reasons = {r.reason: r for r in rows}

@@ -75,7 +75,7 @@ def counted_election(
         for item in review.publish_candidates(s, election, published_at, key_bits=2048):
             candidates[item["krets"]] = item["candidates"]
         contests = {c.krets_code: str(c.id) for c in election.contests}
-        send_links(s, election, published_at, base_url)
+        send_links(s, election, published_at, base_url, by="cli")
         opens, closes = election.voting_opens, election.voting_closes
     tokens = _tokens(base_url)
     clock.set(opens + timedelta(hours=1))
@@ -97,8 +97,8 @@ def counted_election(
         before_seal()
     with db.transaction() as s:
         election = get_election(s, SLUG)
-        services.seal_board(s, election, after)
-        result = tally(s, election, seed, after)
+        services.seal_board(s, election, after, by="cli")
+        result = tally(s, election, seed, after, by="cli")
     return {"slug": SLUG, "contests": contests, "candidates": candidates, "result": result}
 
 

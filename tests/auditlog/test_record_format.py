@@ -105,7 +105,10 @@ def test_the_page_names_no_source_file_as_a_definition():
 
 
 def _written_event_types() -> set[str]:
-    """The event types voting/ appends to an election's log (not to the register's)."""
+    """The event types voting/ appends to an election's log (not to the register's): written
+    as strings, or as the names auditlog/events.py gives them."""
+    import auditlog.events
+
     found: set[str] = set()
     for path in (ROOT / "voting").rglob("*.py"):
         text = path.read_text(encoding="utf-8")
@@ -121,6 +124,10 @@ def _written_event_types() -> set[str]:
             if "REGISTER_LOG" in call:
                 continue
             found.update(re.findall(r'"([a-z][a-z0-9_]*\.[a-z][a-z0-9_.]*)"', call))
+            for name in re.findall(r"\b([A-Z][A-Z_]+)\b", call):
+                value = getattr(auditlog.events, name, None)
+                if isinstance(value, str) and "." in value:
+                    found.add(value)
     return found
 
 

@@ -65,10 +65,10 @@ def record(
     app = make_app(f"sqlite:///{tmp / 'test.db'}", clock, _smtp_server.port, tmp)
     seal_board = services.seal_board
 
-    def add_then_seal(session: Any, election: Any, now: Any) -> Any:
+    def add_then_seal(session: Any, election: Any, now: Any, *, by: Any) -> Any:
         member = make_member(session, "SYD", "Hedvig", "Ingesson", now)
-        services.add_to_roll(session, election, member, now)
-        return seal_board(session, election, now)
+        services.add_to_roll(session, election, member, now, by=by)
+        return seal_board(session, election, now, by=by)
 
     with app.app_context(), pytest.MonkeyPatch.context() as patch:
         patch.setattr(services, "seal_board", add_then_seal)
@@ -77,7 +77,7 @@ def record(
         with db.transaction() as s:
             member = make_member(s, "NORR", "Ivar", "Jonsson", clock())
         with pytest.raises(WindowClosed), db.transaction() as s:
-            services.add_to_roll(s, get_election(s, SLUG), s.merge(member), clock())
+            services.add_to_roll(s, get_election(s, SLUG), s.merge(member), clock(), by="cli")
         outcome = app.test_cli_runner().invoke(
             args=["election", "export", "val-record", "-o", str(tmp / "record.json")]
         )
@@ -564,6 +564,7 @@ def test_a_sealed_roll_size_that_is_not_the_logged_roll_fails(record, data, how)
                     "voter": f"m:{n:024x}",
                     "size": listed["roll_size"] + n + 1,
                     "codes_hash": digest,
+                    "by": "cli",
                 }
                 fields.insert(
                     fields.index(seal),

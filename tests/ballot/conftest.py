@@ -70,7 +70,7 @@ def setup_voting(app, clock, rsa_keys, base_url: str) -> VotingSetup:
     """The election published with keys, the roll frozen, links queued; the clock mid-vote."""
     clock.set(BEFORE)
     with db.transaction() as s:
-        election = create_election(s, ELECTION, BEFORE)
+        election = create_election(s, ELECTION, BEFORE, by="cli")
         s.flush()
         members = [
             _member("S1", "Anna", "Berg", "SODERMALM"),
@@ -104,7 +104,7 @@ def setup_voting(app, clock, rsa_keys, base_url: str) -> VotingSetup:
         ):
             store_contest_key(s, contest, key, BEFORE)
         s.flush()
-        send_links(s, election, BEFORE, base_url)
+        send_links(s, election, BEFORE, base_url, by="cli")
         contest_ids = {code: str(c.id) for code, c in contests.items()}
     tokens = {}
     from voting.mail.models import OutboxMessage

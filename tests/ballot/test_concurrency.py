@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import func, select
 
 from ballots.ballot import b64url_encode
@@ -13,6 +14,8 @@ from voting.db import db
 from voting.elections.models import Election
 
 from .conftest import flask_transport
+
+pytestmark = pytest.mark.own_database  # threads, each with a connection of its own
 
 THREADS = 6
 
@@ -87,7 +90,7 @@ def test_writes_that_passed_the_clock_before_the_close_are_refused_after_the_sea
 
     signed = _signed(app, voting)
     with db.transaction() as s:
-        services.seal_board(s, get_election(s, voting.slug), AFTER)
+        services.seal_board(s, get_election(s, voting.slug), AFTER, by="cli")
     contest = voting.contests["SODERMALM"]
     # DURING: as if the request had checked the clock just before the close and only now
     # reached its insert. The seal decides: nothing lands after it.
@@ -136,7 +139,7 @@ def test_the_seal_waits_for_a_cast_in_flight_and_includes_it(app, voting):
     def seal() -> None:
         with app.app_context(), sessions() as s:
             try:
-                services.seal_board(s, get_election(s, voting.slug), AFTER)
+                services.seal_board(s, get_election(s, voting.slug), AFTER, by="cli")
                 s.commit()
             except BaseException as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)

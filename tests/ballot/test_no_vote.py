@@ -123,9 +123,9 @@ def test_members_without_a_vote_get_a_notice_once_and_no_link(app, clock):
     _publish(facts)
     with db.transaction() as s:
         election = get_election(s, SLUG)
-        assert send_links(s, election, facts["published_at"], BASE) == 4  # NORR only
+        assert send_links(s, election, facts["published_at"], BASE, by="cli") == 4  # NORR only
     with db.transaction() as s:
-        assert send_links(s, get_election(s, SLUG), facts["published_at"], BASE) == 0
+        assert send_links(s, get_election(s, SLUG), facts["published_at"], BASE, by="cli") == 0
     linked = set(db.session.scalars(sa.select(VoterLink.member_id)))
     assert linked == {facts["emails"][n][0] for n in ("Anna", "Bo", "Cecilia", "David")}
     notices = db.session.scalars(
@@ -142,16 +142,18 @@ def test_members_without_a_vote_get_a_notice_once_and_no_link(app, clock):
     assert "/rosta/" not in body
     fabian = next(n for n in notices if n.member_id == facts["emails"]["Fabian"][0])
     assert "Frida Svensson" in (message_body(fabian) or "")
-    sent = db.session.scalars(sa.select(AuditEntry.body).where(AuditEntry.type == "links.sent"))
+    sent = db.session.scalars(
+        sa.select(AuditEntry.body).where(AuditEntry.type == "links.sent").order_by(AuditEntry.seq)
+    )
     assert [json.loads(b)["data"] for b in sent] == [
-        {"count": 4, "no_vote_notices": 4},
-        {"count": 0, "no_vote_notices": 0},
+        {"count": 4, "no_vote_notices": 4, "by": "cli"},
+        {"count": 0, "no_vote_notices": 0, "by": "cli"},
     ]
     db.session.rollback()
     # No reminder and no resend in a krets without a vote either.
     clock.set(facts["opens"] + timedelta(hours=1))
     with db.transaction() as s:
-        assert remind(s, get_election(s, SLUG), clock(), BASE) == 4
+        assert remind(s, get_election(s, SLUG), clock(), BASE, by="cli") == 4
     tyra = db.session.get_one(Member, facts["emails"]["Tyra"][0])
     with pytest.raises(NoVote), db.transaction() as s:
         resend_link(s, get_election(s, SLUG), tyra, clock(), BASE)
@@ -166,7 +168,7 @@ def test_no_signature_and_no_ballot_in_a_krets_without_a_vote(app, clock):
     db.session.rollback()
     clock.set(facts["opens"] + timedelta(hours=1))
     with db.transaction() as s:
-        services.freeze_roll(s, get_election(s, SLUG), clock())
+        services.freeze_roll(s, get_election(s, SLUG), clock(), by="cli")
     tore, anna = facts["emails"]["Tore"][0], facts["emails"]["Anna"][0]
     with pytest.raises(NoVote), db.transaction() as s:
         services.blind_sign(s, tore, election_id, str(tom), {}, clock())
@@ -202,7 +204,7 @@ def test_an_election_with_kretsar_without_a_vote_runs_to_a_verified_record(
     facts = _election(clock)
     published = _publish(facts)
     with db.transaction() as s:
-        send_links(s, get_election(s, SLUG), facts["published_at"], BASE)
+        send_links(s, get_election(s, SLUG), facts["published_at"], BASE, by="cli")
     tokens = _tokens()
     clock.set(facts["opens"] + timedelta(hours=1))
     client = app.test_client()
@@ -215,7 +217,7 @@ def test_an_election_with_kretsar_without_a_vote_runs_to_a_verified_record(
     after = facts["closes"] + timedelta(hours=1)
     clock.set(after)
     with db.transaction() as s:
-        sealed = services.seal_board(s, get_election(s, SLUG), after)
+        sealed = services.seal_board(s, get_election(s, SLUG), after, by="cli")
     # The count on the command line, which says it in the protocol's words.
     counted_cli = runner.invoke(args=["tally", SLUG, "--seed", "kula 7"])
     assert counted_cli.exit_code == 0, counted_cli.output
@@ -226,7 +228,7 @@ def test_an_election_with_kretsar_without_a_vote_runs_to_a_verified_record(
     with db.transaction() as s:
         election = get_election(s, SLUG)
         result = stored_result(s, election)
-        publish_results(s, election, after)
+        publish_results(s, election, after, by="cli")
     seal = {c["krets"]: c for c in sealed["contests"]}
     assert (seal["TOM"]["ballots"], seal["TOM"]["signatures_issued"], seal["TOM"]["roll_size"]) == (
         0,

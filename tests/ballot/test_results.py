@@ -47,14 +47,16 @@ def counted(voting, voter_client, clock):
 
 def publish(slug, now=PUBLISHED):
     with db.transaction() as s:
-        return results_service.publish_results(s, get_election(s, slug), now)
+        return results_service.publish_results(s, get_election(s, slug), now, by="cli")
 
 
 def events(slug, kind):
     return [
         json.loads(body)["data"]
         for body in db.session.scalars(
-            select(AuditEntry.body).where(AuditEntry.log == slug, AuditEntry.type == kind)
+            select(AuditEntry.body)
+            .where(AuditEntry.log == slug, AuditEntry.type == kind)
+            .order_by(AuditEntry.seq)
         )
     ]
 
@@ -72,7 +74,7 @@ def test_publish_logs_once_and_checkpoints(voting, counted):
     before = len(checkpoints(db.session, voting.slug))
     digest = publish(voting.slug)
     assert digest == result_hash(counted)
-    assert events(voting.slug, "results.published") == [{"results_hash": digest}]
+    assert events(voting.slug, "results.published") == [{"results_hash": digest, "by": "cli"}]
     (tallied,) = events(voting.slug, "tally.counted")
     assert tallied["results_hash"] == digest
     rows = checkpoints(db.session, voting.slug)
@@ -234,11 +236,11 @@ def test_auditor_results_page_access(voting, counted, client, login_as, role):
 def test_publish_form_roles(app, voting, counted, client, login_as, role, clock):
     app.config["WTF_CSRF_ENABLED"] = False
     clock.set(PUBLISHED)
-    if role != "anonymous":
-        login_as(role)
+    staff = login_as(role) if role != "anonymous" else None
     response = client.post(f"/audit/{voting.slug}/resultat/publicera")
     published = events(voting.slug, "results.published")
     if role in ("committee", "admin"):
+        assert published[0]["by"] == staff
         assert response.status_code == 302
         assert response.location.endswith(f"/audit/{voting.slug}/resultat")
         assert len(published) == 1

@@ -44,12 +44,12 @@ def cast_all(voting, voter_client):
 
 def seal(slug, now=AFTER):
     with db.transaction() as s:
-        services.seal_board(s, get_election(s, slug), now)
+        services.seal_board(s, get_election(s, slug), now, by="cli")
 
 
 def run_tally(slug, seed=SEED, now=AFTER):
     with db.transaction() as s:
-        return tally(s, get_election(s, slug), seed, now)
+        return tally(s, get_election(s, slug), seed, now, by="cli")
 
 
 def sealed_hashes(slug):

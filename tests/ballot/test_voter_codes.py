@@ -146,7 +146,7 @@ def _add(slug: str, member_id: str, krets: str) -> None:
         )
         s.add(member)
         s.flush()
-        services.add_to_roll(s, get_election(s, slug), member, DURING)
+        services.add_to_roll(s, get_election(s, slug), member, DURING, by="cli")
 
 
 def test_a_member_added_to_the_roll_gets_a_code_and_the_log_commits_to_it(voting):
@@ -248,6 +248,7 @@ def member_id_of(first_name: str) -> str:
     return str(member_id)
 
 
+@pytest.mark.own_database  # ghost_signature writes on a connection of its own
 def test_a_ghost_vote_verifies_and_shows_on_the_members_code(app, clock, runner, tmp_path):
     """Gun never votes; a signature in her name is written into the database before the seal.
     The record verifies, and her code is on her krets's list of codes issued a signature."""
@@ -283,6 +284,10 @@ def test_a_ghost_vote_verifies_and_shows_on_the_members_code(app, clock, runner,
         "roll_codes",
         "roll_codes_salt",
         "issued_codes",
+        "postal_envelopes",  # counts, and paper ballots as choices alone
+        "postal_set_aside",
+        "paper_ballots",
+        "paper_invalid",
     }
     # The public list the check page reads is the record's.
     lists = app.test_client().get(f"/api/v1/elections/{SLUG}/voter-codes").get_json()
@@ -324,7 +329,7 @@ def test_the_results_and_the_protocol_say_where_to_check(
     seal(voting.slug)
     result = run_tally(voting.slug)
     with db.transaction() as s:
-        results_service.publish_results(s, get_election(s, voting.slug), AFTER)
+        results_service.publish_results(s, get_election(s, voting.slug), AFTER, by="cli")
     page = client.get(f"/val/{voting.slug}/resultat").get_data(as_text=True)
     assert f'href="/val/{voting.slug}/kontrollera"' in page
     assert f'href="/val/{voting.slug}/kontrollera/hjalp"' in page
@@ -337,6 +342,7 @@ def test_the_results_and_the_protocol_say_where_to_check(
     assert "väljarkod".encode("latin-1") in pdf
 
 
+@pytest.mark.own_database  # threads, each with a connection of its own
 def test_concurrent_additions_to_one_roll_take_turns(app, voting):
     """Real threads adding members to one contest at once: each addition commits to a roll that
     holds every earlier one, so the last commitment opens with every code, each size once."""
@@ -364,7 +370,7 @@ def test_concurrent_additions_to_one_roll_take_turns(app, voting):
             try:
                 barrier.wait()
                 member = s.get_one(Member, member_id)
-                services.add_to_roll(s, get_election(s, voting.slug), member, DURING)
+                services.add_to_roll(s, get_election(s, voting.slug), member, DURING, by="cli")
                 s.commit()
             except BaseException as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)

@@ -25,6 +25,7 @@ from ballots.blindrsa import BlindSigner, generate_private_key, public_key_spki,
 from ballots.errors import BallotError
 from ballots.rules import SelectionRule
 from tests.conftest import Clock, make_app
+from voting.ballot.views import RECEIPT_KEEP
 from voting.headers import CSP
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -220,6 +221,8 @@ class BallotPage:
     issued_on: date | None = None  # the server keeps only the day a signature was issued
     voting_open: bool = True
     storage_id: str = "member-a"
+    # When the stored receipt is to be forgotten; None: the view's own rule (the close + 14 days).
+    forget_after: datetime | None = None
     csrf: str = ""
     page: Any = None
     console_errors: list[str] = field(default_factory=list)
@@ -237,6 +240,8 @@ class BallotPage:
                 candidates=self.server.candidates,
                 issued_on=self.issued_on,
                 voting_open=self.voting_open,
+                receipt_forget_after=self.forget_after
+                or self.election.voting_closes + RECEIPT_KEEP,
                 storage_id=self.storage_id,
                 manifest_url=f"/api/v1/elections/{SLUG}/manifest",
                 sign_url=f"/api/v1/contests/{self.server.contest.id}/blind-sign",

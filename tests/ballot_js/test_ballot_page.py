@@ -116,7 +116,10 @@ def test_vote_through_the_page_verifies_with_the_python_server(make_ballot_page,
     page.get_by_role("button", name="Granska ditt val").click()
     cast(page)
     shown_hash = wait_receipt(page)
-    assert heading_focused(page, "step-receipt")
+    # The receipt is the page's message: its main heading, focused, and the page's title.
+    assert heading_focused(page, "ballot")
+    assert page.locator("h1").inner_text() == "Din röst är registrerad"
+    assert page.title() == "Din röst är registrerad – Kongressval 2026"
 
     # Python sorts "100" before "9" (code points), and so must the page.
     stored = check_stored_ballot(bp, ("100", "9"))
@@ -135,6 +138,7 @@ def test_vote_through_the_page_verifies_with_the_python_server(make_ballot_page,
     storage = bp.storage()
     assert PENDING_KEY not in storage
     assert storage[RECEIPT_KEY]["ballot_hash"] == shown_hash
+    assert storage[RECEIPT_KEY]["forget_after"]  # removed some days after the close
 
     with page.expect_download() as info:
         page.get_by_role("link", name="Ladda ner kvitto").click()
@@ -142,8 +146,10 @@ def test_vote_through_the_page_verifies_with_the_python_server(make_ballot_page,
     assert download.suggested_filename == f"kvitto-{SLUG}-{CONTEST_ID}.json"
     target = tmp_path / "kvitto.json"
     download.save_as(target)
-    assert json.loads(target.read_text())["ballot_hash"] == shown_hash
-    board = page.get_by_role("link", name="Gå till anslagstavlan")
+    downloaded = json.loads(target.read_text())
+    assert downloaded["ballot_hash"] == shown_hash
+    assert "forget_after" not in downloaded  # the server's receipt, exactly
+    board = page.get_by_role("link", name="Se att din röst finns på anslagstavlan")
     assert board.get_attribute("href") == f"/api/v1/elections/{SLUG}/board"
     assert bp.console_errors == []  # a CSP violation would show here
 
@@ -241,11 +247,11 @@ def test_lost_blind_signature_is_requested_again_for_the_same_blinded_message(ma
     assert "Kontakten med servern bröts" in page.locator("#cast-error").inner_text()
     assert "signature" not in bp.storage()[PENDING_KEY]
 
-    # The server did sign: the page says so, and offers to resend.
+    # The server did sign, but the vote is not in: no "Du har röstat", an offer to resend.
     bp.issued_on = datetime.now(UTC).date()
     bp.open()
-    assert page.locator("#issued-notice").is_visible()
-    assert not page.locator("#issued-no-vote").is_visible()
+    assert not page.locator("#issued-notice").is_visible()
+    assert page.locator("#step-resume").is_visible()
     page.get_by_role("button", name="Skicka din röst igen").click()
     wait_receipt(page)
     first, second = (r["body"]["blinded_msg"] for r in bp.server.sign_requests)
@@ -298,8 +304,11 @@ def test_issued_signature_without_a_local_vote_shows_no_form(make_ballot_page):
     bp = make_ballot_page(issued_on=date(2026, 3, 2))
     page = bp.open()
     notice = page.locator("#issued-notice").inner_text()
-    assert "2026-03-02 (Europe/Stockholm)" in notice  # the day only: no time is kept
+    assert "Du har röstat den 2 mars 2026." in notice  # the day only: no time is kept
     assert "Du kan inte rösta igen" in notice
+    # No receipt on this device: the page says where it is.
+    assert page.locator("#issued-elsewhere").is_visible()
+    assert page.title() == "Du har röstat – Kongressval 2026"
     assert page.locator('input[type="checkbox"]').count() == 0
     assert page.locator(".ballot-step:visible").count() == 0
     assert bp.console_errors == []

@@ -43,7 +43,9 @@ def test_a_member_sees_the_vote_cast_in_their_name(browser, live_app, live_serve
     def check(typed: str, button: str = "Kontrollera") -> str:
         field.fill(typed)
         page.get_by_role("button", name=button, exact=True).click()
-        page.wait_for_function("document.querySelector('#check-result').textContent !== ''")
+        # A selector wait, not wait_for_function: the page's CSP forbids the eval that a
+        # polled string predicate needs.
+        page.wait_for_selector("#check-result:not(:empty)")
         text = result.inner_text()
         page.evaluate("document.querySelector('#check-result').textContent = ''")
         return text

@@ -97,7 +97,7 @@ def _vote(page: Any) -> str:
     page.get_by_label("Cecilia Dahl").check()
     page.get_by_role("button", name="Granska").click()
     page.get_by_role("button", name="Avge röst").click()
-    page.get_by_role("heading", name="Steg 4 av 4: Din röst är mottagen").wait_for()
+    page.get_by_role("heading", name="Din röst är registrerad", level=1).wait_for()
     return str(page.locator("#receipt-hash").inner_text().strip())
 
 

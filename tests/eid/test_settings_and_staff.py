@@ -41,7 +41,7 @@ def test_the_mode_changes_until_voting_opens_and_is_logged(app, clock):
 
     clock.set(BEFORE)
     with db.transaction() as s:
-        election = create_election(s, 'sign_in = "eid"\n' + ELECTION, BEFORE)
+        election = create_election(s, 'sign_in = "eid"\n' + ELECTION, BEFORE, by="cli")
         assert election.sign_in == "eid"
         assert set_sign_in(s, election, "link+eid", BEFORE, by="cli") is True
         assert set_sign_in(s, election, "link+eid", BEFORE, by="cli") is False
@@ -61,7 +61,7 @@ def test_the_database_refuses_an_unknown_mode(app, clock):
     import sqlalchemy as sa
 
     with db.transaction() as s:
-        create_election(s, ELECTION, BEFORE)
+        create_election(s, ELECTION, BEFORE, by="cli")
     with pytest.raises(sa.exc.IntegrityError), db.transaction() as s:
         s.execute(sa.text("UPDATE election SET sign_in = 'bankid'"))
 
@@ -69,7 +69,7 @@ def test_the_database_refuses_an_unknown_mode(app, clock):
 def test_the_schedule_page_shows_and_changes_the_mode(app, client, clock, login_as):
     clock.set(BEFORE)
     with db.transaction() as s:
-        create_election(s, ELECTION, BEFORE)
+        create_election(s, ELECTION, BEFORE, by="cli")
     login_as("committee")
     page = client.get("/admin/val/val-2027/schema").get_data(as_text=True)
     assert 'name="sign_in"' in page

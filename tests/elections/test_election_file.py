@@ -38,7 +38,7 @@ NOW = datetime(2020, 9, 1, tzinfo=UTC)
 
 
 def test_creates_election_with_defaults_and_local_times(db_session):
-    election = create_election(db_session, GOOD, NOW)
+    election = create_election(db_session, GOOD, NOW, by="cli")
     db_session.commit()
     soder, bromma = sorted(election.contests, key=lambda c: c.krets_code, reverse=True)
     assert (soder.seats, soder.min_selections, soder.max_selections, soder.substitutes) == (
@@ -58,7 +58,7 @@ def test_creates_election_with_defaults_and_local_times(db_session):
 
 
 def test_deadline_is_inclusive_in_stockholm_time(db_session):
-    election = create_election(db_session, GOOD, NOW)
+    election = create_election(db_session, GOOD, NOW, by="cli")
     last_second = datetime(2020, 11, 30, 22, 59, 59, tzinfo=UTC)
     assert election.nomination_open(last_second)
     assert not election.nomination_open(datetime(2020, 11, 30, 23, 0, 0, tzinfo=UTC))
@@ -89,21 +89,21 @@ def test_bad_file_names_the_field_and_creates_nothing(db_session, change, field)
     text = GOOD.replace(*change)
     assert text != GOOD
     with pytest.raises(ElectionFileError, match=field.replace("[", r"\[").replace("]", r"\]")):
-        create_election(db_session, text, NOW)
+        create_election(db_session, text, NOW, by="cli")
     db_session.rollback()
     assert db_session.scalar(select(func.count()).select_from(Election)) == 0
     assert db_session.scalar(select(func.count()).select_from(Contest)) == 0
 
 
 def test_duplicate_slug_is_refused(db_session):
-    create_election(db_session, GOOD, NOW)
+    create_election(db_session, GOOD, NOW, by="cli")
     db_session.commit()
     with pytest.raises(ElectionFileError, match="already exists"):
-        create_election(db_session, GOOD, NOW)
+        create_election(db_session, GOOD, NOW, by="cli")
 
 
 def test_reschedule_logs_old_and_new(db_session):
-    election = create_election(db_session, GOOD, NOW)
+    election = create_election(db_session, GOOD, NOW, by="cli")
     changed = reschedule(
         db_session, election, {"nomination_closes": "2020-12-01T12:00"}, NOW, by="cli"
     )
@@ -117,7 +117,7 @@ def test_reschedule_logs_old_and_new(db_session):
 
 
 def test_reschedule_refuses_overlap_and_changes_nothing(db_session):
-    election = create_election(db_session, GOOD, NOW)
+    election = create_election(db_session, GOOD, NOW, by="cli")
     db_session.commit()
     with pytest.raises(ElectionFileError, match="nomination window must end before voting"):
         reschedule(db_session, election, {"nomination_closes": "2021-02-01T00:00"}, NOW, by="cli")

@@ -43,7 +43,7 @@ def _file(reminders: str = "") -> str:
 
 def test_default_is_three_days_and_one_day(db_session):
     assert parse_election_file(_file())["reminder_hours"] == [72, 24]
-    create_election(db_session, _file(), NOW)
+    create_election(db_session, _file(), NOW, by="cli")
     db_session.commit()
     assert get_election(db_session, "kongress-2021").reminder_hours == [72, 24]
 
@@ -59,7 +59,7 @@ def test_default_is_three_days_and_one_day(db_session):
     ],
 )
 def test_reminders_in_days_or_hours(db_session, line, hours):
-    election = create_election(db_session, _file(line), NOW)
+    election = create_election(db_session, _file(line), NOW, by="cli")
     db_session.commit()
     assert election.reminder_hours == hours
     created = db_session.scalars(
@@ -84,7 +84,7 @@ def test_reminders_in_days_or_hours(db_session, line, hours):
 )
 def test_bad_reminders_name_the_field_and_create_nothing(db_session, line, message):
     with pytest.raises(ElectionFileError) as caught:
-        create_election(db_session, _file(line), NOW)
+        create_election(db_session, _file(line), NOW, by="cli")
     assert str(caught.value).startswith(message)
 
 
@@ -97,7 +97,7 @@ def test_any_valid_list_round_trips_through_its_written_form(hours):
 
 def test_schedule_command_changes_reminders_and_logs_it(app, runner, db_session, clock):
     clock.set(NOW)
-    create_election(db_session, _file(), NOW)
+    create_election(db_session, _file(), NOW, by="cli")
     db_session.commit()
     result = runner.invoke(args=["election", "schedule", "kongress-2021", "--reminders", "2d,6h"])
     assert result.exit_code == 0, result.output
@@ -129,7 +129,7 @@ def test_schedule_command_changes_reminders_and_logs_it(app, runner, db_session,
 def test_schedule_command_says_when_a_new_reminder_is_already_due(app, runner, db_session, clock):
     from datetime import timedelta
 
-    election = create_election(db_session, _file(), NOW)
+    election = create_election(db_session, _file(), NOW, by="cli")
     db_session.commit()
     clock.set(election.voting_closes - timedelta(hours=30))
     db_session.rollback()

@@ -448,7 +448,7 @@ def test_the_file_helper_round_trips():
 )
 def test_bad_slug_or_title_is_refused_and_creates_nothing(db_session, change, message):
     with pytest.raises(ElectionFileError) as caught:
-        create_election(db_session, election_file(**change), T0)
+        create_election(db_session, election_file(**change), T0, by="cli")
     assert str(caught.value).startswith(message), str(caught.value)
     db_session.rollback()
     assert db_session.scalar(select(func.count()).select_from(Election)) == 0

@@ -16,7 +16,7 @@ from voting.members.models import Krets
 def test_a_bidi_or_control_character_in_a_krets_name_is_refused(db_session, escape):
     text = ELECTION.replace('name = "Bromma"', f'name = "Bro{escape}mma"')
     with pytest.raises(ElectionFileError, match=r"^krets\[2\]\.name: must not contain") as caught:
-        create_election(db_session, text, BEFORE)
+        create_election(db_session, text, BEFORE, by="cli")
     assert "(found U+" in str(caught.value)
     db_session.rollback()
     assert db_session.scalar(select(func.count()).select_from(Election)) == 0

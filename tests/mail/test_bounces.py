@@ -150,7 +150,7 @@ def test_a_register_import_with_a_new_address_clears_the_mark(app, db_session, c
             ("S2", "Bo", "Åberg", "S2@example.org", "SODERMALM"),
         )
     ]
-    import_members(db_session, rows, clock())
+    import_members(db_session, rows, clock(), by="cli")
     db_session.commit()
 
     assert _member("S1").email_bounced_at is None
@@ -162,7 +162,7 @@ def test_links_and_reminders_skip_a_bounced_address(app, db_session, clock, voti
     _deliver(app, clock)
     election = db_session.scalars(select(Election)).one()
 
-    count = links.remind(db_session, election, clock(), "http://localhost")
+    count = links.remind(db_session, election, clock(), "http://localhost", by="cli")
     db_session.commit()
 
     assert count == 5  # everyone who has not voted, except the bounced address
@@ -176,7 +176,7 @@ def test_links_and_reminders_skip_a_bounced_address(app, db_session, clock, voti
     db_session.execute(
         update(VoterLink).where(VoterLink.member_id == "B1").values(revoked_at=clock())
     )
-    assert links.send_links(db_session, election, clock(), "http://localhost") == 1
+    assert links.send_links(db_session, election, clock(), "http://localhost", by="cli") == 1
     assert (
         db_session.scalars(
             select(OutboxMessage).where(OutboxMessage.status == MailStatus.QUEUED)

@@ -10,6 +10,8 @@ import sys
 import time
 from datetime import timedelta
 
+import pytest
+
 from voting.mail.services import queue_mail
 
 
@@ -83,6 +85,7 @@ def test_unknown_transport_is_a_clear_cli_error(app, runner, db_session, clock):
     assert "MAIL_TRANSPORT" in result.output
 
 
+@pytest.mark.own_database  # the worker is a process of its own
 def test_worker_delivers_until_sigterm(app, db_session, clock, smtp, tmp_path):
     _queue(db_session, clock, "worker@example.org")
     env = {

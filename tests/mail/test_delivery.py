@@ -220,6 +220,7 @@ def test_unknown_transport_is_refused(app, db_session, clock):
     assert _row(app, message_id).attempts == 0
 
 
+@pytest.mark.own_database  # threads, each with a connection of its own
 def test_two_workers_at_once_deliver_each_message_exactly_once(
     app, db_session, clock, smtp, monkeypatch
 ):

@@ -46,7 +46,9 @@ def _count(model, *where) -> int:
 def _events(log: str, kind: str) -> list[dict]:
     db.session.rollback()
     bodies = db.session.scalars(
-        select(AuditEntry.body).where(AuditEntry.log == log, AuditEntry.type == kind)
+        select(AuditEntry.body)
+        .where(AuditEntry.log == log, AuditEntry.type == kind)
+        .order_by(AuditEntry.seq)
     )
     return [json.loads(body)["data"] for body in bodies]
 

@@ -68,7 +68,7 @@ def _setup(app, clock, smtp, monkeypatch):
     """Two kretsar and a krets outside the election; each way of being unreachable once."""
     clock.set(BEFORE)
     with db.transaction() as s:
-        create_election(s, ELECTION, BEFORE)
+        create_election(s, ELECTION, BEFORE, by="cli")
         s.add(Krets(code="OSTERMALM", name="Östermalm"))
         s.flush()
         s.add_all(
@@ -113,7 +113,7 @@ def _freeze(clock):
     with db.transaction() as s:
         election = s.scalar(select(Election).where(Election.slug == SLUG))
         election.candidates_published_at = clock()
-        freeze_roll(s, election, clock())
+        freeze_roll(s, election, clock(), by="cli")
 
 
 def _rows(election):
@@ -165,6 +165,16 @@ def test_a_new_address_or_a_new_mail_ends_a_bounce_or_a_rejection(app, clock, sm
 
     assert _rows(election) == [("SODERMALM", "S2", Reason.MISSING)]
     assert reach(db.session, election).unreachable == 1
+
+
+def test_members_reached_by_post_are_not_unreachable(app, clock, smtp, monkeypatch):
+    election = _setup(app, clock, smtp, monkeypatch)
+    with db.transaction() as s:
+        s.get(Member, "S2").channel = "letter"  # missing address: a letter reaches them
+        s.get(Member, "B1").channel = "postal"
+
+    assert _rows(election) == [r for r in EXPECTED if r[1] not in ("S2", "B1")]
+    assert reach(db.session, election).unreachable == len(EXPECTED) - 2
 
 
 def test_csv_is_a_spreadsheet_file_without_formulas(app, clock, smtp, monkeypatch):

@@ -17,6 +17,8 @@ from voting.mail.delivery import LEASE, deliver_due
 from voting.mail.models import MailStatus, OutboxMessage
 from voting.mail.services import queue_mail
 
+pytestmark = pytest.mark.own_database  # worker processes and threads
+
 OUTBOX_ID = re.compile(r"\.outbox(\d+)@")
 
 

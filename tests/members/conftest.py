@@ -77,9 +77,9 @@ def kretsar(app) -> dict[str, str]:
 def login(app, client, clock):
     """Log the test client in as a staff user of ``role`` (None: stay anonymous)."""
 
-    def _login(role: str | None) -> None:
+    def _login(role: str | None) -> int | None:
         if role is None:
-            return
+            return None
         now = clock()
         with db.transaction() as s:
             user = User(
@@ -95,5 +95,6 @@ def login(app, client, clock):
         # Outside the transaction: the cookie's request context ends the app's db session.
         with client.session_transaction() as cookie:
             start_session(cookie, SimpleNamespace(id=uid, session_epoch=0), now)
+        return uid
 
     return _login

@@ -26,7 +26,7 @@ def test_import_and_upsert(db_session, kretsar, clock):
         sep=";",
         bom=True,
     )
-    result = import_foreningar(db_session, first, clock())
+    result = import_foreningar(db_session, first, clock(), by="cli")
     db_session.commit()
     assert (result.rows, result.inserted, result.updated, result.unchanged) == (2, 2, 0, 0)
     soder = db_session.scalar(select(Forening).where(Forening.name == "S-föreningen Söder"))
@@ -42,7 +42,7 @@ def test_import_and_upsert(db_session, kretsar, clock):
         ],
         header=HEADER,
     )
-    result = import_foreningar(db_session, second, clock())
+    result = import_foreningar(db_session, second, clock(), by="cli")
     db_session.commit()
     assert (result.inserted, result.updated, result.unchanged) == (1, 1, 1)
     assert [f.name for f in list_foreningar(db_session)] == [
@@ -70,7 +70,7 @@ def test_errors_are_all_reported_and_nothing_written(db_session, kretsar, clock)
         header=HEADER,
     )
     with pytest.raises(RegisterImportError) as info:
-        import_foreningar(db_session, data, clock())
+        import_foreningar(db_session, data, clock(), by="cli")
     db_session.rollback()
     assert [(e.row, e.field) for e in info.value.errors] == [
         (2, "krets"),
@@ -85,5 +85,5 @@ def test_errors_are_all_reported_and_nothing_written(db_session, kretsar, clock)
 
 def test_member_header_is_refused(db_session, kretsar, clock):
     with pytest.raises(RegisterImportError) as info:
-        import_foreningar(db_session, csv_bytes(["1,,A,B,,,SODERMALM,"]), clock())
+        import_foreningar(db_session, csv_bytes(["1,,A,B,,,SODERMALM,"]), clock(), by="cli")
     assert [(e.row, e.field) for e in info.value.errors] == [(1, "header")]

@@ -45,7 +45,7 @@ def _audit_count(session) -> int:
 
 
 def _import(session, data, clock):
-    result = import_members(session, data, clock())
+    result = import_members(session, data, clock(), by="cli")
     session.commit()
     return result
 
@@ -85,6 +85,7 @@ def test_audit_event_has_counts_and_hash_but_no_personal_data(db_session, kretsa
         "updated": 0,
         "unchanged": 0,
         "sha256": hashlib.sha256(data).hexdigest(),
+        "by": "cli",
     }
     for secret in (ANNA_PNR, ANNA_PNR[2:], "1001", "Anna", "Åberg", "example.org", "070"):
         assert secret not in event.body
@@ -187,7 +188,7 @@ def test_every_error_is_reported_with_row_and_field_and_nothing_is_written(
     _import(db_session, good_file(), clock)
     members, audit = _count(db_session), _audit_count(db_session)
     with pytest.raises(RegisterImportError) as info:
-        import_members(db_session, csv_bytes(ALL_ERRORS), clock())
+        import_members(db_session, csv_bytes(ALL_ERRORS), clock(), by="cli")
     db_session.rollback()
     errors = info.value.errors
     assert [(e.row, e.field) for e in errors] == EXPECTED
@@ -209,7 +210,7 @@ def test_every_error_is_reported_with_row_and_field_and_nothing_is_written(
 def test_good_rows_of_a_bad_file_are_not_written_either(db_session, kretsar, clock):
     data = csv_bytes([member_line(f"{i}") for i in range(1, 50)] + [member_line("x", krets="NO")])
     with pytest.raises(RegisterImportError) as info:
-        import_members(db_session, data, clock())
+        import_members(db_session, data, clock(), by="cli")
     db_session.rollback()
     assert [(e.row, e.field) for e in info.value.errors] == [(51, "krets")]
     assert _count(db_session) == 0
@@ -227,7 +228,7 @@ def test_good_rows_of_a_bad_file_are_not_written_either(db_session, kretsar, clo
 )
 def test_wrong_header_is_row_1(db_session, kretsar, clock, header):
     with pytest.raises(RegisterImportError) as info:
-        import_members(db_session, csv_bytes([member_line("1")], header=header), clock())
+        import_members(db_session, csv_bytes([member_line("1")], header=header), clock(), by="cli")
     [error] = info.value.errors
     assert (error.row, error.field) == (1, "header")
     assert "member_id,personnummer,first_name" in error.message
@@ -235,13 +236,15 @@ def test_wrong_header_is_row_1(db_session, kretsar, clock, header):
 
 def test_header_cells_may_have_surrounding_spaces(db_session, kretsar, clock):
     header = " member_id , personnummer,first_name,last_name,email,phone,krets,forening "
-    assert import_members(db_session, csv_bytes([member_line("1")], header=header), clock()).rows
+    assert import_members(
+        db_session, csv_bytes([member_line("1")], header=header), clock(), by="cli"
+    ).rows
 
 
 def test_not_utf8_names_the_row(db_session, kretsar, clock):
     data = csv_bytes([member_line("1")]) + "2,,Åsa,Öberg,,,SODERMALM,\r\n".encode("cp1252")
     with pytest.raises(RegisterImportError) as info:
-        import_members(db_session, data, clock())
+        import_members(db_session, data, clock(), by="cli")
     [error] = info.value.errors
     assert (error.row, error.field) == (3, "file")
     assert "UTF-8" in error.message
@@ -250,7 +253,7 @@ def test_not_utf8_names_the_row(db_session, kretsar, clock):
 def test_blank_rows_are_skipped_but_counted(db_session, kretsar, clock):
     data = csv_bytes([member_line("1"), "", ",,,,,,,", member_line("2", krets="NOWHERE")])
     with pytest.raises(RegisterImportError) as info:
-        import_members(db_session, data, clock())
+        import_members(db_session, data, clock(), by="cli")
     assert [(e.row, e.field) for e in info.value.errors] == [(5, "krets")]
 
 
@@ -259,7 +262,7 @@ def test_quoted_fields_with_separators_and_newlines(db_session, kretsar, clock):
         ['1,,"Anna, Maria","Åberg\nLund",,,SODERMALM,"Förening; Söder"', "2,,B,C,,,X,"]
     )
     with pytest.raises(RegisterImportError) as info:
-        import_members(db_session, data, clock())
+        import_members(db_session, data, clock(), by="cli")
     # The spreadsheet row is the record, not the line: the second record is row 3. (A line
     # break inside a name is refused in its own right, tests/members/test_import_text_rules.py.)
     assert [(e.row, e.field) for e in info.value.errors] == [(2, "last_name"), (3, "krets")]
@@ -268,22 +271,23 @@ def test_quoted_fields_with_separators_and_newlines(db_session, kretsar, clock):
 def test_accepts_path_file_object_and_rows(db_session, kretsar, clock, tmp_path):
     path = tmp_path / "members.csv"
     path.write_bytes(good_file())
-    assert import_members(db_session, path, clock()).inserted == 3
-    assert import_members(db_session, str(path), clock()).unchanged == 3
-    assert import_members(db_session, io.BytesIO(good_file()), clock()).unchanged == 3
+    assert import_members(db_session, path, clock(), by="cli").inserted == 3
+    assert import_members(db_session, str(path), clock(), by="cli").unchanged == 3
+    assert import_members(db_session, io.BytesIO(good_file()), clock(), by="cli").unchanged == 3
     rows = [
         {"member_id": "9", "first_name": "Nils", "last_name": "Nilsson", "krets": "BROMMA"},
     ]
-    assert import_members(db_session, rows, clock()).inserted == 1
+    assert import_members(db_session, rows, clock(), by="cli").inserted == 1
 
 
 def test_progress_is_reported(db_session, kretsar, clock):
     calls = []
-    import_members(db_session, good_file(), clock(), progress=lambda *a: calls.append(a))
+    import_members(db_session, good_file(), clock(), progress=lambda *a: calls.append(a), by="cli")
     assert ("check", 3, 3) in calls
     assert ("write", 3, 3) in calls
 
 
+@pytest.mark.own_database  # reads the stored bytes from a connection of its own
 def test_personnummer_is_encrypted_at_rest(app, db_session, kretsar, clock):
     _import(db_session, good_file(), clock)
     with app.extensions["db"]["engine"].connect() as conn:
@@ -344,6 +348,6 @@ def test_shared_email_gives_the_lowest_member_id(db_session, kretsar, clock):
 def test_unreadable_csv_row_is_named(db_session, kretsar, clock):
     data = csv_bytes([member_line("1"), '2,,"' + "x" * 200_000 + '",B,,,SODERMALM,'])
     with pytest.raises(RegisterImportError) as info:
-        import_members(db_session, data, clock())
+        import_members(db_session, data, clock(), by="cli")
     [error] = info.value.errors
     assert (error.row, error.field) == (3, "row")

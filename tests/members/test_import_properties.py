@@ -100,7 +100,7 @@ def _counts(session) -> tuple[int, int]:
 @given(rows=registers(), sep=st.sampled_from([",", ";"]), bom=st.booleans())
 def test_generated_registers_import_exactly(db_session, kretsar, rows, sep, bom):
     try:
-        result = import_members(db_session, to_csv(rows, sep, bom), NOON)
+        result = import_members(db_session, to_csv(rows, sep, bom), NOON, by="cli")
         assert (result.rows, result.inserted) == (len(rows), len(rows))
         for row in rows:
             member = db_session.get(Member, row["member_id"])
@@ -140,7 +140,7 @@ def test_one_bad_cell_is_named_and_nothing_is_written(db_session, kretsar, rows,
         rows[index] = {**rows[index], field: BAD_CELLS[field]}
     try:
         with pytest.raises(RegisterImportError) as info:
-            import_members(db_session, to_csv(rows, ",", False), NOON)
+            import_members(db_session, to_csv(rows, ",", False), NOON, by="cli")
         assert [(e.row, e.field) for e in info.value.errors] == [(index + 2, field)]
     finally:
         db_session.rollback()

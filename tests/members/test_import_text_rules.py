@@ -60,7 +60,7 @@ def _file(rows: list[dict[str, str]]) -> bytes:
 
 def _refused(session, data: bytes, now) -> list[tuple[int, str]]:
     with pytest.raises(RegisterImportError) as info:
-        import_members(session, data, now)
+        import_members(session, data, now, by="cli")
     session.rollback()
     return [(e.row, e.field) for e in info.value.errors]
 
@@ -101,7 +101,7 @@ def test_line_breaks_and_bidi_controls_in_names_are_refused(
 def test_the_message_names_the_character_and_does_not_echo_the_value(db_session, kretsar, clock):
     data = csv_bytes([member_line("1001", krets="SODER\u202eMALM", first="Anna\x00")])
     with pytest.raises(RegisterImportError) as info:
-        import_members(db_session, data, clock())
+        import_members(db_session, data, clock(), by="cli")
     messages = {e.field: e.message for e in info.value.errors}
     assert messages == {
         "first_name": "Fältet innehåller ett otillåtet tecken (U+0000).",
@@ -121,7 +121,7 @@ def test_names_in_other_scripts_still_import(db_session, kretsar, clock):
         {**GOOD_CELLS, "member_id": str(1001 + i), "first_name": f, "last_name": last, "email": ""}
         for i, (f, last) in enumerate(names)
     ]
-    result = import_members(db_session, _file(rows), clock())
+    result = import_members(db_session, _file(rows), clock(), by="cli")
     db_session.commit()
     assert result.inserted == len(names)
     stored = {(m.first_name, m.last_name) for m in db_session.scalars(select(Member))}
@@ -164,7 +164,7 @@ def test_forening_names_follow_the_same_rule(db_session, kretsar, clock, name):
     out = io.StringIO()
     csv.writer(out).writerows([["name", "krets", "contact_email"], [name, "SODERMALM", ""]])
     with pytest.raises(RegisterImportError) as info:
-        import_foreningar(db_session, out.getvalue().encode(), clock())
+        import_foreningar(db_session, out.getvalue().encode(), clock(), by="cli")
     db_session.rollback()
     assert [(e.row, e.field) for e in info.value.errors] == [(2, "name")]
     assert _counts(db_session) == before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from sqlalchemy import func, select
@@ -51,12 +52,15 @@ def test_json_client_gets_403(client, kretsar):
 
 
 def test_upload_shows_counts(client, login, kretsar):
-    login("committee")
+    staff = login("committee")
     response = _upload(client, URLS[1], good_file(sep=";", bom=True))
     assert response.status_code == 302
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "3 rader, 3 nya, 0 ändrade, 0 oförändrade" in page
     assert _count(Member) == 3
+    # The log names the staff account that imported.
+    event = db.session.scalars(select(AuditEntry).where(AuditEntry.type == "members.imported"))
+    assert json.loads(event.one().body)["data"]["by"] == staff
 
 
 def test_upload_lists_every_error_and_writes_nothing(client, login, kretsar):
@@ -109,7 +113,7 @@ def test_overview_counts_members_per_krets(client, login, kretsar):
 
 
 def test_foreningar_upload(client, login, kretsar):
-    login("committee")
+    staff = login("committee")
     header = "name,krets,contact_email"
     good = csv_bytes(["Söder S,SODERMALM,s@example.org"], header=header)
     response = _upload(client, URLS[2], good)
@@ -117,6 +121,8 @@ def test_foreningar_upload(client, login, kretsar):
     page = client.get(URLS[2]).get_data(as_text=True)
     assert "1 rader, 1 nya" in page
     assert "Söder S" in page
+    event = db.session.scalars(select(AuditEntry).where(AuditEntry.type == "foreningar.imported"))
+    assert json.loads(event.one().body)["data"]["by"] == staff
     bad = _upload(client, URLS[2], csv_bytes(["X,NOWHERE,"], header=header))
     assert bad.status_code == 400
     assert "Rad 2, krets:" in bad.get_data(as_text=True)

@@ -73,7 +73,7 @@ def register(app, clock):
     """Election open for nominations; members in Södermalm and Norrmalm; two föreningar."""
     clock.set(DURING)
     with db.transaction() as s:
-        election = create_election(s, ELECTION_TOML, DURING)
+        election = create_election(s, ELECTION_TOML, DURING, by="cli")
         add_member(s, "1001", "Anna", "Svensson", "anna@example.org", "SODERMALM")
         add_member(s, "1002", "Karl Johan", "Berg", "karl@example.org", "SODERMALM", NOMINEE_PNR)
         add_member(s, "1003", "Eva", "Lind", "eva@example.org", "SODERMALM")
@@ -101,7 +101,6 @@ def form_data(**overrides):
         "nominee_first_name": "Karl",
         "nominee_last_name": "Berg",
         "nominee_identifier": "1002",
-        "nominee_has_accepted": "ja",
         "motivation": "Erfaren och engagerad.",
     }
     data.update(overrides)

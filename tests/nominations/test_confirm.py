@@ -42,7 +42,7 @@ def _submit(client, **overrides):
 
 
 def test_confirming_creates_the_nomination_and_mails_the_nominee(client, register):
-    link = _submit(client, nominee_has_accepted="nej")
+    link = _submit(client)
     response = follow_link(client, link)
     assert response.status_code == 303
     assert response.headers["Location"].endswith("/nominera/bekraftad")
@@ -57,7 +57,7 @@ def test_confirming_creates_the_nomination_and_mails_the_nominee(client, registe
     [submission] = rows(NominationSubmission)
     assert submission.status == SubmissionStatus.CONFIRMED
     assert submission.nomination_id == nomination.id
-    # The nominee is asked even though the nominator said "no, not asked".
+    # The nominee is always asked (the questionnaire no longer asks whether they were).
     [(subject, body)] = mails("karl@example.org")
     assert "nominerats" in subject
     assert "/kandidat/" in body
@@ -87,8 +87,11 @@ def test_the_link_works_once(client, register):
     link = _submit(client)
     assert follow_link(client, link).status_code == 303
     again = follow_link(client, link)
-    assert again.status_code == 410
+    # A reused link is not a failure: the nomination is confirmed, and the page says so.
+    assert again.status_code == 200
+    assert "<h1>Nomineringen är redan bekräftad</h1>" in again.text
     assert "redan använts" in again.text
+    assert "Länken fungerar inte" not in again.text
     assert len(rows(Nomination)) == 1
     assert len(mails("karl@example.org")) == 1
 
@@ -162,6 +165,7 @@ def test_same_nominator_twice_counts_once(client, register):
     assert statuses == [SubmissionStatus.CONFIRMED, SubmissionStatus.DUPLICATE]
 
 
+@pytest.mark.own_database  # threads, each with a connection of its own
 def test_concurrent_confirmations_make_one_nomination(app, client, register):
     links = [
         _submit(client),

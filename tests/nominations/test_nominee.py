@@ -20,6 +20,9 @@ from voting.db import db
 from voting.elections.models import Election
 from voting.nominations.models import Nomination, NominationStatus
 
+# A decline is asked twice; this is the second, confirming press (test_nominee_page.py).
+DECLINE = {"decline": "1", "decline_confirmed": "1"}
+
 
 def test_link_signs_in_and_redirects_without_token(client, register):
     nominate_and_confirm(client)
@@ -115,7 +118,7 @@ def test_accept(client, register):
 def test_decline_is_final(client, register):
     nominate_and_confirm(client)
     open_as_nominee(client)
-    assert client.post("/kandidat", data={"decline": "1"}).status_code == 302
+    assert client.post("/kandidat", data=DECLINE).status_code == 302
     page = client.get("/kandidat")
     assert "Du har tackat nej" in page.text
     assert "Ja, jag ställer upp" not in page.text
@@ -130,7 +133,7 @@ def test_decline_is_final(client, register):
 def test_a_later_nominator_does_not_reopen_a_decline(client, register):
     nominate_and_confirm(client)
     open_as_nominee(client)
-    client.post("/kandidat", data={"decline": "1"})
+    client.post("/kandidat", data=DECLINE)
     nominate_and_confirm(client, nominator_email="eva@example.org")
     [nomination] = rows(Nomination)
     assert nomination.status == NominationStatus.DECLINED

@@ -19,8 +19,11 @@ from voting.nominations import views
 from voting.nominations.errors import PresentationInvalid
 from voting.nominations.models import Nomination
 
-CHOOSE_AGAIN = "Fotot sparades inte eftersom formuläret innehöll fel. Välj fotot igen."
-CHOOSE_AGAIN_EN = "The photo was not saved because the form had errors. Choose the photo again."
+# A photo sent with a form that has errors is kept for the next save (issue 14, item 7); the
+# page used to say "the photo was not saved, choose it again".
+KEPT = "Fotot du valde är kvar och sparas när du trycker på ”Spara presentationen”."
+KEPT_EN = "The photo you chose is kept, and is saved when you press “Save the presentation”."
+PENDING = re.compile(r'<input[^>]*name="pending_photo"[^>]*value="([^"]+)"')
 SUMMARY = re.compile(r'<div class="error-summary"([^>]*)>(.*?)</div>', re.S)
 SUMMARY_LINK = re.compile(r'<li><a href="#([^"]+)">(.*?)</a></li>', re.S)
 
@@ -108,7 +111,8 @@ def test_summary_links_to_each_field_in_error(accepted):
     # The messages are still shown next to their fields too.
     assert _field_errors(page, "link_1") == ["Länken måste börja med http:// eller https://."]
     assert _field_errors(page, "link_2") == []
-    assert CHOOSE_AGAIN not in page  # no photo was sent
+    assert KEPT not in page  # no photo was sent
+    assert PENDING.search(page) is None
 
 
 def test_no_summary_without_errors(accepted):
@@ -119,7 +123,7 @@ def test_no_summary_without_errors(accepted):
     assert "Formuläret innehåller fel" not in page.text
 
 
-def test_refused_submission_with_photo_says_choose_again_and_stores_nothing(accepted):
+def test_refused_submission_keeps_the_photo_until_the_next_save_and_stores_nothing(accepted):
     before = len(_updates())
     response = _save(
         accepted,
@@ -129,18 +133,59 @@ def test_refused_submission_with_photo_says_choose_again_and_stores_nothing(acce
     )
     assert response.status_code == 400
     page = response.text
-    assert _field_errors(page, "photo") == [CHOOSE_AGAIN]
-    assert re.search(r'<input[^>]*aria-invalid="true"[^>]*id="photo"', page) or re.search(
-        r'<input[^>]*id="photo"[^>]*aria-invalid="true"', page
-    ), page
+    # The photo is fine: no error on it, a preview and a note that it is kept.
+    assert _field_errors(page, "photo") == []
+    assert KEPT in page
+    assert 'src="data:image/jpeg;base64,' in page
     _attributes, links = _summary(page)
-    assert links["photo"] == f"Foto (JPEG eller PNG, högst 2 MB): {CHOOSE_AGAIN}"
-    assert "link_1" in links
+    assert list(links) == ["link_1"]
+    sealed = PENDING.search(page)
+    assert sealed is not None, page
     nomination = _nomination()
     assert nomination.photo is None
     assert nomination.presentation is None
     assert nomination.links is None
     assert len(_updates()) == before
+
+    # The corrected form is sent without choosing the photo again: it is saved.
+    fixed = _save(
+        accepted,
+        text="Ny text.",
+        link_1="https://example.org/",
+        pending_photo=html.unescape(sealed.group(1)),
+    )
+    assert fixed.status_code == 302, fixed.text
+    nomination = _nomination()
+    assert nomination.photo is not None
+    assert nomination.photo.startswith(b"\xff\xd8")
+    assert nomination.presentation == "Ny text."
+
+
+def test_a_kept_photo_is_only_taken_from_this_app_for_this_nomination(accepted):
+    response = _save(
+        accepted, link_1="ftp://x.org/", photo=(io.BytesIO(image_bytes("PNG")), "k.png")
+    )
+    sealed = html.unescape(PENDING.search(response.text).group(1))
+    owner, _dot, rest = sealed.partition(".")
+    forged = [
+        sealed[:-2] + ("AA" if not sealed.endswith("AA") else "BB"),  # signature broken
+        f"{int(owner) + 1}.{rest}",  # another nomination's number
+        "not-a-sealed-value",
+    ]
+    for value in forged:
+        assert _save(accepted, text="Hej", pending_photo=value).status_code == 302
+        assert _nomination().photo is None, value
+
+
+def test_remove_discards_a_kept_photo(accepted):
+    response = _save(
+        accepted, link_1="ftp://x.org/", photo=(io.BytesIO(image_bytes("PNG")), "k.png")
+    )
+    sealed = html.unescape(PENDING.search(response.text).group(1))
+    assert '<label for="remove_photo">Spara utan foto</label>' in response.text
+    saved = _save(accepted, text="Hej", pending_photo=sealed, remove_photo="y")
+    assert saved.status_code == 302
+    assert _nomination().photo is None
 
 
 def test_refused_submission_keeps_the_earlier_photo_and_text(accepted):
@@ -162,7 +207,8 @@ def test_refused_submission_keeps_the_earlier_photo_and_text(accepted):
         photo=(io.BytesIO(image_bytes("PNG", color=(0, 200, 0))), "green.png"),
     )
     assert response.status_code == 400
-    assert _field_errors(response.text, "photo") == [CHOOSE_AGAIN]
+    assert _field_errors(response.text, "photo") == []
+    assert KEPT in response.text
     nomination = _nomination()
     assert nomination.photo == photo
     assert nomination.presentation == "Första versionen."
@@ -179,20 +225,23 @@ def test_invalid_photo_gets_its_own_error_only(accepted):
     assert "JPEG- eller PNG-bild" in errors[0], errors
     _attributes, links = _summary(response.text)
     assert list(links) == ["photo"]
-    assert CHOOSE_AGAIN not in response.text
+    assert KEPT not in response.text
+    assert PENDING.search(response.text) is None
     assert _nomination().presentation is None
 
 
-def test_refusal_by_the_service_also_says_choose_again(accepted, monkeypatch):
+def test_refusal_by_the_service_also_keeps_the_photo(accepted, monkeypatch):
     def refuse(*_args, **_kwargs):
         raise PresentationInvalid("Länken är inte en giltig adress.", field="links")
 
     monkeypatch.setattr(views, "update_presentation", refuse)
     response = _save(accepted, text="Hej", photo=(io.BytesIO(image_bytes("PNG")), "karl.png"))
     assert response.status_code == 400
-    assert _field_errors(response.text, "photo") == [CHOOSE_AGAIN]
+    assert _field_errors(response.text, "photo") == []
+    assert KEPT in response.text
+    assert PENDING.search(response.text) is not None
     _attributes, links = _summary(response.text)
-    assert set(links) == {"link_1", "photo"}
+    assert set(links) == {"link_1"}
     assert _nomination().photo is None
 
 
@@ -207,7 +256,7 @@ def test_valid_submission_with_photo_is_saved(accepted):
     page = accepted.get("/kandidat")
     assert "Presentationen är sparad." in page.text
     assert _summary(page.text) is None
-    assert CHOOSE_AGAIN not in page.text
+    assert KEPT not in page.text
     nomination = _nomination()
     assert nomination.photo is not None
     assert nomination.photo.startswith(b"\xff\xd8")  # re-encoded as JPEG
@@ -225,7 +274,6 @@ def test_summary_and_photo_note_in_english(accepted):
     )
     assert response.status_code == 400
     assert '<h2 id="error-summary-title">The form contains errors</h2>' in response.text
-    assert _field_errors(response.text, "photo") == [CHOOSE_AGAIN_EN]
-    _attributes, links = _summary(response.text)
-    assert links["photo"].endswith(CHOOSE_AGAIN_EN)
-    assert CHOOSE_AGAIN not in response.text
+    # Passes once the lead merges /tmp/tr/nominations.json into the catalogue.
+    assert KEPT_EN in response.text
+    assert KEPT not in response.text

@@ -161,7 +161,7 @@ def test_text_of_exactly_2000_characters_is_kept(accepted):
         "javascript:alert(1)",
         "data:text/html,<script>alert(1)</script>",
         "ftp://example.org/file",
-        "example.org/no-scheme",
+        "no-scheme-at-all",  # "example.org/x" and "www.…" are completed: test_nominee_page.py
         "https://",
         "https://user:pw@example.org/",
         "https://exa mple.org/",

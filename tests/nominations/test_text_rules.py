@@ -19,7 +19,7 @@ from tests.nominations.test_presentation import _save
 from voting.nominations.models import Nomination, NominationSubmission
 
 URL = f"/val/{SLUG}/nominera"
-SENT = "Ett bekräftelsemejl har skickats till"
+SENT = "Vi har tagit emot formuläret. Svaret kommer med e-post till"
 BIDI_REORDERING = [chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]]
 BIDI_MARKS = ["\u061c", "\u200e", "\u200f"]
 CONTROLS = [chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)]]

@@ -70,7 +70,7 @@ def open_election(app: Any, clock: Any, per_krets: int = 6, base_url: str = "htt
         lists = review.publish_candidates(s, election, published, key_bits=2048)
         candidates = {item["krets"]: item["candidates"] for item in lists}
         contests = {c.krets_code: str(c.id) for c in election.contests}
-        send_links(s, election, published, base_url)
+        send_links(s, election, published, base_url, by="cli")
         closes = election.voting_closes
     voters = []
     for message in db.session.scalars(

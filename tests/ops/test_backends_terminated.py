@@ -45,6 +45,8 @@ from voting.elections.services import create_election
 from voting.extensions import limiter
 from voting.members.models import Krets
 
+pytestmark = pytest.mark.own_database  # gunicorn, CLI or pg_dump processes read the database
+
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CSRF_META = re.compile(r'data-csrf-token="([^"]+)"')
 FALLBACK_WARNING = "falling back to in-memory storage"  # what Flask-Limiter logs when it switches
@@ -221,7 +223,7 @@ def terminated(database_url, clock, _smtp_server, tmp_path, rsa_keys, redis_url,
     with application.app_context():
         setup = setup_voting(application, clock, rsa_keys, "http://localhost")
         with db.transaction() as s:
-            create_election(s, ELECTION_TOML, NOMINATING)
+            create_election(s, ELECTION_TOML, NOMINATING, by="cli")
             add_member(s, "1001", "Anna", "Svensson", "anna@example.org", "SODERMALM")
             add_member(s, "1002", "Karl Johan", "Berg", "karl@example.org", "SODERMALM")
         engine = application.extensions["db"]["engine"]

@@ -22,6 +22,8 @@ from voting.audit.services import append
 from voting.backup import backup, libpq_url
 from voting.db import db, make_engine
 
+pytestmark = pytest.mark.own_database  # gunicorn, CLI or pg_dump processes read the database
+
 
 def export(application, path):
     outcome = application.test_cli_runner().invoke(

@@ -27,6 +27,8 @@ from voting.ballot.tally import tally
 from voting.db import db
 from voting.elections.services import get_election
 
+pytestmark = pytest.mark.own_database  # gunicorn, CLI or pg_dump processes read the database
+
 
 def through(url: str, port: int) -> str:
     parts = urlsplit(url)
@@ -126,8 +128,8 @@ def test_app_answers_503_while_the_database_is_away_and_recovers(
     clock.set(closed)
     with db.transaction() as s:
         counted = get_election(s, election.slug)
-        services.seal_board(s, counted, closed)
-        tally(s, counted, "efter omstarten", closed)
+        services.seal_board(s, counted, closed, by="cli")
+        tally(s, counted, "efter omstarten", closed, by="cli")
     outcome = app.test_cli_runner().invoke(
         args=["election", "export", election.slug, "-o", str(tmp_path / "record.json")]
     )
@@ -216,8 +218,8 @@ def test_database_cut_under_load_loses_nothing(app, clock, database_url, gunicor
     clock.set(closed)
     with db.transaction() as s:
         counted = get_election(s, election.slug)
-        services.seal_board(s, counted, closed)
-        tally(s, counted, "under last", closed)
+        services.seal_board(s, counted, closed, by="cli")
+        tally(s, counted, "under last", closed, by="cli")
     outcome = app.test_cli_runner().invoke(
         args=["election", "export", election.slug, "-o", str(tmp_path / "record.json")]
     )

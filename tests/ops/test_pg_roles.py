@@ -111,9 +111,9 @@ def run_election_as_app(app_url: str, clock, smtp_port, tmp_path) -> None:
             after = election.voting_closes + timedelta(minutes=2)
             with db.transaction() as s:
                 item = get_election(s, election.slug)
-                seal_board(s, item, after)
-                tally(s, item, "roles-test seed", after)
-                publish_results(s, item, after)
+                seal_board(s, item, after, by="cli")
+                tally(s, item, "roles-test seed", after, by="cli")
+                publish_results(s, item, after, by="cli")
             appended = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))
             assert appended is not None
             assert appended > 2

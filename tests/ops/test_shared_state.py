@@ -9,6 +9,8 @@ import pytest
 from ballots.client import VoterClient
 from tests.ops.conftest import http_get, http_transport, open_election
 
+pytestmark = pytest.mark.own_database  # gunicorn, CLI or pg_dump processes read the database
+
 REDIS = "redis://127.0.0.1:6379/3"
 
 

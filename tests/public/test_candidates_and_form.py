@@ -58,9 +58,11 @@ def _get(client, url: str) -> str:
 
 def test_presentation_keeps_its_line_breaks_escaped(client, election):
     page = _get(client, f"/val/{election.slug}/kandidater")
-    match = re.search(r'<p class="presentation">(.*?)</p>', page, re.S)
+    match = re.search(r'<p class="presentation"( lang="sv")?>(.*?)</p>', page, re.S)
     assert match, "the presentation is one element whose line breaks CSS keeps"
-    text = match.group(1).replace("\r\n", "\n")
+    # Written in Swedish: a screen reader reads it so, on the English page too (issue 14, 9).
+    assert match.group(1) == ' lang="sv"'
+    text = match.group(2).replace("\r\n", "\n")
     assert text == "Första stycket.\n\nAndra stycket &lt;b&gt;fet&lt;/b&gt;\nrad två &amp; mer."
     assert "<b>fet</b>" not in page
     assert "white-space: pre-line" in _rule(".presentation")

@@ -37,14 +37,14 @@ def cast_and_count(client, clock, election) -> None:
         voter.vote(election.slug, election.contests[krets], choices)
     clock.set(AFTER)
     with db.transaction() as s:
-        services.seal_board(s, get_election(s, election.slug), AFTER)
+        services.seal_board(s, get_election(s, election.slug), AFTER, by="cli")
     with db.transaction() as s:
-        tally(s, get_election(s, election.slug), "röd kula 17", AFTER)
+        tally(s, get_election(s, election.slug), "röd kula 17", AFTER, by="cli")
 
 
 def publish(slug: str) -> None:
     with db.transaction() as s:
-        results_service.publish_results(s, get_election(s, slug), AFTER)
+        results_service.publish_results(s, get_election(s, slug), AFTER, by="cli")
 
 
 @pytest.fixture
@@ -106,7 +106,13 @@ def test_every_table_scrolls_and_lottery_tickets_can_break(client, published):
     sv = _page(client, published.slug)
     tables = sv.count("<table")
     assert tables >= 3  # all candidates per krets, plus Bromma's tie
-    assert len(re.findall(r'<div class="[^"]*\btable-scroll\b[^"]*">\s*<table', sv)) == tables
+    wraps = re.findall(r'<div class="[^"]*\btable-scroll\b[^"]*"([^>]*)>\s*<table', sv)
+    assert len(wraps) == tables
+    # Reachable by keyboard, and named, when it scrolls (axe: scrollable-region-focusable).
+    for attributes in wraps:
+        assert 'tabindex="0"' in attributes
+        assert 'role="region"' in attributes
+        assert "aria-labelledby=" in attributes
     tickets = re.findall(r'<code class="hash">([0-9a-f]{64})</code>', sv)
     assert tickets, "the tie's lottery tickets are shown"
 

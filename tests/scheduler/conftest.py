@@ -73,7 +73,7 @@ def make_election(
     members: bool = True,
 ) -> Election:
     """The election with members (with email) in both kretsar and nominations in all states."""
-    election = create_election(session, election_file(slug, reminders, times), now)
+    election = create_election(session, election_file(slug, reminders, times), now, by="cli")
     if not members:
         return election
     contests = {c.krets_code: c for c in election.contests}

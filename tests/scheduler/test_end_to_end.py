@@ -91,7 +91,7 @@ def test_scheduled_election_verifies(app, clock, runner, tmp_path):
     assert tick(closes + timedelta(seconds=62)) == ["voting_closes"]
 
     with db.transaction() as s:
-        tally(s, get_election(s, SLUG), "seed", clock())
+        tally(s, get_election(s, SLUG), "seed", clock(), by="cli")
     outcome = runner.invoke(args=["election", "export", SLUG, "-o", str(tmp_path / "r.json")])
     assert outcome.exit_code == 0, outcome.output
     record = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))

@@ -149,7 +149,12 @@ def test_each_job_runs_on_time_once(app, clock):
     clock.set(VOTING_CLOSES + timedelta(days=3))
     assert _run(app, clock) == {}
     assert len(_events(slug, "scheduler.job_ran")) == 5
-    assert len(_events(slug, "board.sealed")) == 1
+    [sealed] = _events(slug, "board.sealed")
+    # What the scheduler does on its own is logged as its own, not as anyone's.
+    assert sealed["by"] == "scheduler"
+    assert {e["by"] for e in _events(slug, "links.sent") + _events(slug, "links.reminded")} == {
+        "scheduler"
+    }
 
 
 def test_catch_up_after_downtime_records_late_runs(app, clock):
@@ -204,7 +209,7 @@ def test_links_wait_for_published_candidates_and_then_catch_up(app, clock):
     done = _run(app, clock)
     assert done["voting_opens"].status is Status.DONE
     assert done["voting_opens"].late
-    assert _events(slug, "links.sent") == [{"count": 6, "no_vote_notices": 0}]
+    assert _events(slug, "links.sent") == [{"count": 6, "no_vote_notices": 0, "by": "scheduler"}]
 
 
 def test_a_manual_seal_before_the_job_is_not_repeated(app, clock):
@@ -213,7 +218,7 @@ def test_a_manual_seal_before_the_job_is_not_repeated(app, clock):
     slug, _staff = _setup(clock)
     clock.set(VOTING_CLOSES + timedelta(minutes=5))
     with db.transaction() as s:
-        seal_board(s, s.scalar(select(Election).where(Election.slug == slug)), clock())
+        seal_board(s, s.scalar(select(Election).where(Election.slug == slug)), clock(), by="cli")
     done = _run(app, clock)
     assert done["voting_closes"].status is Status.DONE
     assert done["voting_closes"].detail == "the board was already sealed"
@@ -254,6 +259,7 @@ def test_the_same_job_run_twice_acts_once(app, clock):
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.own_database  # threads, each with a connection of its own
 def test_concurrent_runs_of_one_job_seal_once_on_postgresql(app, clock):
     """Without the runner lock, the job_run row alone keeps two racing runs to one seal."""
     slug, _staff = _setup(clock)

@@ -22,7 +22,7 @@ from voting.db import db
 from voting.elections.models import Election
 from voting.scheduler.models import JobRun
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240), pytest.mark.own_database]
 
 
 def _count(model, *where):

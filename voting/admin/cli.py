@@ -9,13 +9,13 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any, TypeVar
 
 import click
 import sqlalchemy as sa
 from flask import current_app
 
+from voting import clock
 from voting.admin.errors import AdminError, NoVoteNotConfirmed, PublicationBlocked
 from voting.admin.models import User
 from voting.admin.services import (
@@ -33,11 +33,6 @@ from voting.elections.errors import ElectionError
 from voting.elections.services import get_election
 from voting.nominations import review
 from voting.nominations.models import Nomination, NominationStatus
-
-
-def _now() -> datetime:
-    return current_app.config["CLOCK"]()
-
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -88,7 +83,7 @@ def admin_create(email: str, role: str, password_stdin: bool, owner_url: str | N
     password = _read_password(password_stdin)
     try:
         with as_owner(owner_url) as session:
-            user, secret = create_user(session, email, role, password, _now())
+            user, secret = create_user(session, email, role, password, clock.now())
             address, user_id = user.email, user.id
     except AdminError as exc:
         raise click.ClickException(exc.message) from exc
@@ -157,7 +152,7 @@ def admin_disable(email: str, owner_url: str | None) -> None:
     """Disable an account: it cannot log in, and its sessions end at once."""
     try:
         with as_owner(owner_url) as session:
-            user, changed = disable_user(session, email, _now())
+            user, changed = disable_user(session, email, clock.now())
             address = user.email
     except AdminError as exc:
         raise click.ClickException(exc.message) from exc
@@ -175,7 +170,7 @@ def admin_enable(email: str, owner_url: str | None) -> None:
     """Enable a disabled account again (its password and TOTP stay as they were)."""
     try:
         with as_owner(owner_url) as session:
-            user, changed = enable_user(session, email, _now())
+            user, changed = enable_user(session, email, clock.now())
             address = user.email
     except AdminError as exc:
         raise click.ClickException(exc.message) from exc
@@ -195,7 +190,7 @@ def admin_reset_password(email: str, password_stdin: bool, owner_url: str | None
     password = _read_password(password_stdin)
     try:
         with as_owner(owner_url) as session:
-            address = reset_password(session, email, password, _now()).email
+            address = reset_password(session, email, password, clock.now()).email
     except AdminError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"New password set for {address}; its sessions have ended.")
@@ -208,7 +203,7 @@ def admin_reset_totp(email: str, owner_url: str | None) -> None:
     """Give an account a new TOTP secret (printed once); its sessions end at once."""
     try:
         with as_owner(owner_url) as session:
-            user, secret = reset_totp(session, email, _now())
+            user, secret = reset_totp(session, email, clock.now())
             address = user.email
     except AdminError as exc:
         raise click.ClickException(exc.message) from exc
@@ -291,9 +286,9 @@ def _review(nomination_id: int, action: str, reason: str | None = None) -> str:
         with db.transaction() as session:
             nomination = review.get_nomination(session, nomination_id)
             if action == "approve":
-                review.approve(session, nomination, None, _now())
+                review.approve(session, nomination, None, clock.now())
             else:
-                review.reject(session, nomination, None, reason or "", _now())
+                review.reject(session, nomination, None, reason or "", clock.now())
             return f"Nomination {nomination.id} is now {nomination.status}."
     except AdminError as exc:
         raise click.ClickException(exc.message) from exc
@@ -343,7 +338,7 @@ def candidates_publish(slug: str, confirm_no_vote: bool) -> None:
             published = review.publish_candidates(
                 session,
                 election,
-                _now(),
+                clock.now(),
                 key_bits=current_app.config["CONTEST_KEY_BITS"],
                 confirm_no_vote=confirm_no_vote,
             )

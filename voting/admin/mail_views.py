@@ -26,8 +26,9 @@ from sqlalchemy.orm import Session
 from wtforms import BooleanField, EmailField, HiddenField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from voting import clock
 from voting.admin.models import User
-from voting.admin.views import View, _election_or_404, _now, bp
+from voting.admin.views import View, _election_or_404, bp
 from voting.admin.voting_views import _blockers
 from voting.auth import Role, role_required
 from voting.ballot import link_moves, links
@@ -136,7 +137,7 @@ def mail_status(session: Session, election: Election) -> dict[str, Any]:
 
 
 def _page(election: Election, form: FlaskForm | None = None, status: int = 200) -> View:
-    now = _now()
+    now = clock.now()
     data = mail_status(db.session, election)
     forms = {}
     for member in data["bounced"]:
@@ -236,17 +237,17 @@ def mail_correct(slug: str) -> View:
             member = s.get(Member, member_id)
             if member is None:
                 raise VotingError(_("ingen medlem har numret %(id)s", id=member_id))
-            change_email(s, member, form.email.data, _now(), by=g.user.id)
+            change_email(s, member, form.email.data, clock.now(), by=g.user.id)
             # Why no new link for a member who has voted: it could only tell them that they
             # cannot vote again. The corrected address is kept all the same.
             voted = bool(form.resend.data) and links.has_voted(s, election, member.member_id)
             if form.resend.data and not voted:
                 if links.link_would_move(s, election, member):
                     # A link moved to a new address waits for a second committee member.
-                    link_moves.ask(s, election, member, g.user.id, _now(), _move_cutoff())
+                    link_moves.ask(s, election, member, g.user.id, clock.now(), _move_cutoff())
                     asked = True
                 else:
-                    links.resend_link(s, election, member, _now(), _base_url(), by=g.user.id)
+                    links.resend_link(s, election, member, clock.now(), _base_url(), by=g.user.id)
     except VotingError as exc:
         # Nothing was written: the address stays as it was, so the committee can decide again.
         flash(f"{failure}: {_blockers(exc)}", "error")
@@ -308,7 +309,9 @@ def mail_decide_move(slug: str, move_id: int, decision: str) -> View:
             move = s.get(LinkMove, move_id)
             if move is None or move.election_id != election.id:
                 raise VotingError(_("ingen sådan begäran"), code="no_pending_move")
-            link_moves.decide(s, move_id, g.user.id, approve, _now(), _base_url(), _move_cutoff())
+            link_moves.decide(
+                s, move_id, g.user.id, approve, clock.now(), _base_url(), _move_cutoff()
+            )
     except VotingError as exc:
         message = (
             _("samma ledamot som bad om flytten kan inte godkänna den; en annan måste göra det")

@@ -23,6 +23,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
+from voting import clock
 from voting.admin.errors import (
     LoginError,
     NotFound,
@@ -85,10 +86,6 @@ PHASE_LABELS = {
     "voting": _l("Röstning pågår"),
     "closed": _l("Avslutat"),
 }
-
-
-def _now() -> datetime:
-    return current_app.config["CLOCK"]()
 
 
 def can_review() -> bool:
@@ -155,7 +152,7 @@ def login() -> View:
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
-        now = _now()
+        now = clock.now()
         email, password = form.email.data or "", form.password.data or ""
         try:
             # Two transactions: the attempt is counted (and committed) before it is checked.
@@ -185,7 +182,7 @@ def logout() -> Response:
         # Why everywhere and in the database: clearing this cookie alone would leave any copy
         # of it (a replayed or stolen one) logged in until it expires.
         with db.transaction() as s:
-            logout_everywhere(s, user, _now())
+            logout_everywhere(s, user, clock.now())
     end_session(session)
     flash(_("Du är utloggad."), "success")
     return redirect(url_for("admin.login"))
@@ -203,7 +200,7 @@ def dashboard() -> View:
     # The record download answers only once the election is counted: link it from then on.
     counted = {e.id for e in elections if db.session.get(Tally, e.id) is not None}
     return render_template(
-        "admin/dashboard.html", elections=elections, counts=counts, counted=counted, now=_now()
+        "admin/dashboard.html", elections=elections, counts=counts, counted=counted, now=clock.now()
     )
 
 
@@ -218,7 +215,7 @@ def election(slug: str) -> View:
         election=item,
         counts=counts,
         fields=SCHEDULE_FIELDS,
-        now=_now(),
+        now=clock.now(),
     )
 
 
@@ -236,7 +233,7 @@ def election_new() -> View:
         else:
             try:
                 with db.transaction() as s:
-                    created = create_election(s, text, _now())
+                    created = create_election(s, text, clock.now(), by=g.user.id)
                     slug = created.slug
             except ElectionError as exc:
                 form.file.errors.append(str(exc))
@@ -294,7 +291,7 @@ def schedule(slug: str) -> View:
         reminders = reminder_items(form.reminders.data or "") if form.reminders.raw_data else None
         try:
             with db.transaction() as s:
-                now = _now()
+                now = clock.now()
                 changed = bool(reschedule(s, item, changes, now, by=g.user.id))
                 # Why compare first: set_reminders checks every reminder against the (new)
                 # voting window, and unchanged reminders must not block a change of the times,
@@ -385,7 +382,7 @@ def approve(nomination_id: int) -> Response:
     name = nomination.member.full_name
     try:
         with db.transaction() as s:
-            review.approve(s, nomination, g.user, _now())
+            review.approve(s, nomination, g.user, clock.now())
     except ReviewError as exc:
         flash(exc.message, "error")
     else:
@@ -404,7 +401,7 @@ def reject(nomination_id: int) -> View:
     if form.validate_on_submit():
         try:
             with db.transaction() as s:
-                review.reject(s, nomination, g.user, form.reason.data or "", _now())
+                review.reject(s, nomination, g.user, form.reason.data or "", clock.now())
         except ReviewError as exc:
             if exc.field == "reason":
                 form.reason.errors.append(exc.message.split(":", 1)[-1].strip())
@@ -457,7 +454,7 @@ def publish(slug: str) -> View:
                 review.publish_candidates(
                     s,
                     item,
-                    _now(),
+                    clock.now(),
                     g.user,
                     key_bits=current_app.config["CONTEST_KEY_BITS"],
                     confirm_no_vote=form.confirm_no_vote.data,
@@ -474,7 +471,7 @@ def publish(slug: str) -> View:
         else:
             flash(_("Kandidatlistorna är publicerade."), "success")
             return redirect(url_for("admin.candidates", slug=slug))
-    now = _now()
+    now = clock.now()
     return render_template(
         "admin/publish.html",
         election=item,

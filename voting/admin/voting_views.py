@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 from wtforms import BooleanField, StringField
 from wtforms.validators import DataRequired, Length
 
-from voting.admin.views import View, _election_or_404, _now, bp
+from voting import clock
+from voting.admin.views import View, _election_or_404, bp
 from voting.auth import Role, role_required
 from voting.ballot import links, services
 from voting.ballot.errors import TransitionBlocked, VotingError
@@ -147,7 +148,7 @@ def voting_status(session: Session, election: Election) -> dict[str, Any]:
 
 
 def _page(election: Election, forms: dict[str, FlaskForm], status: int = 200) -> View:
-    now = _now()
+    now = clock.now()
     return render_template(
         "admin/voting.html",
         election=election,
@@ -183,7 +184,7 @@ def _act(slug: str, name: str, failure: str, action: Action) -> View:
         return _page(election, forms, 400)
     try:
         with db.transaction() as s:
-            message = action(s, election, _now(), form)
+            message = action(s, election, clock.now(), form)
     except VotingError as exc:
         flash(f"{failure}: {_blockers(exc)}", "error")
         return _page(election, forms, 409 if isinstance(exc, TransitionBlocked) else 400)
@@ -216,7 +217,7 @@ def voting_freeze(slug: str) -> View:
     """``voting roll freeze``: put the register's members on the roll now."""
 
     def run(s: Session, election: Election, now: datetime, form: FlaskForm) -> str:
-        total = sum(services.freeze_roll(s, election, now).values())
+        total = sum(services.freeze_roll(s, election, now, by=g.user.id).values())
         return str(
             ngettext(
                 "Röstlängden är fryst: %(num)s medlem.",
@@ -235,7 +236,7 @@ def voting_add_to_roll(slug: str) -> View:
 
     def run(s: Session, election: Election, now: datetime, form: FlaskForm) -> str:
         member = _member(s, form)
-        services.add_to_roll(s, election, member, now)
+        services.add_to_roll(s, election, member, now, by=g.user.id)
         return str(
             _(
                 "Medlem %(id)s är tillagd i röstlängden. Skicka en röstlänk till hen nedan.",
@@ -252,7 +253,7 @@ def voting_send_links(slug: str) -> View:
     """``voting links send``: a link to everyone on the roll without one (freezes if needed)."""
 
     def run(s: Session, election: Election, now: datetime, form: FlaskForm) -> str:
-        count = links.send_links(s, election, now, _base_url())
+        count = links.send_links(s, election, now, _base_url(), by=g.user.id)
         message = str(
             ngettext(
                 "%(num)s röstlänk är köad i utkorgen.",
@@ -282,7 +283,7 @@ def voting_remind(slug: str) -> View:
     """``voting links remind``: a fresh link to those on the roll who have not voted."""
 
     def run(s: Session, election: Election, now: datetime, form: FlaskForm) -> str:
-        count = links.remind(s, election, now, _base_url())
+        count = links.remind(s, election, now, _base_url(), by=g.user.id)
         return str(
             ngettext(
                 "%(num)s påminnelse är köad i utkorgen.",
@@ -318,7 +319,7 @@ def voting_seal(slug: str) -> View:
     """``voting board seal``: after the close, log each contest's board hash and counts."""
 
     def run(s: Session, election: Election, now: datetime, form: FlaskForm) -> str:
-        data = services.seal_board(s, election, now)
+        data = services.seal_board(s, election, now, by=g.user.id)
         total = sum(c["ballots"] for c in data["contests"])
         return str(
             ngettext(

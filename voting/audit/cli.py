@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import click
-from flask import current_app
 
+from voting import clock
 from voting.audit.checkpoints import checkpoint_json, checkpoint_now, log_key_json
 from voting.db import db
 from voting.elections.errors import ElectionError
@@ -26,7 +26,7 @@ def log_checkpoint(slug: str, as_json: bool) -> None:
     try:
         with db.transaction() as session:
             election = get_election(session, slug)
-            row = checkpoint_now(session, election.slug, current_app.config["CLOCK"](), "manual")
+            row = checkpoint_now(session, election.slug, clock.now(), "manual")
             data = checkpoint_json(row) | log_key_json(session, election.slug)
     except ElectionError as exc:
         raise click.ClickException(str(exc)) from exc

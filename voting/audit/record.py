@@ -19,7 +19,8 @@ from voting.ballot import services
 from voting.ballot.codes import code_lists
 from voting.ballot.models import BoardSeal, Tally
 from voting.ballot.tally import stored_result
-from voting.elections.models import Election
+from voting.elections.models import Contest, Election
+from voting.postal.paper import paper_record
 
 
 class RecordNotReady(Exception):
@@ -76,6 +77,10 @@ def build_record(session: Session, election: Election) -> dict[str, Any]:
                 "roll_codes": codes[int(c["contest"])].roll,
                 "roll_codes_salt": codes[int(c["contest"])].salt,
                 "issued_codes": codes[int(c["contest"])].issued,
+                "postal_envelopes": c.get("postal_envelopes", 0),
+                "postal_set_aside": c.get("postal_set_aside", 0),
+                # Choices only, sorted: no member, no batch, no order of entry.
+                **paper_record(session, session.get_one(Contest, int(c["contest"]))),
             }
             for c in sealed
         ],

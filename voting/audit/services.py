@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from auditlog import GENESIS_HASH, Entry, make_entry
 from voting.audit.models import AuditEntry, AuditHead
+from voting.db import insert_for
 
 REGISTER_LOG = "register"
 """The log of district-wide events (member register, staff accounts); elections log by slug."""
@@ -20,16 +20,15 @@ Actor = int | str
 """Who did it, as an event's ``by``: the staff user's id (a web view's ``g.user.id``), ``"cli"``
 for the command line (whoever runs it has the server), ``"scheduler"`` for the scheduler."""
 CLI: Actor = "cli"
+SCHEDULER: Actor = "scheduler"
 
 
 def append(
     session: Session, log: str, event_type: str, data: Mapping[str, Any], now: datetime
 ) -> Entry:
     """Append one event to ``log``; it commits or rolls back with the caller's change."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     session.execute(
-        insert(AuditHead)
+        insert_for(session)(AuditHead)
         .values(log=log, size=0, head_hash=GENESIS_HASH)
         .on_conflict_do_nothing(index_elements=["log"])
     )

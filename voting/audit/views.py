@@ -9,7 +9,6 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     g,
     jsonify,
@@ -22,6 +21,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
+from voting import clock
 from voting.audit.checkpoints import checkpoint_json, checkpoints, log_key_json
 from voting.audit.models import AuditEntry
 from voting.audit.record import RecordNotReady, build_record
@@ -81,6 +81,34 @@ def _entry_time(text: Any) -> datetime | None:
         return None
 
 
+def readable_payload(data: Any) -> list[tuple[str, str]]:
+    """An entry's data as (name, value) lines for a person: nested names joined with a dot,
+    a list of plain values on one line, a list of objects numbered from 1."""
+    lines: list[tuple[str, str]] = []
+
+    def text(value: Any) -> str:
+        if value is None:
+            return "–"
+        if isinstance(value, bool):
+            return str(_("ja") if value else _("nej"))
+        return str(value)
+
+    def walk(name: str, value: Any) -> None:
+        if isinstance(value, dict) and value:
+            for key in sorted(value):
+                walk(f"{name}.{key}" if name else str(key), value[key])
+        elif isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+            for i, item in enumerate(value, start=1):
+                walk(f"{name} {i}", item)
+        elif isinstance(value, list):
+            lines.append((name, ", ".join(text(v) for v in value) if value else "–"))
+        else:
+            lines.append((name, "–" if value == {} else text(value)))
+
+    walk("", data)
+    return lines
+
+
 def _page_number() -> int:
     raw = request.args.get("page", "1")
     return parse_id(raw) or 1  # not int(): "²" passes isdigit() but int() refuses it
@@ -119,7 +147,7 @@ def log(slug: str) -> str:
                 "seq": row.seq,
                 "type": row.type,
                 "time": _entry_time(fields.get("time")),
-                "data": json.dumps(fields.get("data"), ensure_ascii=False, sort_keys=True),
+                "data": readable_payload(fields.get("data")),
                 "hash": row.hash,
             }
         )
@@ -178,9 +206,7 @@ def results_publish(slug: str) -> Response:
     election = _election_or_404(slug)
     try:
         with db.transaction() as session:
-            results.publish_results(
-                session, get_election(session, slug), current_app.config["CLOCK"]()
-            )
+            results.publish_results(session, get_election(session, slug), clock.now(), by=g.user.id)
     except TransitionBlocked as exc:
         flash(_("Resultatet kunde inte publiceras: %(reason)s", reason=exc.message), "error")
     else:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
 from urllib.parse import urlsplit
 
 import click
@@ -15,6 +14,8 @@ from flask import current_app
 from ballots.client import VoterClient
 from ballots.errors import BallotError
 from ballots.rules import holds_vote
+from voting import clock
+from voting.audit.services import CLI
 from voting.ballot import links, services
 from voting.ballot import results as results_service
 from voting.ballot import tally as tally_service
@@ -26,10 +27,6 @@ from voting.elections.errors import ElectionError
 from voting.elections.services import get_election
 from voting.mail.unreachable import reach
 from voting.members.models import Member
-
-
-def _now() -> Any:
-    return current_app.config["CLOCK"]()
 
 
 def _votes_sv(count: int) -> str:
@@ -51,7 +48,7 @@ def roll_freeze(slug: str) -> None:
     """Freeze the roll now: every member of the election's kretsar, as the register is."""
     try:
         with db.transaction() as session:
-            sizes = services.freeze_roll(session, get_election(session, slug), _now())
+            sizes = services.freeze_roll(session, get_election(session, slug), clock.now(), by=CLI)
     except (VotingError, ElectionError) as exc:
         raise _fail(exc) from exc
     for code, size in sorted(sizes.items()):
@@ -69,7 +66,7 @@ def roll_add(slug: str, member_id: str) -> None:
             member = session.get(Member, member_id)
             if member is None:
                 raise click.ClickException(f"no member {member_id!r}")
-            services.add_to_roll(session, get_election(session, slug), member, _now())
+            services.add_to_roll(session, get_election(session, slug), member, clock.now(), by=CLI)
     except (VotingError, ElectionError) as exc:
         raise _fail(exc) from exc
     click.echo(f"Added {member_id} to the roll.")
@@ -87,7 +84,9 @@ def links_send(slug: str) -> None:
     try:
         with db.transaction() as session:
             election = get_election(session, slug)
-            count = links.send_links(session, election, _now(), current_app.config["BASE_URL"])
+            count = links.send_links(
+                session, election, clock.now(), current_app.config["BASE_URL"], by=CLI
+            )
             unreachable = reach(session, election)
     except (VotingError, ElectionError) as exc:
         raise _fail(exc) from exc
@@ -106,7 +105,11 @@ def links_resend(slug: str, member_id: str) -> None:
             if member is None:
                 raise click.ClickException(f"no member {member_id!r}")
             links.resend_link(
-                session, get_election(session, slug), member, _now(), current_app.config["BASE_URL"]
+                session,
+                get_election(session, slug),
+                member,
+                clock.now(),
+                current_app.config["BASE_URL"],
             )
     except (VotingError, ElectionError) as exc:
         raise _fail(exc) from exc
@@ -120,7 +123,11 @@ def links_remind(slug: str) -> None:
     try:
         with db.transaction() as session:
             count = links.remind(
-                session, get_election(session, slug), _now(), current_app.config["BASE_URL"]
+                session,
+                get_election(session, slug),
+                clock.now(),
+                current_app.config["BASE_URL"],
+                by=CLI,
             )
     except (VotingError, ElectionError) as exc:
         raise _fail(exc) from exc
@@ -138,7 +145,7 @@ def board_seal(slug: str) -> None:
     """After the close: write each contest's board hash and counts into the log."""
     try:
         with db.transaction() as session:
-            data = services.seal_board(session, get_election(session, slug), _now())
+            data = services.seal_board(session, get_election(session, slug), clock.now(), by=CLI)
     except (VotingError, ElectionError) as exc:
         raise _fail(exc) from exc
     click.echo(json.dumps(data, indent=2))
@@ -266,7 +273,7 @@ def tally(slug: str, seed: str, as_json: bool) -> None:
     try:
         with db.transaction() as session:
             election = get_election(session, slug)
-            result = tally_service.tally(session, election, seed, _now())
+            result = tally_service.tally(session, election, seed, clock.now(), by=CLI)
             names = {
                 str(n.id): n.member.full_name
                 for contest in election.contests
@@ -292,6 +299,11 @@ def tally(slug: str, seed: str, as_json: bool) -> None:
                 f"{count_sv(contest['ballots_cast'], 'röstsedel', 'röstsedlar')}, {issued}, "
                 f"röstlängd {contest['roll_size']}, valdeltagande {percent_sv(contest['turnout'])}"
             )
+            if "paper_ballots" in contest:
+                click.echo(
+                    f"  Poströster: {contest['paper_ballots']} giltiga, "
+                    f"{contest['paper_invalid']} ogiltiga"
+                )
         else:  # the protocol's words: no vote was held, the candidates were elected without one
             empty = max(0, contest["seats"] - len(votes))
             click.echo(f"\n{contest['krets']}: {no_vote_sv({**contest, 'empty_seats': empty})}")
@@ -321,7 +333,9 @@ def results_publish(slug: str) -> None:
     """Publish the counted results: the public page, JSON, CSV and the protocol PDF (logged)."""
     try:
         with db.transaction() as session:
-            digest = results_service.publish_results(session, get_election(session, slug), _now())
+            digest = results_service.publish_results(
+                session, get_election(session, slug), clock.now(), by=CLI
+            )
     except (VotingError, ElectionError) as exc:
         raise _fail(exc) from exc
     base = current_app.config.get("BASE_URL") or ""

@@ -11,15 +11,17 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voting.audit.services import append
 from voting.ballot.errors import TransitionBlocked, VotingError
 from voting.ballot.links import check_resend, link_would_move, resend_link
-from voting.ballot.models import LinkMove, RollEntry
+from voting.ballot.models import LETTER, LinkMove, RollEntry
 from voting.crypto import pseudonym
 from voting.elections.models import Election
+from voting.letters.services import letter_contact, replace_letter
 from voting.members.models import Member
 
 PENDING, APPROVED, REFUSED = "pending", "approved", "refused"
@@ -91,7 +93,14 @@ def decide(
     member = session.get_one(Member, move.member_id)
     if approve:
         _check_window(election, now, cutoff)
-        resend_link(session, election, member, now, base_url, by=by, approved_move=move.id)
+        if move.kind == LETTER:
+            # A letter to a changed address (voting.letters): the same four eyes, a new letter.
+            contact = letter_contact(current_app.config)
+            replace_letter(
+                session, election, member, now, base_url, contact, by=by, approved_move=move.id
+            )
+        else:
+            resend_link(session, election, member, now, base_url, by=by, approved_move=move.id)
     move.status = APPROVED if approve else REFUSED
     move.decided_by, move.decided_at = by, now
     append(

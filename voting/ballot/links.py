@@ -18,10 +18,10 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from voting.audit.services import append
+from voting.audit.services import Actor, append
 from voting.ballot.codes import check_url, member_code, read_code, with_voter_code
 from voting.ballot.errors import NoVote, TransitionBlocked, Unauthenticated, VotingError
-from voting.ballot.models import RollEntry, SignatureIssued, VoterLink
+from voting.ballot.models import LETTER, RollEntry, SignatureIssued, VoterLink
 from voting.ballot.services import (
     LINK_GRACE,
     contest_holds_vote,
@@ -33,7 +33,7 @@ from voting.crypto import new_token, pseudonym, token_hash
 from voting.elections.models import SIGN_IN_EID, SIGN_IN_LINK_EID, Contest, Election
 from voting.mail.models import OutboxMessage
 from voting.mail.services import outbox_row, queue_many
-from voting.members.models import Member
+from voting.members.models import Channel, Member
 
 LINK_PATH = "/rosta/"
 # Members per batch when links are issued in bulk: each batch is two multi-row INSERTs.
@@ -50,6 +50,7 @@ class _Recipient:
     bounced: bool = False
     contest_id: int | None = None
     code: str | None = None  # the voter code; None on a roll frozen before codes existed
+    channel: str = Channel.EMAIL
 
 
 def _link_mail(election: Election, member: Any, url: str, reminder: bool) -> tuple[str, str]:
@@ -182,14 +183,16 @@ def _roll_recipients(session: Session, election: Election) -> Iterator[_Recipien
             Member.email_bounced_at,
             RollEntry.contest_id,
             RollEntry.code_enc,
+            Member.channel,
         )
         .join(RollEntry, RollEntry.member_id == Member.member_id)
         .where(RollEntry.election_id == election.id)
         .order_by(Member.member_id)
     ).all()
-    for member_id, first_name, email, bounced_at, contest_id, code_enc in rows:
+    for member_id, first_name, email, bounced_at, contest_id, code_enc, channel in rows:
         code = read_code(election, member_id, code_enc)
-        yield _Recipient(member_id, first_name, email, bounced_at is not None, contest_id, code)
+        bounced = bounced_at is not None
+        yield _Recipient(member_id, first_name, email, bounced, contest_id, code, channel)
 
 
 def _without_vote(session: Session, election: Election) -> dict[int, Contest]:
@@ -279,7 +282,9 @@ def _active_links(session: Session, election: Election) -> set[str]:
     )
 
 
-def send_links(session: Session, election: Election, now: datetime, base_url: str) -> int:
+def send_links(
+    session: Session, election: Election, now: datetime, base_url: str, *, by: Actor
+) -> int:
     """Queue a link to every member of the roll who has none yet; freezes the roll if needed.
 
     A member whose address bounced gets a link but no mail (the committee resends it after
@@ -289,16 +294,28 @@ def send_links(session: Session, election: Election, now: datetime, base_url: st
     if now > election.voting_closes:
         raise TransitionBlocked(["voting has closed"])
     if not roll_frozen(session, election):
-        freeze_roll(session, election, now)
+        freeze_roll(session, election, now, by=by)
     have = _active_links(session, election)
     without_vote = _without_vote(session, election)
     recipients = list(_roll_recipients(session, election))
+    # Why not the postal channel: the committee chose a paper ballot for these members (the kit
+    # goes by post, voting/postal); a link by mail as well would be a second route to one vote.
     todo = (
-        r for r in recipients if r.member_id not in have and (r.contest_id or 0) not in without_vote
+        r
+        for r in recipients
+        if r.member_id not in have
+        and (r.contest_id or 0) not in without_vote
+        and r.channel != Channel.POSTAL
     )
     count = _issue_many(session, election, todo, now, base_url, reminder=False)
     notices = _send_no_vote_notices(session, election, recipients, now)
-    append(session, election.slug, "links.sent", {"count": count, "no_vote_notices": notices}, now)
+    append(
+        session,
+        election.slug,
+        "links.sent",
+        {"count": count, "no_vote_notices": notices, "by": by},
+        now,
+    )
     session.flush()
     return count
 
@@ -407,7 +424,7 @@ def resend_link(
     session.flush()
 
 
-def remind(session: Session, election: Election, now: datetime, base_url: str) -> int:
+def remind(session: Session, election: Election, now: datetime, base_url: str, *, by: Actor) -> int:
     """Mail a fresh link to every member of the roll who has not received a signature."""
     if not election.voting_open(now):
         raise TransitionBlocked(["voting is not open"])
@@ -421,10 +438,23 @@ def remind(session: Session, election: Election, now: datetime, base_url: str) -
     )
     data_key = current_app.config["DATA_KEY"]
     without_vote = _without_vote(session, election)
+    # Why skip a live letter code: a reminder would revoke the code of a member who was sent a
+    # letter (voting.letters); their reminder is the committee's, on paper.
+    lettered = set(
+        session.scalars(
+            select(VoterLink.member_id).where(
+                VoterLink.election_id == election.id,
+                VoterLink.kind == LETTER,
+                VoterLink.revoked_at.is_(None),
+            )
+        )
+    )
     todo = [
         r
         for r in _roll_recipients(session, election)
         if r.email
+        and r.member_id not in lettered
+        and r.channel != Channel.POSTAL
         and not r.bounced
         and (r.contest_id or 0) not in without_vote
         and pseudonym(r.member_id, election.slug, data_key) not in signed
@@ -432,7 +462,7 @@ def remind(session: Session, election: Election, now: datetime, base_url: str) -
     # The old token is only stored hashed, so a reminder carries a new link.
     _revoke(session, election, [r.member_id for r in todo], now)
     count = _issue_many(session, election, todo, now, base_url, reminder=True)
-    append(session, election.slug, "links.reminded", {"count": count}, now)
+    append(session, election.slug, "links.reminded", {"count": count, "by": by}, now)
     session.flush()
     return count
 

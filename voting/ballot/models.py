@@ -76,8 +76,12 @@ class ContestKey(Base):
     created_at: Mapped[UTCTime]
 
 
+LINK, LETTER = "link", "letter"  # the kinds of a voter link (and of a move)
+
+
 class VoterLink(Base):
-    """A member's emailed voting link; only the token's hash is kept."""
+    """A member's voting credential: an emailed link, or the code of a voting letter
+    (``voting.letters``); only the token's or code's hash is kept."""
 
     __tablename__ = "voter_link"
 
@@ -87,6 +91,9 @@ class VoterLink(Base):
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[UTCTime]
     revoked_at: Mapped[UTCTime | None]
+    kind: Mapped[str] = mapped_column(sa.String(10), default=LINK, server_default=LINK)
+    # A letter's: keyed hash of the postal address it went to (a later one elsewhere is a move).
+    address_hash: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class LinkMove(Base):
@@ -112,6 +119,7 @@ class LinkMove(Base):
     status: Mapped[str] = mapped_column(sa.String(10), default="pending")
     decided_by: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_user.id"))
     decided_at: Mapped[UTCTime | None]
+    kind: Mapped[str] = mapped_column(sa.String(10), default=LINK, server_default=LINK)
 
 
 class SignatureIssued(Base):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,18 +13,20 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from auditlog.events import RESULTS_PUBLISHED, TALLY_COUNTED
 from ballots.rules import holds_vote
 from ballots.tally import result_hash
 from voting.audit.checkpoints import checkpoint_now, checkpoints
 from voting.audit.keys import fingerprint
 from voting.audit.models import AuditEntry, Checkpoint, LogKey
-from voting.audit.services import append
+from voting.audit.services import Actor, append
 from voting.ballot import link_moves, services
 from voting.ballot.codes import check_url
 from voting.ballot.errors import TransitionBlocked
 from voting.ballot.models import ResultsPublication
 from voting.ballot.tally import stored_result
 from voting.elections.models import Election
+from voting.postal.paper import paper_votes
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 FONT = FONT_DIR / "DejaVuSans.ttf"
@@ -36,7 +39,7 @@ def publication(session: Session, election: Election) -> ResultsPublication | No
     return session.get(ResultsPublication, election.id)
 
 
-def publish_results(session: Session, election: Election, now: datetime) -> str:
+def publish_results(session: Session, election: Election, now: datetime, *, by: Actor) -> str:
     """Publish the counted results once: store it, log ``results.published``, checkpoint.
 
     Returns the results hash. TransitionBlocked lists what blocks it.
@@ -51,9 +54,9 @@ def publish_results(session: Session, election: Election, now: datetime) -> str:
         raise TransitionBlocked(blockers)
     digest = result_hash(result)
     session.add(ResultsPublication(election_id=election.id, published_at=now))
-    append(session, election.slug, "results.published", {"results_hash": digest}, now)
+    append(session, election.slug, RESULTS_PUBLISHED, {"results_hash": digest, "by": by}, now)
     # Publication is a phase change: a signed checkpoint covers it, so the record verifies.
-    checkpoint_now(session, election.slug, now, "results.published")
+    checkpoint_now(session, election.slug, now, RESULTS_PUBLISHED)
     session.flush()
     return digest
 
@@ -62,7 +65,7 @@ def logged_results_hash(session: Session, election: Election) -> str | None:
     """The results hash written in the log at the count (``tally.counted``), if any."""
     body = session.scalar(
         select(AuditEntry.body)
-        .where(AuditEntry.log == election.slug, AuditEntry.type == "tally.counted")
+        .where(AuditEntry.log == election.slug, AuditEntry.type == TALLY_COUNTED)
         .order_by(AuditEntry.seq.desc())
         .limit(1)
     )
@@ -143,15 +146,24 @@ def view_model(
     for contest in result["contests"]:
         votes = contest["votes"]
         places = outcomes(contest)
+        # With postal ballots, each candidate's votes online and on paper, apart and together.
+        paper = (
+            paper_votes(session, int(contest["contest"])) if "paper_ballots" in contest else None
+        )
 
         def row(
-            cid: str, votes: dict[str, int] = votes, places: dict[str, str] = places
+            cid: str,
+            votes: dict[str, int] = votes,
+            places: dict[str, str] = places,
+            paper: Counter[str] | None = paper,
         ) -> dict[str, Any]:
             return {
                 "id": cid,
                 "name": names.get(cid, cid),
                 "votes": votes[cid],
                 "place": places[cid],
+                "paper_votes": None if paper is None else paper[cid],
+                "online_votes": None if paper is None else votes[cid] - paper[cid],
             }
 
         out.append(
@@ -285,6 +297,12 @@ def protocol_pdf(
                 f"{krets['signatures_issued']}, röstlängd: {krets['roll_size']}, "
                 f"valdeltagande: {percent_sv(krets['turnout'])}"
             )
+            if "paper_ballots" in krets:
+                line(
+                    f"Poströster: {krets['paper_ballots']} giltiga och {krets['paper_invalid']} "
+                    f"ogiltiga. Digitala röstsedlar: {krets['ballots_cast']}. Giltiga "
+                    f"röstsedlar sammanlagt: {krets['ballots_counted']}."
+                )
         else:
             line(no_vote_sv(krets))
         if krets["vote_held"]:
@@ -293,14 +311,18 @@ def protocol_pdf(
                 f"{krets['moved_links']}"
             )
         pdf.set_font(family, "", 9)
-        with pdf.table(col_widths=(10, 50, 12, 20), text_align="LEFT") as table:
+        split = "paper_ballots" in krets  # online and paper apart, then together
+        widths = (10, 42, 10, 10, 10, 20) if split else (10, 50, 12, 20)
+        with pdf.table(col_widths=widths, text_align="LEFT") as table:
             header = table.row()
-            for cell in ("Id", "Kandidat", "Röster", "Utfall"):
+            heads = ("Id", "Kandidat", "Digitalt", "Post", "Röster", "Utfall")
+            for cell in heads if split else ("Id", "Kandidat", "Röster", "Utfall"):
                 header.cell(text(cell))
             for row in krets["all_rows"]:
                 cells = table.row()
                 place = place_sv(row["place"])
-                for cell in (row["id"], row["name"], row["votes"], place):
+                apart = (row["online_votes"], row["paper_votes"]) if split else ()
+                for cell in (row["id"], row["name"], *apart, row["votes"], place):
                     cells.cell(text(cell))
         for tie in krets["tie_rows"]:
             line(f"Lottning mellan kandidater med {tie['votes']} röster:", 9, "B")

@@ -15,10 +15,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from auditlog import canonical_json
+from auditlog.events import BOARD_SEALED, ROLL_FROZEN, ROLL_MEMBER_ADDED
 from auditlog.votercodes import list_hash as issued_codes_hash
 from ballots.ballot import b64url_decode, b64url_encode, ballot_hash, parse_ballot
 from ballots.blindrsa import BlindSigner, verify
@@ -27,7 +27,7 @@ from ballots.errors import BallotError
 from ballots.rules import holds_vote
 from voting.audit.checkpoints import checkpoint_now
 from voting.audit.keys import ensure_log_key, public_key_b64, sign
-from voting.audit.services import append
+from voting.audit.services import Actor, append
 from voting.ballot import codes
 from voting.ballot.errors import (
     AlreadySigned,
@@ -50,17 +50,14 @@ from voting.ballot.models import (
     SignatureIssued,
 )
 from voting.crypto import pseudonym
-from voting.db import parse_id
+from voting.db import insert_for, parse_id
 from voting.elections.models import Contest, Election
 from voting.members.models import Member
 from voting.nominations.models import Nomination
 from voting.nominations.review import candidate_list
+from voting.postal.counts import sealed_envelopes
 
 LINK_GRACE = timedelta(days=30)  # a link still shows "signature issued?" this long after the close
-
-
-def _insert(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 # --- Candidates and manifest --------------------------------------------------------------
@@ -152,7 +149,9 @@ def roll_frozen(session: Session, election: Election) -> bool:
     return session.get(RollFreeze, election.id) is not None
 
 
-def freeze_roll(session: Session, election: Election, now: datetime) -> dict[str, int]:
+def freeze_roll(
+    session: Session, election: Election, now: datetime, *, by: Actor
+) -> dict[str, int]:
     """Put every member of the election's kretsar on the roll, once, each with a fresh voter
     code; log the roll's hash, and per contest its size and the commitment to its codes."""
     blockers = []
@@ -185,7 +184,7 @@ def freeze_roll(session: Session, election: Election, now: datetime) -> dict[str
     append(
         session,
         election.slug,
-        "roll.frozen",
+        ROLL_FROZEN,
         {
             "roll_hash": roll_hash,
             "contests": [
@@ -197,15 +196,18 @@ def freeze_roll(session: Session, election: Election, now: datetime) -> dict[str
                 }
                 for krets, cid in sorted(contests.items())
             ],
+            "by": by,
         },
         now,
     )
     session.flush()
-    checkpoint_now(session, election.slug, now, "roll.frozen")
+    checkpoint_now(session, election.slug, now, ROLL_FROZEN)
     return sizes
 
 
-def add_to_roll(session: Session, election: Election, member: Member, now: datetime) -> RollEntry:
+def add_to_roll(
+    session: Session, election: Election, member: Member, now: datetime, *, by: Actor
+) -> RollEntry:
     """The committee adds a member after the freeze, with a fresh voter code; the addition is
     logged with the contest's new roll size and the commitment to its codes."""
     if not roll_frozen(session, election):
@@ -233,12 +235,13 @@ def add_to_roll(session: Session, election: Election, member: Member, now: datet
     append(
         session,
         election.slug,
-        "roll.member_added",
+        ROLL_MEMBER_ADDED,
         {
             "contest": str(contest.id),
             "voter": pseudonym(member.member_id, election.slug),
             "size": size,
             "codes_hash": codes.commit_roll(session, contest.id, [*roll, code], size=size),
+            "by": by,
         },
         now,
     )
@@ -360,7 +363,7 @@ def blind_sign(
     voter = pseudonym(member_id, election.slug)
     blinded_hash = hashlib.sha256(blinded).hexdigest()
     inserted = session.execute(
-        _insert(session)(SignatureIssued)
+        insert_for(session)(SignatureIssued)
         .values(
             contest_id=contest.id,
             voter=voter,
@@ -438,7 +441,7 @@ def cast(
     digest = ballot_hash(prefix, ballot_bytes)
     created = (
         session.execute(
-            _insert(session)(Ballot)
+            insert_for(session)(Ballot)
             .values(
                 ballot_hash=digest,
                 contest_id=contest.id,
@@ -554,7 +557,7 @@ def board(session: Session, election: Election, now: datetime) -> dict[str, Any]
     }
 
 
-def seal_board(session: Session, election: Election, now: datetime) -> dict[str, Any]:
+def seal_board(session: Session, election: Election, now: datetime, *, by: Actor) -> dict[str, Any]:
     """After the close, log the board as one event: each contest's board hash and counts."""
     # Why first: waits for casts, signings and roll additions still in flight to commit, and
     # holds back any that start now until the seal is committed (they then see it and are
@@ -582,6 +585,7 @@ def seal_board(session: Session, election: Election, now: datetime) -> dict[str,
                 "signatures_issued": issued.get(c.id, 0),
                 "roll_size": sizes.get(c.id, 0),
                 "issued_codes_hash": issued_codes_hash(lists[c.id].issued),
+                **sealed_envelopes(session, c.id),  # counted ones are in signatures_issued
             }
             for c in election.contests
         ]
@@ -589,7 +593,7 @@ def seal_board(session: Session, election: Election, now: datetime) -> dict[str,
     session.add(
         BoardSeal(election_id=election.id, sealed_at=now, seal=canonical_json(data).decode())
     )
-    append(session, election.slug, "board.sealed", data, now)
+    append(session, election.slug, BOARD_SEALED, {**data, "by": by}, now)
     session.flush()
-    checkpoint_now(session, election.slug, now, "board.sealed")
+    checkpoint_now(session, election.slug, now, BOARD_SEALED)
     return data

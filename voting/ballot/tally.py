@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from auditlog.events import TALLY_COUNTED
 from ballots.ballot import b64url_decode, ballot_hash, parse_ballot
 from ballots.blindrsa import load_public_key_spki, verify
 from ballots.board import board_hash, sorted_board
@@ -16,11 +17,12 @@ from ballots.errors import BallotError
 from ballots.rules import holds_vote
 from ballots.tally import TallyError, count, lottery_key, result_bytes, result_hash, turnout
 from voting.audit.checkpoints import checkpoint_now
-from voting.audit.services import append
+from voting.audit.services import Actor, append
 from voting.ballot import services
 from voting.ballot.errors import TransitionBlocked
 from voting.ballot.models import Ballot, BoardSeal, ContestKey, Tally
 from voting.elections.models import Contest, Election
+from voting.postal.paper import paper_for_count
 
 RESULT_VERSION = 1
 MAX_SEED_LENGTH = 200
@@ -116,13 +118,17 @@ def compute(session: Session, election: Election, seed: str, now: datetime) -> d
     problems: list[str] = []
     for contest in sorted(election.contests, key=lambda c: c.id):
         choices, candidates, found = _checked_choices(session, election, contest, sealed)
+        seal = sealed[str(contest.id)]
+        envelopes = seal.get("postal_envelopes", 0)  # a seal from before postal ballots has none
+        paper, invalid, paper_found = paper_for_count(session, contest, envelopes)
+        found += paper_found
         problems.extend(found)
         if found:
             continue
-        seal = sealed[str(contest.id)]
+        voted = len(choices) + len(paper) + len(invalid)
         try:
             counted = count(
-                choices,
+                choices + paper,
                 candidates,
                 contest.seats,
                 contest.substitutes,
@@ -140,9 +146,11 @@ def compute(session: Session, election: Election, seed: str, now: datetime) -> d
                 "ballots_cast": len(choices),
                 "signatures_issued": seal["signatures_issued"],
                 "roll_size": seal["roll_size"],
-                "turnout": turnout(len(choices), seal["roll_size"]),
+                "turnout": turnout(voted, seal["roll_size"]),
             }
         )
+        if envelopes:
+            contests[-1].update(paper_ballots=len(paper), paper_invalid=len(invalid))
     if problems:
         raise TransitionBlocked(problems)
     return {
@@ -153,7 +161,9 @@ def compute(session: Session, election: Election, seed: str, now: datetime) -> d
     }
 
 
-def tally(session: Session, election: Election, seed: str, now: datetime) -> dict[str, Any]:
+def tally(
+    session: Session, election: Election, seed: str, now: datetime, *, by: Actor
+) -> dict[str, Any]:
     """Count the sealed election once: store the result and log one ``tally.counted`` event."""
     result = compute(session, election, seed, now)
     session.add(
@@ -167,7 +177,7 @@ def tally(session: Session, election: Election, seed: str, now: datetime) -> dic
     append(
         session,
         election.slug,
-        "tally.counted",
+        TALLY_COUNTED,
         {
             "seed": seed,
             "results_hash": result_hash(result),
@@ -175,11 +185,12 @@ def tally(session: Session, election: Election, seed: str, now: datetime) -> dic
                 {"contest": c["contest"], "elected": c["elected"], "ersattare": c["ersattare"]}
                 for c in result["contests"]
             ],
+            "by": by,
         },
         now,
     )
     # The count is a phase change: a signed checkpoint covers it, so the record verifies.
-    checkpoint_now(session, election.slug, now, "tally.counted")
+    checkpoint_now(session, election.slug, now, TALLY_COUNTED)
     session.flush()
     return result
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from flask import (
@@ -22,14 +23,16 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 from wtforms.validators import ValidationError
 
+from voting import clock
 from voting.ballot import codes, services
-from voting.ballot.errors import EidRequired, Unauthenticated, VotingError
+from voting.ballot.errors import EidRequired, NotOnRoll, Unauthenticated, VotingError
 from voting.ballot.links import authenticate
 from voting.ballot.voter import (
     VOTER_KEY,
     Pending,
     Voter,
     bearer_voter,
+    link_problem,
     session_link,
     session_voter,
     start_voter_session,
@@ -50,19 +53,22 @@ csrf.exempt(api)
 
 __all__ = ["VOTER_KEY", "api", "bp"]
 
-
-def _now() -> Any:
-    return current_app.config["CLOCK"]()
+# How long after the close a browser keeps the receipt it stored. Why a limit: a shared or
+# borrowed device must not show the receipt (and so, after the close, the vote) to the next
+# user for ever; two weeks leave time to check the board and the results (SECURITY.md, F13).
+RECEIPT_KEEP = timedelta(days=14)
 
 
 @bp.route("/rosta/<token>", methods=["GET"])
 @limiter.limit(lambda: current_app.config["RATELIMIT_LINKS"])
 def open_link(token: str) -> Response | tuple[str, int]:
     """Exchange the emailed token for a session, then drop the token from the address bar."""
+    now = clock.now()
     try:
-        link = authenticate(db.session, token, _now())
-    except Unauthenticated as exc:
-        return render_template("ballot/link_invalid.html", reason=exc.message), 403
+        link = authenticate(db.session, token, now)
+    except Unauthenticated:
+        problem, election = link_problem(db.session, token, now)
+        return render_template("ballot/link_invalid.html", problem=problem, election=election), 403
     start_voter_session(session)  # nothing from before carries over
     session[VOTER_KEY] = link.id
     return redirect(url_for("ballot.ballot_page"))
@@ -70,7 +76,7 @@ def open_link(token: str) -> Response | tuple[str, int]:
 
 @bp.route("/rosta", methods=["GET"])
 def ballot_page() -> Response | str | tuple[str, int]:
-    now = _now()
+    now = clock.now()
     voter = session_voter(db.session, session, now)
     if isinstance(voter, Pending):
         # link+eid: the link is opened; eID must now identify the same member.
@@ -86,12 +92,14 @@ def ballot_page() -> Response | str | tuple[str, int]:
         if link is not None:  # a link of an election whose voters sign in with eID alone
             election = db.session.get_one(Election, link.election_id)
             return redirect(url_for("eid.vote_page", slug=election.slug))
-        return render_template("ballot/link_invalid.html", reason=None), 403
+        return render_template("ballot/link_invalid.html", problem="no_session"), 403
     election = db.session.get_one(Election, voter.election_id)
     try:
         contest_id = services.member_contest(db.session, election, voter.member_id)
-    except VotingError as exc:
-        return render_template("ballot/link_invalid.html", reason=exc.message), 403
+    except NotOnRoll:
+        return render_template(
+            "ballot/link_invalid.html", problem="not_on_roll", election=election
+        ), 403
     contest = db.session.get_one(Contest, contest_id)
     if not services.contest_holds_vote(db.session, contest):
         return render_template("ballot/no_vote.html", election=election, contest=contest), 200
@@ -119,6 +127,7 @@ def ballot_page() -> Response | str | tuple[str, int]:
         storage_id=keyed_hash(f"{election.slug}:{voter.member_id}", "ballot-storage")[:24],
         voting_open=election.voting_open(now),
         now=now,
+        receipt_forget_after=election.voting_closes + RECEIPT_KEEP,
         manifest_url=url_for("api.manifest", slug=election.slug),
         sign_url=url_for("api.blind_sign", contest_id=contest.id),
         cast_url=url_for("api.cast", contest_id=contest.id),
@@ -171,8 +180,8 @@ def _voter() -> Voter:
     """The voter, by bearer token or by the cookie session plus its CSRF header."""
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        return bearer_voter(db.session, header.removeprefix("Bearer ").strip(), _now())
-    voter = session_voter(db.session, session, _now())
+        return bearer_voter(db.session, header.removeprefix("Bearer ").strip(), clock.now())
+    voter = session_voter(db.session, session, clock.now())
     if isinstance(voter, Pending):
         raise EidRequired("sign in with Swedish eID first; the link alone is not enough here")
     if voter is None:
@@ -193,7 +202,7 @@ def manifest(slug: str) -> Response:
 @api.route("/elections/<slug>/board", methods=["GET"])
 def board(slug: str) -> Response:
     election = get_election(db.session, slug)
-    return jsonify(services.board(db.session, election, _now()))
+    return jsonify(services.board(db.session, election, clock.now()))
 
 
 @api.route("/voter", methods=["GET"])
@@ -251,7 +260,7 @@ def blind_sign(contest_id: str, voter: Voter) -> Response:
     body = _json_body()
     with db.transaction() as s:
         blind_sig = services.blind_sign(
-            s, voter.member_id, voter.election_id, contest_id, body, _now()
+            s, voter.member_id, voter.election_id, contest_id, body, clock.now()
         )
     return jsonify(blind_sig=blind_sig)
 
@@ -261,5 +270,5 @@ def blind_sign(contest_id: str, voter: Voter) -> Response:
 def cast(contest_id: str) -> tuple[Response, int]:
     body = _json_body()
     with db.transaction() as s:
-        receipt, created = services.cast(s, contest_id, body, _now())
+        receipt, created = services.cast(s, contest_id, body, clock.now())
     return jsonify(receipt=receipt), 201 if created else 200

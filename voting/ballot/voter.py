@@ -10,13 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voting.ballot.errors import EidRequired
 from voting.ballot.links import authenticate
 from voting.ballot.models import VoterLink
+from voting.ballot.services import LINK_GRACE
+from voting.crypto import token_hash
 from voting.elections.models import Election
 
 # The session keys. VOTER_KEY holds the id of the link the browser opened (as before eID);
@@ -132,6 +135,27 @@ def session_voter(db: Session, cookie: Mapping[str, Any], now: datetime) -> Vote
     return Voter(member, election_id) if member is not None else None
 
 
+LinkProblem = Literal["unknown", "replaced", "expired"]
+
+
+def link_problem(db: Session, token: str, now: datetime) -> tuple[LinkProblem, Election | None]:
+    """Why ``authenticate`` refused ``token``, in the member's terms, and the link's election.
+
+    The same tests as ``authenticate``, in its order, so that the page names the reason the
+    link was refused: unknown (mistyped, cut short), replaced (revoked by a newer link) or
+    expired (past the close and its grace time).
+    """
+    link = db.scalar(select(VoterLink).where(VoterLink.token_hash == token_hash(token)))
+    if link is None:
+        return "unknown", None
+    election = db.get(Election, link.election_id)
+    if link.revoked_at is not None:
+        return "replaced", election
+    if election is not None and now > election.voting_closes + LINK_GRACE:
+        return "expired", election
+    return "unknown", election
+
+
 def bearer_voter(db: Session, token: str, now: datetime) -> Voter:
     """The voter behind a bearer link token; refused where the election demands eID."""
     link = authenticate(db, token, now)
@@ -151,6 +175,7 @@ __all__ = [
     "Pending",
     "Voter",
     "bearer_voter",
+    "link_problem",
     "remember_eid",
     "session_link",
     "session_voter",

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from flask import current_app
 
+from voting import clock
 from voting.db import db
 from voting.dev.demo import demo_exists, demo_slug, load_demo, summary
 
@@ -36,7 +37,7 @@ def _write_private(path: Path, text: str) -> None:
     help="Keep the printed logins here (mode 0600), and print them again on later runs.",
 )
 def load_command(members: int, seed: int, logins_file: Path | None) -> None:
-    now = current_app.config["CLOCK"]()
+    now = clock.now()
     if demo_exists(db.session, now):
         db.session.rollback()
         click.echo(f"The demo election {demo_slug(now)} is already loaded; nothing changed.")

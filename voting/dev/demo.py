@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from voting.admin.models import User
 from voting.admin.services import create_user
-from voting.audit.services import append
+from voting.audit.services import CLI, append
 from voting.elections.models import Election
 from voting.elections.services import create_election
 from voting.members.importing import import_foreningar, import_members
@@ -306,10 +306,10 @@ def load_demo(
     """Create the demo election, föreningar, members and staff; None if it exists already."""
     if demo_exists(session, now):
         return None
-    election = create_election(session, election_toml(now), now)
-    import_foreningar(session, foreningar_rows(), now)
+    election = create_election(session, election_toml(now), now, by=CLI)
+    import_foreningar(session, foreningar_rows(), now, by=CLI)
     rows = member_rows(members, seed, now.date())
-    import_members(session, rows, now)
+    import_members(session, rows, now, by=CLI)
     _demo_candidates(session, election, rows, now)
     existing_staff = set(session.scalars(select(User.email).where(User.email.in_(STAFF_EMAILS))))
     logins = []

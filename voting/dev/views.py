@@ -20,6 +20,7 @@ import pyotp
 from flask import Blueprint, abort, current_app, render_template
 from sqlalchemy import select
 
+from voting import clock
 from voting.admin.models import User
 from voting.admin.services import totp_secret
 from voting.db import db
@@ -118,7 +119,7 @@ def mail_show(name: str) -> str:
 
 @bp.route("/totp", methods=["GET"])
 def totp() -> str:
-    now = current_app.config["CLOCK"]()
+    now = clock.now()
     users = db.session.scalars(
         select(User).where(User.email.in_(STAFF_EMAILS)).order_by(User.email)
     ).all()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import current_app
 
+from voting import clock
 from voting.admin.cli import as_owner, owner_url_option
 from voting.admin.errors import AdminError
 from voting.admin.services import get_user
@@ -27,7 +27,7 @@ from voting.members.errors import PersonnummerError
 @click.option("--remove", is_flag=True, help="Remove the account's eID instead.")
 @owner_url_option
 def staff_eid_command(email: str, remove: bool, owner_url: str | None) -> None:
-    now = current_app.config["CLOCK"]()
+    now = clock.now()
     try:
         with as_owner(owner_url) as session:
             user = get_user(session, email)

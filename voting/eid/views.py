@@ -7,7 +7,6 @@ the code alone (and a failure's exception class), never a personnummer, claim or
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from flask import (
@@ -23,6 +22,7 @@ from flask import (
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
+from voting import clock
 from voting.admin.services import start_session
 from voting.ballot.voter import VOTER_KEY, remember_eid, session_link, start_voter_session
 from voting.db import db
@@ -37,10 +37,6 @@ bp = Blueprint("eid", __name__)
 log = logging.getLogger(__name__)
 
 View = str | Response | tuple[str, int]
-
-
-def _now() -> datetime:
-    return current_app.config["CLOCK"]()
 
 
 def _election_or_404(slug: str) -> Election:
@@ -132,7 +128,7 @@ def vote_page(slug: str) -> View:
         "eid/vote.html",
         election=election,
         via_link=False,
-        voting_open=election.voting_open(_now()),
+        voting_open=election.voting_open(clock.now()),
         configured=oidc.configured(),
     )
 
@@ -151,7 +147,7 @@ def vote_start(slug: str) -> View:
             link = session_link(db.session, session)
             if link is None or link.election_id != election.id:
                 raise SignInFailed("flow", "open the emailed voting link first")
-        services.check_window(election, _now())
+        services.check_window(election, clock.now())
         url, flow = oidc.begin("vote", election=election.id)
     except EidError as exc:
         return _refusal(exc, election, back)
@@ -163,7 +159,7 @@ def _vote_done(election: Election | None, claim: str) -> Response:
     if election is None:
         raise SignInFailed("flow", "the election is gone")
     link = session_link(db.session, session) if election.sign_in == SIGN_IN_LINK_EID else None
-    now = _now()
+    now = clock.now()
     member = services.identify_voter(db.session, election, claim, now, link)
     # Why a fresh session: whatever the browser held before the sign-in (a planted session, an
     # earlier member's) must not carry over; only the opened link stays in link+eid.
@@ -194,7 +190,7 @@ def staff_start() -> View:
 def _staff_done(flow: dict[str, Any], claim: str) -> Response:
     from voting.admin.views import safe_next
 
-    now = _now()
+    now = clock.now()
     with db.transaction() as s:
         user = services.identify_staff(s, claim, now)
         services.record_staff_login(s, user, now)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
-from flask import current_app
 from sqlalchemy import select
 
+from voting import clock
 from voting.audit.record import RecordNotReady, build_record, ensure_final_checkpoint
 from voting.audit.services import CLI
 from voting.db import db
@@ -28,10 +28,6 @@ from voting.elections.services import (
 from voting.scheduler.models import JobRun
 
 
-def _now() -> datetime:
-    return current_app.config["CLOCK"]()
-
-
 @click.group("election", help="Create, show and schedule elections.")
 def election_group() -> None:
     pass
@@ -43,7 +39,9 @@ def create(file: Path) -> None:
     """Create an election from FILE.toml and print its slug."""
     try:
         with db.transaction() as session:
-            election = create_election(session, file.read_text(encoding="utf-8"), _now())
+            election = create_election(
+                session, file.read_text(encoding="utf-8"), clock.now(), by=CLI
+            )
             slug = election.slug
     except ElectionError as exc:
         raise click.ClickException(f"{file}: {exc}") from exc
@@ -59,7 +57,7 @@ def show(slug: str, as_json: bool) -> None:
         election = get_election(db.session, slug)
     except ElectionError as exc:
         raise click.ClickException(str(exc)) from exc
-    now = _now()
+    now = clock.now()
     info: dict[str, Any] = {
         "slug": election.slug,
         "title": election.title,
@@ -124,7 +122,7 @@ def schedule(slug: str, reminders: str | None, **times: str | None) -> None:
     try:
         with db.transaction() as session:
             election = get_election(session, slug)
-            now = _now()
+            now = clock.now()
             changed = reschedule(session, election, changes, now, by=CLI) if changes else {}
             lines = [
                 f"{f}: {election.local(old).isoformat()} -> {election.local(new).isoformat()}"
@@ -173,7 +171,7 @@ def export(slug: str, output: Path) -> None:
     try:
         with db.transaction() as session:
             election = get_election(session, slug)
-            ensure_final_checkpoint(session, election, current_app.config["CLOCK"]())
+            ensure_final_checkpoint(session, election, clock.now())
             record = build_record(session, election)
     except (ElectionError, RecordNotReady) as exc:
         raise click.ClickException(str(exc)) from exc

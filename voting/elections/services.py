@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from auditlog.events import ELECTION_CREATED
 from ballots import SelectionRule, SelectionRuleError
 from voting.audit.keys import ensure_log_key, public_key_b64
 from voting.audit.services import REGISTER_LOG, Actor, append
@@ -258,7 +259,7 @@ def parse_election_file(text: str) -> dict[str, Any]:
     }
 
 
-def create_election(session: Session, text: str, now: datetime) -> Election:
+def create_election(session: Session, text: str, now: datetime, *, by: Actor) -> Election:
     """Create an election and its contests from the TOML text; nothing is written on error."""
     spec = parse_election_file(text)
     if session.scalar(select(Election.id).where(Election.slug == spec["slug"])) is not None:
@@ -294,7 +295,7 @@ def create_election(session: Session, text: str, now: datetime) -> Election:
     append(
         session,
         election.slug,
-        "election.created",
+        ELECTION_CREATED,
         {
             "title": election.title,
             "timezone": election.timezone,
@@ -312,13 +313,14 @@ def create_election(session: Session, text: str, now: datetime) -> Election:
                 }
                 for c in election.contests
             ],
+            "by": by,
         },
         now,
     )
     if election.sign_in != SIGN_IN_LINK:
         # election.created keeps its exact payload (auditlog/events.py); the mode is logged
         # as a change from the default instead, like every later change of it.
-        _log_sign_in(session, election, SIGN_IN_LINK, election.sign_in, now, None)
+        _log_sign_in(session, election, SIGN_IN_LINK, election.sign_in, now, by)
     return election
 
 
@@ -331,11 +333,9 @@ def check_sign_in(value: object, field: str = "sign_in") -> str:
 
 
 def _log_sign_in(
-    session: Session, election: Election, old: str, new: str, now: datetime, by: Actor | None
+    session: Session, election: Election, old: str, new: str, now: datetime, by: Actor
 ) -> None:
-    data: dict[str, Any] = {"field": "sign_in", "old": old, "new": new}
-    if by is not None:  # None: from the election file, logged with election.created
-        data["by"] = by
+    data = {"field": "sign_in", "old": old, "new": new, "by": by}
     append(session, election.slug, "election.schedule_changed", data, now)
 
 

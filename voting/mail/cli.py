@@ -13,6 +13,7 @@ import click
 from flask import current_app
 from sqlalchemy.exc import OperationalError
 
+from voting import clock
 from voting.db import db
 from voting.elections.errors import ElectionError
 from voting.elections.services import get_election, list_elections
@@ -126,7 +127,7 @@ def worker_command(interval: float, rate: int | None, until_idle: bool) -> None:
 @click.option("--election", "slug", metavar="SLUG", help="Only this election's members.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status_command(slug: str | None, as_json: bool) -> None:
-    now = current_app.config["CLOCK"]()
+    now = clock.now()
     try:
         counts: dict[str, object] = dict(outbox_counts(db.session, now))
         if slug:

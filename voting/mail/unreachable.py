@@ -10,9 +10,11 @@ Three reasons, as the register and the outbox record them:
   not mark the address.
 
 Such a member is on the roll and gets a voting link, but no mail carries it, so the committee
-has to reach them another way. Before the roll is frozen, the members of the election's kretsar
-stand in for it (``Reach.roll_frozen`` says which). Names and member IDs are for the
-committee's page, its CSV and the CLI's output; logs and the audit log get counts only.
+has to reach them another way: a voting letter or a postal ballot (``voting members channel``).
+Members on those channels are not counted here. Before the roll is frozen, the members of the
+election's kretsar stand in for it (``Reach.roll_frozen`` says which). Names and member IDs
+are for the committee's page, its CSV and the CLI's output; logs and the audit log get counts
+only.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from sqlalchemy.orm import Session, aliased
 from voting.ballot.models import RollEntry, RollFreeze
 from voting.elections.models import Contest, Election
 from voting.mail.models import REJECTED_PREFIX, MailStatus, OutboxMessage
-from voting.members.models import Krets, Member
+from voting.members.models import Channel, Krets, Member
 
 
 class Reason(enum.StrEnum):
@@ -196,6 +198,9 @@ def _unreachable_query(session: Session, election: Election) -> sa.Select[Any]:
         .outerjoin(latest, latest.c.member_id == Member.member_id)
         .outerjoin(last_mail, last_mail.id == latest.c.id)
         .where(sa.or_(missing, bounced, rejected))
+        # Members the committee reaches by post (a letter with a code, a postal ballot) are not
+        # waiting for a mail: only the email channel can be unreachable by it.
+        .where(Member.channel == Channel.EMAIL.value)
     )
 
 

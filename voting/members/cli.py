@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from flask import current_app
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -20,10 +19,19 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from voting import clock
+from voting.audit.services import CLI
 from voting.db import db
+from voting.members.channels import (
+    RULE_NO_EMAIL,
+    set_channel,
+    set_channel_by_rule,
+    set_channels_from_csv,
+)
 from voting.members.errors import RegisterError, RegisterImportError
 from voting.members.importing import ImportResult, import_foreningar, import_members
 from voting.members.importing import Progress as ProgressCallback
+from voting.members.models import Channel
 from voting.members.services import get_member, list_foreningar, member_summary
 
 STAGES = {"check": "Kontrollerar", "write": "Skriver"}
@@ -80,17 +88,54 @@ def _echo_counts(result: ImportResult) -> None:
 @click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
 def import_command(file: Path, no_progress: bool) -> None:
     """Import FILE.csv into the member register (upsert on member_id; all or nothing)."""
-    now = current_app.config["CLOCK"]()
+    now = clock.now()
     try:
         with db.transaction() as session:
             if no_progress:
-                result = import_members(session, file, now)
+                result = import_members(session, file, now, by=CLI)
             else:
                 with _progress_bar() as progress:
-                    result = import_members(session, file, now, progress=progress)
+                    result = import_members(session, file, now, progress=progress, by=CLI)
     except RegisterImportError as exc:
         _report_errors(file, exc)
     _echo_counts(result)
+
+
+@members_group.command("channel")
+@click.option("--member", "member_id", help="One member's ID (with --to).")
+@click.option(
+    "--csv",
+    "csv_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A CSV of member_id,channel (all or nothing).",
+)
+@click.option("--rule", type=click.Choice([RULE_NO_EMAIL]), help="Select members by rule.")
+@click.option("--to", "channel", type=click.Choice([c.value for c in Channel]))
+def channel_command(
+    member_id: str | None, csv_file: Path | None, rule: str | None, channel: str | None
+) -> None:
+    """Set members' voting channel: email (a mailed link), letter (a voting code by post) or
+    postal (a postal ballot). Use exactly one of --member ID --to C, --csv FILE, or
+    --rule no-email --to C (everyone without a usable email address)."""
+    chosen = [x for x in (member_id, csv_file, rule) if x is not None]
+    if len(chosen) != 1 or (csv_file is None) != (channel is not None):
+        raise click.UsageError("use one of: --member ID --to C; --csv FILE; --rule R --to C")
+    now = clock.now()
+    try:
+        with db.transaction() as session:
+            if csv_file is not None:
+                result = set_channels_from_csv(session, csv_file, now, by=CLI)
+            elif rule is not None and channel is not None:
+                result = set_channel_by_rule(session, rule, channel, now, by=CLI)
+            elif member_id is not None and channel is not None:
+                result = set_channel(session, member_id, channel, now, by=CLI)
+    except RegisterImportError as exc:
+        _report_errors(csv_file or Path("-"), exc)
+    except RegisterError as exc:
+        raise click.ClickException(str(exc)) from exc
+    skipped = f", skipped (no postal or email address): {result.skipped}" if rule else ""
+    click.echo(f"changed: {result.changed}, unchanged: {result.unchanged}{skipped}")
+    click.echo(", ".join(f"{name}: {count}" for name, count in result.per_channel.items()))
 
 
 @members_group.command("show")
@@ -127,10 +172,10 @@ def show_command(member_id: str, as_json: bool) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def foreningar_import_command(file: Path) -> None:
     """Import FILE.csv (name,krets,contact_email); upsert on name; all or nothing."""
-    now = current_app.config["CLOCK"]()
+    now = clock.now()
     try:
         with db.transaction() as session:
-            result = import_foreningar(session, file, now)
+            result = import_foreningar(session, file, now, by=CLI)
     except RegisterImportError as exc:
         _report_errors(file, exc)
     _echo_counts(result)

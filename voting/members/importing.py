@@ -25,13 +25,19 @@ from flask import current_app
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from voting.audit.services import REGISTER_LOG, append
-from voting.crypto import encrypt, keyed_hash
+from voting.audit.services import REGISTER_LOG, Actor, append
+from voting.crypto import decrypt, encrypt, keyed_hash
 from voting.members.errors import PersonnummerError, RegisterImportError, RowError
 from voting.members.errors import tr as _
 from voting.members.models import Forening, Krets, Member
 from voting.members.pnr import parse_personnummer
-from voting.members.services import PNR_LOOKUP_PURPOSE, PNR_PURPOSE, normalize_email
+from voting.members.services import (
+    ADDRESS_FIELDS,
+    ADDRESS_PURPOSE,
+    PNR_LOOKUP_PURPOSE,
+    PNR_PURPOSE,
+    normalize_email,
+)
 from voting.text import codepoint, forbidden_in_line
 
 MEMBER_HEADER = (
@@ -44,7 +50,10 @@ MEMBER_HEADER = (
     "krets",
     "forening",
 )
-MEMBER_OPTIONAL = frozenset({"personnummer", "email", "phone", "forening"})
+# The postal address, all optional: a file either has these four columns after the others, or
+# none of them (and then leaves every member's stored address as it is).
+MEMBER_HEADERS = (MEMBER_HEADER, MEMBER_HEADER + ADDRESS_FIELDS)
+MEMBER_OPTIONAL = frozenset({"personnummer", "email", "phone", "forening", *ADDRESS_FIELDS})
 FORENING_HEADER = ("name", "krets", "contact_email")
 FORENING_OPTIONAL = frozenset({"contact_email"})
 MAX_LENGTH = {
@@ -56,7 +65,11 @@ MAX_LENGTH = {
     "forening": 200,
     "name": 200,
     "contact_email": 320,
+    "co": 200,
+    "street": 200,
+    "city": 100,
 }
+POSTCODE_RE = re.compile(r"([0-9]{3}) ?([0-9]{2})")
 MEMBER_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 PHONE_RE = re.compile(r"\+?[0-9 ()-]{2,40}")
 BATCH = 5000
@@ -106,8 +119,11 @@ def _decode(data: bytes) -> str:
         ) from exc
 
 
-def _records(text: str, header: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    """Rows of the CSV as (spreadsheet row number, {field: stripped value}); header is row 1."""
+def _records(
+    text: str, headers: tuple[tuple[str, ...], ...]
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """Rows of the CSV as (spreadsheet row number, {field: stripped value}); row 1 is the header,
+    which must be exactly one of ``headers``."""
     first = text.split("\n", 1)[0]
     # Sniff the separator from the header line alone: a spreadsheet in a Swedish locale
     # writes ";" because "," is the decimal comma there.
@@ -118,7 +134,8 @@ def _records(text: str, header: tuple[str, ...]) -> Iterator[tuple[int, dict[str
     except StopIteration:
         found = []
     found = [cell.strip() for cell in found]
-    if tuple(found) != header:
+    if tuple(found) not in headers:
+        expected = [",".join(h) for h in headers]
         raise RegisterImportError(
             [
                 RowError(
@@ -126,12 +143,13 @@ def _records(text: str, header: tuple[str, ...]) -> Iterator[tuple[int, dict[str
                     "header",
                     _(
                         "Rubrikraden ska vara exakt %(expected)s, men är %(found)s.",
-                        expected=",".join(header),
+                        expected=_(" eller ").join(expected),
                         found=",".join(found) or _("tom"),
                     ),
                 )
             ]
         )
+    header = tuple(found)
     index = 1
     while True:
         index += 1
@@ -158,12 +176,21 @@ def _records(text: str, header: tuple[str, ...]) -> Iterator[tuple[int, dict[str
         yield index, {name: value.strip() for name, value in zip(header, cells, strict=True)}
 
 
-def _rows(source: Any, header: tuple[str, ...]) -> tuple[list[tuple[int, dict[str, str]]], str]:
-    """All rows of ``source`` (path, bytes, file object or mappings) and the SHA-256 of it."""
+def read_rows(
+    source: Any, headers: tuple[tuple[str, ...], ...]
+) -> tuple[list[tuple[int, dict[str, str]]], str]:
+    """All rows of ``source`` (path, bytes, file object or mappings) and the SHA-256 of it.
+
+    Each row has the fields of the file's header; mappings get those of the longest header
+    whose every field one of them has, else the first."""
     data = _read_bytes(source)
     if data is not None:
         digest = hashlib.sha256(data).hexdigest()
-        return list(_records(_decode(data), header)), digest
+        return list(_records(_decode(data), headers)), digest
+    source = list(source)
+    header = next(
+        (h for h in reversed(headers) if any(set(h) <= set(row) for row in source)), headers[0]
+    )
     rows: list[tuple[int, dict[str, str]]] = []
     for index, row in enumerate(source, start=2):
         rows.append((index, {name: str(row.get(name) or "").strip() for name in header}))
@@ -174,13 +201,11 @@ def _rows(source: Any, header: tuple[str, ...]) -> tuple[list[tuple[int, dict[st
 # --- field checks ----------------------------------------------------------------------
 
 
-def _common_checks(
-    row_no: int, row: dict[str, str], header: tuple[str, ...], optional: frozenset[str]
-) -> list[RowError]:
+def common_checks(row_no: int, row: dict[str, str], optional: frozenset[str]) -> list[RowError]:
     if "__width__" in row:
         return [RowError(row_no, "row", row["__width__"])]
     errors = []
-    for name in header:
+    for name in list(row):
         value = row[name]
         bad = forbidden_in_line(value)
         if bad is not None:
@@ -250,7 +275,7 @@ def _validate_members(
             progress("check", done, total)
         if len(errors) >= MAX_ERRORS:
             continue
-        row_errors = _common_checks(row_no, row, MEMBER_HEADER, MEMBER_OPTIONAL)
+        row_errors = common_checks(row_no, row, MEMBER_OPTIONAL)
         if row_errors and row_errors[0].field == "row":
             errors.extend(row_errors)
             continue
@@ -307,22 +332,53 @@ def _validate_members(
                     _("Telefonnumret får bara innehålla siffror, +, -, ( ) och mellanslag."),
                 )
             )
+        address, more = _check_address(row_no, row)
+        row_errors += more
         if row_errors:
             errors.extend(row_errors)
             continue
-        clean.append(
-            {
-                "member_id": member_id,
-                "pnr": canonical,
-                "first_name": row["first_name"],
-                "last_name": row["last_name"],
-                "email": email,
-                "phone": row["phone"] or None,
-                "krets_code": krets,
-                "forening": row["forening"] or None,
-            }
-        )
+        item = {
+            "member_id": member_id,
+            "pnr": canonical,
+            "first_name": row["first_name"],
+            "last_name": row["last_name"],
+            "email": email,
+            "phone": row["phone"] or None,
+            "krets_code": krets,
+            "forening": row["forening"] or None,
+        }
+        if "street" in row:  # a file without the address columns leaves addresses alone
+            item["address"] = address
+        clean.append(item)
     return clean, errors[:MAX_ERRORS]
+
+
+def _check_address(row_no: int, row: dict[str, str]) -> tuple[str | None, list[RowError]]:
+    """The row's postal address as canonical JSON (None if it gives none), and its errors.
+
+    An address is all of street, postcode and city (c/o optional), so that a letter can be
+    sent to it; the postcode is Swedish, NNN NN with the space optional, stored with it."""
+    if "street" not in row or not any(row[name] for name in ADDRESS_FIELDS):
+        return None, []
+    errors = [
+        RowError(row_no, name, _("Fältet måste fyllas i när en adress anges."))
+        for name in ("street", "postcode", "city")
+        if not row[name]
+    ]
+    postcode = POSTCODE_RE.fullmatch(row["postcode"]) if row["postcode"] else None
+    if row["postcode"] and postcode is None:
+        errors.append(
+            RowError(row_no, "postcode", _("Postnumret ska vara fem siffror, som 123 45."))
+        )
+    if errors or postcode is None:
+        return None, errors
+    address = {
+        "co": row["co"],
+        "street": row["street"],
+        "postcode": f"{postcode[1]} {postcode[2]}",
+        "city": row["city"],
+    }
+    return json.dumps(address, ensure_ascii=False, sort_keys=True, separators=(",", ":")), []
 
 
 _COMPARED = ("first_name", "last_name", "email", "phone", "krets_code", "forening")
@@ -330,7 +386,7 @@ _COMPARED = ("first_name", "last_name", "email", "phone", "krets_code", "forenin
 
 def _existing_members(session: Session) -> dict[str, dict[str, Any]]:
     """Every member's comparable fields, in one query, without building ORM objects."""
-    columns = [Member.member_id, Member.personnummer_lookup] + [
+    columns = [Member.member_id, Member.personnummer_lookup, Member.address_enc] + [
         getattr(Member, name) for name in _COMPARED
     ]
     return {row.member_id: row._asdict() for row in session.execute(select(*columns))}
@@ -341,13 +397,15 @@ def import_members(
     rows_or_file: Any,
     now: datetime,
     progress: Progress | None = None,
+    *,
+    by: Actor,
 ) -> ImportResult:
     """Check the whole member CSV, then upsert it on member_id; RegisterImportError if any bad row.
 
     ``rows_or_file`` is a path, the file's bytes, a file object, or an iterable of mappings
     keyed by the header names.
     """
-    rows, digest = _rows(rows_or_file, MEMBER_HEADER)
+    rows, digest = read_rows(rows_or_file, MEMBER_HEADERS)
     existing = _existing_members(session)
     clean, errors = _validate_members(session, rows, now.date(), existing, progress)
     if errors:
@@ -360,14 +418,19 @@ def import_members(
     for row in clean:
         canonical = row.pop("pnr")
         lookup = keyed_hash(canonical, PNR_LOOKUP_PURPOSE, data_key) if canonical else None
+        address = row.pop("address", _KEEP)
         old = existing.get(row["member_id"])
         if old is None:
             row["personnummer_lookup"] = lookup
             row["personnummer_enc"] = _encrypt_pnr(canonical, row["member_id"], data_key)
+            row["address_enc"] = _encrypt_address(address, row["member_id"], data_key)
             row["updated_at"] = now
             inserts.append(row)
             continue
         changed = any(old[name] != row[name] for name in _COMPARED)
+        if address is not _KEEP and address != _decrypt_address(old, data_key):
+            changed = True
+            row["address_enc"] = _encrypt_address(address, row["member_id"], data_key)
         if old["email"] != row["email"]:
             row["email_bounced_at"] = None  # a new address has not bounced
             row["email_changed_at"] = now  # a link that went out may not follow it unchecked
@@ -417,8 +480,25 @@ def import_members(
 
     result = ImportResult(len(clean), len(inserts), len(updates), unchanged, digest)
     # Counts and the file's hash only: the log must never hold personal data.
-    append(session, REGISTER_LOG, "members.imported", result.as_dict(), now)
+    append(session, REGISTER_LOG, "members.imported", {**result.as_dict(), "by": by}, now)
     return result
+
+
+_KEEP: Any = object()  # the file has no address columns: the stored address stays
+
+
+def _encrypt_address(address: Any, member_id: str, data_key: str) -> bytes | None:
+    if address is None or address is _KEEP:
+        return None
+    # The member ID as associated data, as for the personnummer.
+    return encrypt(address.encode(), ADDRESS_PURPOSE, aad=member_id.encode(), data_key=data_key)
+
+
+def _decrypt_address(old: dict[str, Any], data_key: str) -> str | None:
+    if old["address_enc"] is None:
+        return None
+    aad = old["member_id"].encode()
+    return decrypt(old["address_enc"], ADDRESS_PURPOSE, aad=aad, data_key=data_key).decode()
 
 
 def _encrypt_pnr(canonical: str | None, member_id: str, data_key: str) -> bytes | None:
@@ -432,9 +512,9 @@ def _encrypt_pnr(canonical: str | None, member_id: str, data_key: str) -> bytes 
 # --- föreningar ------------------------------------------------------------------------
 
 
-def import_foreningar(session: Session, file: Any, now: datetime) -> ImportResult:
+def import_foreningar(session: Session, file: Any, now: datetime, *, by: Actor) -> ImportResult:
     """Check the whole förening CSV (name,krets,contact_email), then upsert it on name."""
-    rows, digest = _rows(file, FORENING_HEADER)
+    rows, digest = read_rows(file, (FORENING_HEADER,))
     kretsar = _krets_codes(session)
     existing = {
         f.name: f
@@ -445,7 +525,7 @@ def import_foreningar(session: Session, file: Any, now: datetime) -> ImportResul
     clean: list[dict[str, Any]] = []
     errors: list[RowError] = []
     for row_no, row in rows:
-        row_errors = _common_checks(row_no, row, FORENING_HEADER, FORENING_OPTIONAL)
+        row_errors = common_checks(row_no, row, FORENING_OPTIONAL)
         if row_errors and row_errors[0].field == "row":
             errors.extend(row_errors)
             continue
@@ -482,5 +562,5 @@ def import_foreningar(session: Session, file: Any, now: datetime) -> ImportResul
             unchanged += 1
     session.flush()
     result = ImportResult(len(clean), inserted, updated, unchanged, digest)
-    append(session, REGISTER_LOG, "foreningar.imported", result.as_dict(), now)
+    append(session, REGISTER_LOG, "foreningar.imported", {**result.as_dict(), "by": by}, now)
     return result

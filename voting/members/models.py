@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -30,10 +32,23 @@ class Forening(Base):
     krets: Mapped[Krets] = relationship()
 
 
+class Channel(enum.StrEnum):
+    """How a member gets the vote: a mailed link, a letter with a code, or a postal ballot."""
+
+    EMAIL = "email"
+    LETTER = "letter"
+    POSTAL = "postal"
+
+
 class Member(Base):
     """One member of the register, keyed by the party's member ID."""
 
     __tablename__ = "member"
+    __table_args__ = (
+        sa.CheckConstraint(
+            f"channel IN ({', '.join(repr(c.value) for c in Channel)})", name="channel_known"
+        ),
+    )
 
     member_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
     # AES-GCM ciphertext of the 12-digit form; never stored or logged in clear.
@@ -51,6 +66,12 @@ class Member(Base):
     phone: Mapped[str | None] = mapped_column(sa.String(40))
     krets_code: Mapped[str] = mapped_column(sa.ForeignKey("krets.code"), index=True)
     forening: Mapped[str | None] = mapped_column(sa.String(200))
+    # AES-GCM ciphertext of the postal address as canonical JSON {co, street, postcode, city},
+    # bound to the member ID like the personnummer; None when the register gives none.
+    address_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    channel: Mapped[str] = mapped_column(
+        sa.String(10), default=Channel.EMAIL.value, server_default=Channel.EMAIL.value
+    )
     updated_at: Mapped[UTCTime]
 
     krets: Mapped[Krets] = relationship()

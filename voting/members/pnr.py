@@ -108,6 +108,11 @@ def parse_personnummer(text: str, today: date | datetime) -> str:
     return canonical
 
 
+def looks_like_personnummer(text: str) -> bool:
+    """True when ``text`` is written as a personnummer (10 or 12 digits), valid or not."""
+    return _FORM.fullmatch(text.strip()) is not None
+
+
 def is_coordination_number(canonical: str) -> bool:
     """True for a samordningsnummer (day plus 60)."""
     return int(canonical[6:8]) > COORDINATION_OFFSET

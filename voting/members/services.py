@@ -6,12 +6,14 @@ The CSV import is in ``voting.members.importing``.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,6 +27,8 @@ from voting.members.models import Forening, Krets, Member
 from voting.members.pnr import mask, parse_personnummer
 
 PNR_PURPOSE = "personnummer"
+ADDRESS_PURPOSE = "member-address"
+ADDRESS_FIELDS = ("co", "street", "postcode", "city")
 PNR_LOOKUP_PURPOSE = "personnummer-lookup"
 
 # An ASCII dot-atom local part: email-validator accepts every such part of up to 64 characters
@@ -120,7 +124,9 @@ def change_email(
                     session,
                     to=to,
                     subject=EMAIL_CHANGED_SUBJECT,
-                    body=EMAIL_CHANGED_BODY.format(first_name=member.first_name),
+                    body=EMAIL_CHANGED_BODY.format(
+                        first_name=member.first_name, contact=committee_contact_suffix()
+                    ),
                     kind="email_changed",
                     now=now,
                     member_id=member.member_id,
@@ -130,17 +136,31 @@ def change_email(
     return True
 
 
+def committee_contact_suffix() -> str:
+    """The committee's address and phone in brackets, to follow "contact the committee" in a
+    mail (COMMITTEE_CONTACT_EMAIL, _PHONE); empty outside an app or when neither is set."""
+    if not has_app_context():
+        return ""
+    config = current_app.config
+    parts = [
+        str(config[name]).strip()
+        for name in ("COMMITTEE_CONTACT_EMAIL", "COMMITTEE_CONTACT_PHONE")
+        if config.get(name) and str(config[name]).strip()
+    ]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 EMAIL_CHANGED_SUBJECT = "Din e-postadress i medlemsregistret har ändrats"
 EMAIL_CHANGED_BODY = (
     "Hej {first_name},\n\n"
     "Valberedningen har ändrat din e-postadress i medlemsregistret. Mejl från valet, och en ny "
     "röstlänk om du begär en, går från och med nu till den nya adressen. Samma besked går till "
     "både den gamla och den nya adressen.\n\n"
-    "Bad du inte om ändringen? Kontakta valberedningen genast: någon kan försöka rösta i ditt "
-    "namn.\n\n"
+    "Bad du inte om ändringen? Kontakta valberedningen genast{contact}: någon kan försöka "
+    "rösta i ditt namn.\n\n"
     "-- \nHello! The election committee changed your email address in the member register. "
     "This notice goes to both the old and the new address. If you did not ask for the change, "
-    "contact the election committee at once.\n"
+    "contact the election committee at once{contact}.\n"
 )
 
 
@@ -157,6 +177,15 @@ def masked_personnummer(member: Member) -> str | None:
     return mask(canonical) if canonical else None
 
 
+def member_address(member: Member) -> dict[str, str] | None:
+    """The member's postal address from the register, decrypted; None if there is none."""
+    if member.address_enc is None:
+        return None
+    plain = decrypt(member.address_enc, ADDRESS_PURPOSE, aad=member.member_id.encode())
+    value = json.loads(plain)
+    return {k: str(value.get(k) or "") for k in ADDRESS_FIELDS}
+
+
 def member_summary(session: Session, member: Member) -> dict[str, Any]:
     """What the committee sees of a member: personnummer masked."""
     krets = session.get(Krets, member.krets_code)
@@ -170,6 +199,8 @@ def member_summary(session: Session, member: Member) -> dict[str, Any]:
         "forening": member.forening,
         "email": member.email,
         "phone": member.phone,
+        "address": member_address(member),
+        "channel": member.channel,
         "updated_at": member.updated_at.isoformat(),
     }
 

@@ -7,11 +7,12 @@ import unicodedata
 from typing import Any
 
 from email_validator import EmailNotValidError
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
+    BooleanField,
+    HiddenField,
     RadioField,
     SelectField,
     StringField,
@@ -27,12 +28,14 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from voting import clock
 from voting.members.errors import PersonnummerError
 from voting.members.pnr import parse_personnummer
 from voting.members.services import normalize_email
 from voting.nominations.rules import (
     MOTIVATION_MAX,
     PRESENTATION_MAX,
+    complete_link,
     link_problem,
     looks_like_personnummer,
 )
@@ -89,7 +92,7 @@ def member_id_or_personnummer(form: FlaskForm, field: Any) -> None:
     text = field.data or ""
     if looks_like_personnummer(text):
         try:
-            parse_personnummer(text, current_app.config["CLOCK"]())
+            parse_personnummer(text, clock.now())
         except PersonnummerError as exc:
             raise ValidationError(exc.message) from exc
         return
@@ -114,12 +117,15 @@ class NominationForm(FlaskForm):
         filters=[_strip],
         validators=[DataRequired(_l("Ange din e-postadress.")), Length(max=320), email_address],
     )
+    # Why preselected: most nominators are members, and then the förening question (shown
+    # only for the second choice) is never in their way.
     nominating_as = RadioField(
         _l("Jag nominerar"),
         choices=[
             _choice("member", _l("som enskild medlem")),
             _choice("forening", _l("som kontaktperson för en förening")),
         ],
+        default="member",
         validate_choice=False,
         validators=[
             InputRequired(_l("Välj hur du nominerar.")),
@@ -155,15 +161,8 @@ class NominationForm(FlaskForm):
             member_id_or_personnummer,
         ],
     )
-    nominee_has_accepted = RadioField(
-        _l("Den nominerade har tillfrågats och accepterat nomineringen"),
-        choices=[_choice("ja", _l("Ja")), _choice("nej", _l("Nej"))],
-        validate_choice=False,
-        validators=[
-            InputRequired(_l("Svara ja eller nej.")),
-            AnyOf(["ja", "nej"], message=_l("Svara ja eller nej.")),
-        ],
-    )
+    # No "has the nominee been asked?" question: the nominee is always mailed and answers for
+    # themself, so the nominator's answer changed nothing (issue 14, item 6).
     motivation = TextAreaField(
         _l("Motivering (frivillig)"),
         filters=[_strip],
@@ -188,10 +187,12 @@ class NominationForm(FlaskForm):
 
 
 class AnswerForm(FlaskForm):
-    """The nominee's answer: two submit buttons."""
+    """The nominee's answer: two submit buttons; declining takes a second, confirming press."""
 
     accept = SubmitField(_l("Ja, jag ställer upp"))
     decline = SubmitField(_l("Nej, jag tackar nej"))
+    # Set only by the confirmation page: a decline cannot be undone, so it is asked twice.
+    decline_confirmed = HiddenField()
 
 
 class PresentationForm(FlaskForm):
@@ -207,10 +208,20 @@ class PresentationForm(FlaskForm):
         ],
     )
     photo = FileField(_l("Foto (JPEG eller PNG, högst 2 MB)"))
-    remove_photo = SubmitField(_l("Ta bort fotot"))
-    link_1 = StringField(_l("Länk 1"), filters=[_strip], validators=[Optional(), http_link])
-    link_2 = StringField(_l("Länk 2"), filters=[_strip], validators=[Optional(), http_link])
-    link_3 = StringField(_l("Länk 3"), filters=[_strip], validators=[Optional(), http_link])
+    # A photo sent with a form that had errors, kept until the next save (views.py).
+    pending_photo = HiddenField()
+    # A checkbox, not a second button: the form's only button saves, so Enter in a text field
+    # can never remove the photo, and removing looks nothing like saving.
+    remove_photo = BooleanField(_l("Ta bort det nuvarande fotot"))
+    link_1 = StringField(
+        _l("Länk 1"), filters=[_strip, complete_link], validators=[Optional(), http_link]
+    )
+    link_2 = StringField(
+        _l("Länk 2"), filters=[_strip, complete_link], validators=[Optional(), http_link]
+    )
+    link_3 = StringField(
+        _l("Länk 3"), filters=[_strip, complete_link], validators=[Optional(), http_link]
+    )
     save = SubmitField(_l("Spara presentationen"))
 
     @property

@@ -2,6 +2,9 @@
 
 Checked at the service boundary with the same rules as the form (``rules.py``), then saved
 under the election's lock; a change to an approved presentation sends it back to review.
+Presentations freeze when the nomination period closes: the committee reviews, after the close,
+what will be published, and a late edit can no longer send an approved nomination back to
+review and so block the publication of every list (F8).
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from voting.audit.services import append
 from voting.nominations.errors import NotAllowed, PresentationInvalid
 from voting.nominations.models import Nomination, NominationStatus
 from voting.nominations.photos import reencode
-from voting.nominations.rules import MAX_LINKS, PRESENTATION_MAX, link_problem
-from voting.nominations.services import ACCEPTED, lock_nomination
+from voting.nominations.rules import MAX_LINKS, PRESENTATION_MAX, complete_link, link_problem
+from voting.nominations.services import ACCEPTED, is_published, lock_nomination
 
 
 def nomination_links(nomination: Nomination) -> list[str]:
@@ -31,7 +34,7 @@ def nomination_links(nomination: Nomination) -> list[str]:
 
 def clean_links(links: list[str]) -> list[str]:
     """Check the links again at the service boundary: at most three, http(s) only."""
-    cleaned = [link.strip() for link in links if link and link.strip()]
+    cleaned = [complete_link(link.strip()) for link in links if link and link.strip()]
     if len(cleaned) > MAX_LINKS:
         raise PresentationInvalid(_("Högst tre länkar."), field="links")
     for link in cleaned:
@@ -39,6 +42,11 @@ def clean_links(links: list[str]) -> list[str]:
         if problem is not None:
             raise PresentationInvalid(str(problem), field="links")
     return cleaned
+
+
+def presentation_frozen(nomination: Nomination, now: datetime) -> bool:
+    """True once the presentation may no longer change: after the nomination close."""
+    return is_published(nomination) or now > nomination.election.nomination_closes
 
 
 def update_presentation(
@@ -64,6 +72,8 @@ def update_presentation(
     cleaned = clean_links(links)
     new_photo = reencode(photo) if photo is not None else None
     election = lock_nomination(session, nomination)
+    if now > election.nomination_closes:
+        raise NotAllowed(_("Nomineringen har stängt, och presentationen kan inte längre ändras."))
     if nomination.status not in ACCEPTED:
         raise NotAllowed(_("Presentationen kan skrivas först när du har tackat ja."))
     before = (nomination.presentation, nomination.links, nomination.photo)

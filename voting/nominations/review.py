@@ -15,6 +15,9 @@ Decisions, documented here because the issue leaves them open:
   by-election there, so blocking would help nobody.
 - After publication nothing on the lists changes: approve, reject and presentation edits raise
   ``CandidatesPublished`` (see ``ensure_not_published``).
+- Presentations freeze earlier, at the nomination close (``presentations.py``): what the
+  committee approves after the close is what is published, and no late edit can send an
+  approved nomination back to review and so block publication for every krets (F8).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from auditlog import canonical_json
+from auditlog.events import CANDIDATES_PUBLISHED
 from ballots.rules import holds_vote
 from voting.admin.errors import (
     CandidatesPublished,
@@ -486,10 +490,10 @@ def publish_candidates(
     append(
         session,
         election.slug,
-        "candidates.published",
+        CANDIDATES_PUBLISHED,
         {"contests": published, "by": actor(user)},
         now,
     )
     session.flush()
-    checkpoint_now(session, election.slug, now, "candidates.published")
+    checkpoint_now(session, election.slug, now, CANDIDATES_PUBLISHED)
     return published

@@ -26,6 +26,23 @@ def looks_like_personnummer(text: str) -> bool:
     return bool(PNR_SHAPE.fullmatch(text.strip()))
 
 
+# A bare host name at the start of a link, as people type them ("www.example.se/om-mig").
+_BARE_HOST = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}(?::\d{1,5})?(?:[/?#]|$)", re.I
+)
+
+
+def complete_link(value: Any) -> Any:
+    """``https://`` in front of a link typed without a scheme (``www.example.se``), else as is.
+
+    Only a value that starts with a host name is completed, so ``javascript:``, ``mailto:``
+    and addresses with another scheme stay as typed, and are refused by ``link_problem``.
+    """
+    if isinstance(value, str) and value and _BARE_HOST.match(value):
+        return f"https://{value}"
+    return value
+
+
 def link_problem(value: str) -> Any:
     """Why ``value`` is not an acceptable presentation link (a message), or None if it is."""
     if len(value) > LINK_MAX or re.search(r"\s", value):

@@ -16,11 +16,11 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from voting.audit.services import append
 from voting.crypto import nominator_pseudonym, pseudonym, token_hash
+from voting.db import insert_for
 from voting.elections.models import Contest, Election
 from voting.mail.services import queue_mail
 from voting.members.errors import PersonnummerError
@@ -28,6 +28,7 @@ from voting.members.models import Forening, Krets, Member
 from voting.members.services import find_member_by_personnummer, members_by_email
 from voting.nominations import emails
 from voting.nominations.errors import LinkInvalid, NominationClosed, NotAllowed
+from voting.nominations.mail_rules import is_registered_address, mail_capped, refuse
 from voting.nominations.models import (
     Nomination,
     NominationStatus,
@@ -52,6 +53,8 @@ class Outcome(enum.StrEnum):
     KRETS_MISMATCH = "krets_mismatch"
     NO_CONTEST = "no_contest"
     NOMINEE_UNREACHABLE = "nominee_unreachable"
+    NOT_MAILED = "not_mailed"  # the address is in no register: nobody is mailed (F6)
+    MAIL_CAPPED = "mail_capped"  # the address had its day's share of questionnaire mail
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,6 @@ class SubmissionInput:
     first_name: str
     last_name: str
     identifier: str
-    nominee_says_accepted: bool
     motivation: str | None
 
 
@@ -179,27 +181,20 @@ def _contest_for(session: Session, election: Election, krets_code: str) -> Conte
     ).one_or_none()
 
 
-def _refuse(
-    session: Session,
-    election: Election,
-    to: str,
-    mail: emails.Mail,
-    outcome: Outcome,
-    now: datetime,
-) -> Outcome:
-    subject, body = mail
-    # The election's, but no member's: the address alone names the nominator (or nobody), and a
-    # household may share it.
-    queue_mail(
-        session,
-        to=to,
-        subject=subject,
-        body=body,
-        kind="nomination_refused",
-        now=now,
-        election_id=election.id,
+def _entered(
+    election: Election, data: SubmissionInput, forening: Forening | None, config: Mapping[str, Any]
+) -> emails.Entered:
+    form_link = f"{str(config['BASE_URL']).rstrip('/')}/val/{election.slug}/nominera"
+    return emails.Entered(
+        as_forening=data.as_forening,
+        forening_name=forening.name if forening is not None else None,
+        first_name=data.first_name,
+        last_name=data.last_name,
+        identifier=data.identifier,
+        identifier_is_personnummer=looks_like_personnummer(data.identifier),
+        motivation=data.motivation,
+        form_link=form_link,
     )
-    return outcome
 
 
 def submit(
@@ -211,76 +206,68 @@ def submit(
 ) -> Outcome:
     """Check a questionnaire against the register; store it unconfirmed or mail why not.
 
-    Only the nominator's own address is ever mailed, so nobody learns from the page whether an
-    address or a nominee is in the register.
+    Only the nominator's own address is ever mailed, and only if it is in the register (a
+    member's, or a förening's contact address), at most ``MAILS_PER_ADDRESS_DAY`` a day. So
+    nobody learns from the page whether an address or a nominee is in the register, and the
+    form cannot be used to send the committee's mail to strangers (F6).
     """
     require_open(election, now)
     email = data.nominator_email.strip().lower()
+    # Why not mail an unregistered address at all: it belongs to nobody the party knows, and
+    # a mail there would only serve whoever typed it (F6). The page says the same either way.
+    if not is_registered_address(session, email):
+        return Outcome.NOT_MAILED
+    if mail_capped(session, email, now, config):
+        return Outcome.MAIL_CAPPED
     krets_of_nominator: set[str]
     candidates: list[Member] = []
     nominator: Member | None = None
     forening: Forening | None = None
     if data.as_forening:
-        forening = session.get(Forening, data.forening_id) if data.forening_id else None
-        if forening is None or (forening.contact_email or "").strip().lower() != email:
-            return _refuse(
-                session,
-                election,
-                email,
-                emails.nominator_unknown(election, True),
-                Outcome.NOMINATOR_UNKNOWN,
-                now,
-            )
+        chosen = session.get(Forening, data.forening_id) if data.forening_id else None
+        entered = _entered(election, data, chosen, config)
+        if chosen is None or (chosen.contact_email or "").strip().lower() != email:
+            mail = emails.nominator_unknown(election, True, entered)
+            return refuse(session, election, email, mail, Outcome.NOMINATOR_UNKNOWN, now)
+        forening = chosen
         krets_of_nominator = {forening.krets_code}
+        krets_name = forening.krets.name
     else:
+        entered = _entered(election, data, None, config)
         # Members of one household may share an address; any of them may be the nominator.
         candidates = members_by_email(session, email)
         if not candidates:
-            return _refuse(
-                session,
-                election,
-                email,
-                emails.nominator_unknown(election, False),
-                Outcome.NOMINATOR_UNKNOWN,
-                now,
-            )
+            mail = emails.nominator_unknown(election, False, entered)
+            return refuse(session, election, email, mail, Outcome.NOMINATOR_UNKNOWN, now)
         krets_of_nominator = {m.krets_code for m in candidates}
+        krets_name = ", ".join(sorted({m.krets.name for m in candidates}))
 
     nominee = find_nominee(session, data.identifier, data.first_name, data.last_name, now)
-    if nominee is None:
-        return _refuse(
-            session,
-            election,
-            email,
-            emails.nominee_not_identified(election),
-            Outcome.NOMINEE_UNKNOWN,
-            now,
-        )
-    # The nominee's krets is the register's, never anything from the form.
-    if nominee.krets_code not in krets_of_nominator:
-        if forening is not None:
-            krets_name = forening.krets.name
-        else:
-            krets_name = ", ".join(sorted(k.krets.name for k in candidates))
-        mail = emails.krets_mismatch(election, forening is not None, krets_name)
-        return _refuse(session, election, email, mail, Outcome.KRETS_MISMATCH, now)
+    # The nominee's krets is the register's, never anything from the form. Why one outcome for
+    # "nobody" and "somebody in another krets": two would tell whether the person typed is a
+    # party member elsewhere (F7).
+    if nominee is None or nominee.krets_code not in krets_of_nominator:
+        mail = emails.nominee_not_found(election, forening is not None, krets_name, entered)
+        outcome = Outcome.NOMINEE_UNKNOWN if nominee is None else Outcome.KRETS_MISMATCH
+        return refuse(session, election, email, mail, outcome, now)
     if forening is None:
         nominator = next(m for m in candidates if m.krets_code == nominee.krets_code)
     contest = _contest_for(session, election, nominee.krets_code)
     if contest is None:
-        return _refuse(
-            session, election, email, emails.no_contest(election), Outcome.NO_CONTEST, now
-        )
+        mail = emails.no_contest(election, entered)
+        return refuse(session, election, email, mail, Outcome.NO_CONTEST, now)
     if not nominee.email:
-        mail = emails.nominee_unreachable(election)
-        return _refuse(session, election, email, mail, Outcome.NOMINEE_UNREACHABLE, now)
+        mail = emails.nominee_unreachable(election, entered)
+        return refuse(session, election, email, mail, Outcome.NOMINEE_UNREACHABLE, now)
 
     submission = NominationSubmission(
         election_id=election.id,
         nominee_member_id=nominee.member_id,
         nominator_member_id=nominator.member_id if nominator else None,
         forening_id=forening.id if forening else None,
-        nominator_says_accepted=data.nominee_says_accepted,
+        # The questionnaire no longer asks (the nominee always answers for themself); the
+        # column stays for the submissions made before, and is False from now on.
+        nominator_says_accepted=False,
         motivation=data.motivation or None,
         status=SubmissionStatus.UNCONFIRMED,
         submitted_at=now,
@@ -335,8 +322,7 @@ def get_or_create_nomination(
     session: Session, election: Election, contest: Contest, member_id: str, now: datetime
 ) -> tuple[Nomination, bool]:
     """The nomination of ``member_id`` in ``election``, made if missing; safe under races."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = insert_for(session)
     # Why INSERT ... ON CONFLICT: two nominators confirming the same nominee at the same moment
     # must end in one candidate; the unique constraint decides, not a prior SELECT.
     result = session.execute(

@@ -11,6 +11,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -21,16 +22,28 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ballots.rules import holds_vote
+from voting import clock
+from voting.auth import GRANTS, Role
 from voting.db import db
 from voting.elections.errors import ElectionNotFound
 from voting.elections.models import Election
 from voting.elections.services import get_election
 from voting.extensions import limiter
-from voting.nominations.errors import LinkInvalid, NominationError, PresentationInvalid
+from voting.nominations import pending
+from voting.nominations.errors import (
+    LinkInvalid,
+    NominationError,
+    PhotoInvalid,
+    PresentationInvalid,
+)
 from voting.nominations.forms import AnswerForm, NominationForm, PresentationForm
 from voting.nominations.models import Nomination, NominationStatus
-from voting.nominations.photos import MAX_UPLOAD_BYTES
-from voting.nominations.presentations import nomination_links, update_presentation
+from voting.nominations.photos import MAX_UPLOAD_BYTES, reencode
+from voting.nominations.presentations import (
+    nomination_links,
+    presentation_frozen,
+    update_presentation,
+)
 from voting.nominations.services import (
     ACCEPTED,
     LinkResult,
@@ -47,13 +60,11 @@ from voting.nominations.services import (
 )
 
 bp = Blueprint("nominations", __name__)
+# The committee's review pages show presentations with the same reader as the public list.
+bp.add_app_template_global(nomination_links, "nomination_links")
 
 # How long the nominee's browser session stays signed in after opening the emailed link.
 NOMINEE_SESSION = timedelta(hours=4)
-
-
-def _now() -> datetime:
-    return current_app.config["CLOCK"]()
 
 
 def _election(slug: str) -> Election:
@@ -79,7 +90,7 @@ def _nominee_id() -> int | None:
     nomination_id, until = marker.get("id"), marker.get("until")
     if not isinstance(nomination_id, int) or not isinstance(until, int | float):
         return None
-    if _now().timestamp() > until:
+    if clock.now().timestamp() > until:
         session.pop("nominee", None)
         return None
     return nomination_id
@@ -93,7 +104,7 @@ def _nominee_id() -> int | None:
 def form(slug: str) -> Any:
     """The nomination questionnaire; a valid POST always gets the same answer."""
     election = _election(slug)
-    now = _now()
+    now = clock.now()
     try:
         require_open(election, now)
     except NominationError as exc:
@@ -118,7 +129,6 @@ def form(slug: str) -> Any:
             first_name=f.nominee_first_name.data,
             last_name=f.nominee_last_name.data,
             identifier=f.nominee_identifier.data,
-            nominee_says_accepted=f.nominee_has_accepted.data == "ja",
             motivation=f.motivation.data or None,
         )
         try:
@@ -161,13 +171,17 @@ def confirm_link(token: str) -> Any:
         return _link_page("confirm", token)
     try:
         with db.transaction() as tx:
-            result = confirm(tx, token, _now(), current_app.config)
+            result = confirm(tx, token, clock.now(), current_app.config)
             marker = {
                 "title": result.nomination.election.title,
                 "slug": result.nomination.election.slug,
                 "duplicate": result.duplicate,
             }
     except LinkInvalid as exc:
+        if exc.reason == "used":
+            # Not a failure: the nomination was confirmed with this very link (a second press,
+            # or the mail opened again), so the page says so instead of "the link fails".
+            return render_template("nominations/already_confirmed.html")
         return render_template(
             "nominations/link_invalid.html", message=exc.message, reason=exc.reason
         ), exc.status
@@ -195,7 +209,7 @@ def nominee_link(token: str) -> Any:
     if request.method != "POST":
         # Why not on GET: a scanner's prefetch would use up the link, or mail a new one.
         return _link_page("nominee", token)
-    now = _now()
+    now = clock.now()
     try:
         with db.transaction() as tx:
             result, nomination_id = open_nominee_link(
@@ -227,20 +241,26 @@ def _too_large(_exc: RequestEntityTooLarge) -> Any:
 
 @bp.route("/kandidat", methods=["GET", "POST"])
 def nominee() -> Any:
-    """The nominee's page: accept or decline, then write the presentation until publication."""
+    """The nominee's page: accept or decline, then write the presentation until the close."""
     nomination_id = _nominee_id()
     nomination = db.session.get(Nomination, nomination_id) if nomination_id else None
     if nomination is None:
         return render_template("nominations/no_session.html"), 403
-    now = _now()
+    now = clock.now()
     published = is_published(nomination)
+    frozen = presentation_frozen(nomination, now)
     answer_form = AnswerForm()
     presentation_form: PresentationForm | None = None
     status_code = 200
+    confirm_decline = False
+    pending_src: str | None = None
     if nomination.status == NominationStatus.AWAITING_NOMINEE:
         chosen = answer_form.accept.data or answer_form.decline.data
         if request.method == "POST" and not (answer_form.validate_on_submit() and chosen):
             status_code = 400
+        elif request.method == "POST" and not published and _decline_unconfirmed(answer_form):
+            # Why a second step: a decline is final, and one stray tap must not make it.
+            confirm_decline = True
         elif request.method == "POST":
             accept = bool(answer_form.accept.data)
             try:
@@ -256,42 +276,13 @@ def nominee() -> Any:
                 "success",
             )
             return redirect(url_for(".nominee"))
-    elif nomination.status in ACCEPTED and not published:
+    elif nomination.status in ACCEPTED and not frozen:
         if request.method == "POST":
             presentation_form = PresentationForm()
-            if presentation_form.validate_on_submit():
-                try:
-                    with db.transaction() as tx:
-                        back_to_review = update_presentation(
-                            tx,
-                            nomination,
-                            text=presentation_form.text.data,
-                            links=presentation_form.links,
-                            photo=_uploaded_photo(presentation_form),
-                            remove_photo=bool(presentation_form.remove_photo.data),
-                            now=now,
-                        )
-                except PresentationInvalid as exc:
-                    _attach_error(presentation_form, exc)
-                    _photo_not_kept(presentation_form)
-                    status_code = 400
-                except NominationError as exc:
-                    flash(exc.message, "error")
-                    return redirect(url_for(".nominee"))
-                else:
-                    flash(_("Presentationen är sparad."), "success")
-                    if back_to_review:
-                        flash(
-                            _(
-                                "Valberedningen hade redan godkänt nomineringen. Eftersom "
-                                "presentationen ändrades granskas den nu på nytt."
-                            ),
-                            "info",
-                        )
-                    return redirect(url_for(".nominee"))
-            else:
-                _photo_not_kept(presentation_form)
-                status_code = 400
+            saved, pending_src = _save_presentation(nomination, presentation_form, now)
+            if saved:
+                return redirect(url_for(".nominee"))
+            status_code = 400
         else:
             links = nomination_links(nomination) + ["", "", ""]
             presentation_form = PresentationForm(
@@ -311,8 +302,66 @@ def nominee() -> Any:
         answer_form=answer_form,
         form=presentation_form,
         published=published,
+        frozen=frozen,
+        confirm_decline=confirm_decline,
+        pending_src=pending_src,
         links=nomination_links(nomination),
     ), status_code
+
+
+def _decline_unconfirmed(form: AnswerForm) -> bool:
+    return bool(form.decline.data) and form.decline_confirmed.data != "1"
+
+
+def _save_presentation(
+    nomination: Nomination, form: PresentationForm, now: datetime
+) -> tuple[bool, str | None]:
+    """Save a posted presentation: (True, None) when done, else (False, a kept photo's preview).
+
+    A photo sent with a form that has errors is kept, signed in the page (pending.py), so the
+    nominee need not choose it again: a browser cannot refill a file input.
+    """
+    valid = form.validate_on_submit()
+    upload = _uploaded_photo(form)
+    remove = bool(form.remove_photo.data)
+    kept = None if upload is not None else pending.unseal(nomination.id, form.pending_photo.data)
+    if remove and upload is None:
+        kept = None  # "remove the photo" discards a photo waiting to be saved as well
+    if valid:
+        try:
+            with db.transaction() as tx:
+                back_to_review = update_presentation(
+                    tx,
+                    nomination,
+                    text=form.text.data,
+                    links=form.links,
+                    photo=upload if upload is not None else kept,
+                    remove_photo=remove,
+                    now=now,
+                )
+        except PresentationInvalid as exc:
+            _attach_error(form, exc)
+        except NominationError as exc:
+            flash(exc.message, "error")
+            return True, None
+        else:
+            flash(_("Presentationen är sparad."), "success")
+            if back_to_review:
+                flash(
+                    _(
+                        "Valberedningen hade redan godkänt nomineringen. Eftersom "
+                        "presentationen ändrades granskas den nu på nytt."
+                    ),
+                    "info",
+                )
+            return True, None
+    if upload is not None and not form.photo.errors:
+        try:
+            kept = reencode(upload)
+        except PhotoInvalid as exc:
+            form.photo.errors = [*form.photo.errors, exc.message]
+    form.pending_photo.data = pending.seal(nomination.id, kept) if kept is not None else ""
+    return False, pending.data_uri(kept) if kept is not None else None
 
 
 def _photo_chosen(form: PresentationForm) -> bool:
@@ -337,19 +386,6 @@ def _attach_error(form: PresentationForm, exc: PresentationInvalid) -> None:
     field.errors = [*field.errors, exc.message]
 
 
-def _photo_not_kept(form: PresentationForm) -> None:
-    """Tell the nominee that a photo sent with a refused form was not saved.
-
-    Why not save it anyway: a refused submission stores nothing, so the page never shows half
-    of a change. A browser cannot refill a file input, so the photo must be chosen again.
-    """
-    if _photo_chosen(form) and not form.photo.errors:
-        form.photo.errors = [
-            *form.photo.errors,
-            _("Fotot sparades inte eftersom formuläret innehöll fel. Välj fotot igen."),
-        ]
-
-
 @bp.route("/kandidat/foto/<int:nomination_id>.jpg", methods=["GET"])
 def photo(nomination_id: int) -> Response:
     """A candidate's photo: public once published and approved, else only for the nominee."""
@@ -357,12 +393,18 @@ def photo(nomination_id: int) -> Response:
     if nomination is None or nomination.photo is None:
         abort(404)
     # Why 404 rather than 403: an unpublished nominee's photo must not even be known to exist.
-    if not may_see_photo(nomination, _nominee_id()):
+    # The committee sees every photo: it reviews what it approves and publishes (item 15).
+    if not (may_see_photo(nomination, _nominee_id()) or _committee()):
         abort(404)
     response = Response(nomination.photo, mimetype="image/jpeg")
     response.headers["Content-Disposition"] = "inline"
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+def _committee() -> bool:
+    user = g.get("user")
+    return user is not None and Role.COMMITTEE in GRANTS[Role(user.role)]
 
 
 # --- The published lists -------------------------------------------------------------------

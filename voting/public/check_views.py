@@ -28,7 +28,9 @@ def _election_or_404(slug: str) -> Election:
 
 def _contacts() -> dict[str, str | None]:
     """Where to report a misused code: the committee's address and the auditors', if known."""
-    committee = current_app.config.get("CONTACT_COMMITTEE")
+    committee = current_app.config.get("CONTACT_COMMITTEE") or current_app.config.get(
+        "COMMITTEE_CONTACT_EMAIL"
+    )
     if not committee:
         committee = parseaddr(str(current_app.config.get("MAIL_FROM") or ""))[1] or None
     return {"committee": committee, "auditors": current_app.config.get("CONTACT_AUDITORS")}

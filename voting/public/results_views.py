@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app, jsonify, render_template
+from flask import abort, jsonify, render_template
 from werkzeug.wrappers import Response
 
+from voting import clock
 from voting.ballot import results
 from voting.ballot.tally import stored_result
 from voting.db import db
@@ -36,15 +37,29 @@ def _published_or_404(slug: str) -> tuple[Election, dict[str, Any]]:
     return found
 
 
+# Swedish alphabetical order: å, ä, ö come after z, in that order (code points put ä first).
+# "{", "|" and "}" are the three characters that follow "z" in ASCII.
+_SWEDISH_ORDER = str.maketrans({"å": "{", "ä": "|", "ö": "}"})
+
+
+def swedish_sort_key(name: str) -> str:
+    """A key that sorts names as a Swedish reader expects."""
+    return name.casefold().translate(_SWEDISH_ORDER)
+
+
 @bp.route("/val/<slug>/resultat", methods=["GET"])
 def results_page(slug: str) -> str:
-    """The published results, per krets."""
+    """The published results, per krets in alphabetical order, with jump links to each."""
     election, result = _published_or_404(slug)
+    kretsar = sorted(
+        results.view_model(db.session, election, result),
+        key=lambda k: swedish_sort_key(k["krets_name"]),
+    )
     return render_template(
         "public/results.html",
         election=election,
         result=result,
-        kretsar=results.view_model(db.session, election, result),
+        kretsar=kretsar,
         publication=results.publication(db.session, election),
         fingerprint=results.log_key_fingerprint(db.session, election),
         results_hash=results.logged_results_hash(db.session, election),
@@ -79,7 +94,7 @@ def results_csv(slug: str) -> Response:
 def protocol(slug: str) -> Response:
     """The counting protocol as PDF, for the committee to sign on paper."""
     election, result = _published_or_404(slug)
-    body = results.protocol_pdf(db.session, election, result, current_app.config["CLOCK"]())
+    body = results.protocol_pdf(db.session, election, result, clock.now())
     return Response(
         body,
         content_type="application/pdf",

@@ -16,18 +16,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from voting.admin.models import User
 from voting.audit.checkpoints import checkpoint_now
 from voting.audit.models import AuditHead, Checkpoint
-from voting.audit.services import append
+from voting.audit.services import SCHEDULER, append
 from voting.auth import Role
 from voting.ballot import links
 from voting.ballot.models import BoardSeal
-from voting.ballot.services import roll_frozen, seal_board
+from voting.ballot.services import freeze_roll, roll_frozen, seal_board
+from voting.db import insert_for
 from voting.elections.models import Election
+from voting.letters.services import issue_letters, letter_contact
 from voting.mail.services import queue_mail
 from voting.mail.unreachable import reach
 from voting.nominations.models import Nomination, NominationStatus
@@ -130,10 +131,6 @@ class Outcome:
         return f"{self.slug} {self.job} (due {self.due.isoformat()}{late}) {self.status}{detail}"
 
 
-def _insert(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 def _precheck(
     session: Session, election: Election, job: str, now: datetime, superseded_by: str | None
 ) -> tuple[Status | None, str]:
@@ -183,7 +180,7 @@ def run_job(
     # Why insert first: on PostgreSQL a concurrent run of the same job waits here on the unique
     # index until this transaction ends, then finds the row and does nothing.
     inserted = session.execute(
-        _insert(session)(JobRun)
+        insert_for(session)(JobRun)
         .values(election_id=election.id, job=job.name, due_at=job.due, ran_at=now, late=late)
         .on_conflict_do_nothing(index_elements=["election_id", "job"])
         .returning(JobRun.id)
@@ -209,16 +206,26 @@ def _side_effect(
         sent = send_nomination_summary(session, election, now)
         return f"summary queued to {sent} committee address(es)"
     if job == VOTING_OPENS:
-        count = links.send_links(session, election, now, base_url)
+        # Letters before links: a letter member then holds a live code, and send_links skips
+        # whoever has one, so nobody on the letter channel is mailed a link as well.
+        if not roll_frozen(session, election):
+            freeze_roll(session, election, now, by=SCHEDULER)
+        letters = issue_letters(
+            session, election, now, base_url, letter_contact(config), by=SCHEDULER
+        )
+        count = links.send_links(session, election, now, base_url, by=SCHEDULER)
         # Counts and krets codes only: this line goes to the process log.
-        return f"{count} voting links queued; {reach(session, election).summary()}"
+        return (
+            f"{count} voting links queued; {letters.count} voting letters made; "
+            f"{reach(session, election).summary()}"
+        )
     if job.startswith(REMINDER_PREFIX):
-        count = links.remind(session, election, now, base_url)
+        count = links.remind(session, election, now, base_url, by=SCHEDULER)
         return f"{count} reminders queued; {reach(session, election).summary()}"
     if job == VOTING_CLOSES:
         if session.get(BoardSeal, election.id) is not None:
             return "the board was already sealed"
-        seal_board(session, election, now)
+        seal_board(session, election, now, by=SCHEDULER)
         return "board sealed"
     raise ValueError(f"unknown job {job!r}")
 

@@ -2617,6 +2617,23 @@
   var MIN_KEY_BITS = 2048;
   var REQUEST_TIMEOUT_MS = 6e4;
   var STORAGE_PREFIX = "kongressval.v1.";
+  var RECEIPT_PREFIX = `${STORAGE_PREFIX}receipt.`;
+  function past(until, now) {
+    const limit = Date.parse(until);
+    return Number.isFinite(limit) && now > limit;
+  }
+  function forgetExpiredReceipts(now = Date.now()) {
+    try {
+      const storage = window.localStorage;
+      for (let i = storage.length - 1; i >= 0; i -= 1) {
+        const key = storage.key(i);
+        if (!key || !key.startsWith(RECEIPT_PREFIX)) continue;
+        const entry = VoteStore.read(key);
+        if (entry && past(entry.forget_after, now)) storage.removeItem(key);
+      }
+    } catch {
+    }
+  }
   var VoteError = class extends Error {
     constructor(kind, { status = null, serverMessage = "", cause = null } = {}) {
       super(`${kind}${status ? ` (HTTP ${status})` : ""}${serverMessage ? `: ${serverMessage}` : ""}`);
@@ -2628,10 +2645,11 @@
     }
   };
   var VoteStore = class _VoteStore {
-    constructor(election, contest, storageId = "") {
+    constructor(election, contest, storageId = "", forgetAfter = "") {
       const id = JSON.stringify([election, contest, storageId]);
       this.pendingKey = `${STORAGE_PREFIX}pending.${id}`;
-      this.receiptKey = `${STORAGE_PREFIX}receipt.${id}`;
+      this.receiptKey = `${RECEIPT_PREFIX}${id}`;
+      this.forgetAfter = forgetAfter;
     }
     static read(key) {
       try {
@@ -2666,12 +2684,23 @@
     clearPending() {
       _VoteStore.remove(this.pendingKey);
     }
-    loadReceipt() {
-      const receipt = _VoteStore.read(this.receiptKey);
-      return receipt && typeof receipt.ballot_hash === "string" ? receipt : null;
+    /** The stored receipt as the server gave it, or null; one past its keeping time is removed. */
+    loadReceipt(now = Date.now()) {
+      const stored = _VoteStore.read(this.receiptKey);
+      if (!stored || typeof stored.ballot_hash !== "string") return null;
+      if (past(stored.forget_after || this.forgetAfter, now)) {
+        this.forgetReceipt();
+        return null;
+      }
+      const { forget_after: _ignored, ...receipt } = stored;
+      return receipt;
     }
     saveReceipt(receipt) {
-      return _VoteStore.write(this.receiptKey, receipt);
+      const entry = this.forgetAfter ? { ...receipt, forget_after: this.forgetAfter } : receipt;
+      return _VoteStore.write(this.receiptKey, entry);
+    }
+    forgetReceipt() {
+      _VoteStore.remove(this.receiptKey);
     }
   };
   async function request(url, init) {
@@ -2710,14 +2739,14 @@
     }
   }
   var Voter = class {
-    constructor({ election, contest, storageId, manifestUrl, signUrl, castUrl, csrfToken }) {
+    constructor({ election, contest, storageId, forgetAfter, manifestUrl, signUrl, castUrl, csrfToken }) {
       this.election = election;
       this.contest = contest;
       this.manifestUrl = manifestUrl;
       this.signUrl = signUrl;
       this.castUrl = castUrl;
       this.csrfToken = csrfToken;
-      this.store = new VoteStore(election, contest, storageId);
+      this.store = new VoteStore(election, contest, storageId, forgetAfter);
       this.suite = RSABSSA.SHA384.PSS.Randomized();
       this.contestInfo = null;
       this.lastPending = null;
@@ -2872,6 +2901,7 @@
 
   // voting/static/ballot/src/ui.js
   var STEPS = ["step-resume", "step-choose", "step-review", "step-cast", "step-receipt"];
+  var LOOKUP_KEY = "kongressval.v1.lookup";
   var Messages = class {
     constructor(template) {
       this.texts = /* @__PURE__ */ new Map();
@@ -2926,6 +2956,10 @@
     const min = Number(cfg.min);
     const max = Number(cfg.max);
     const nameOf = (id) => names.get(id) ?? id;
+    const pageTitle = cfg.pageTitle || document.title;
+    const mainHeading = byId("ballot-heading");
+    const ballotHeading = mainHeading ? mainHeading.textContent : "";
+    forgetExpiredReceipts();
     if (!Voter.supported()) {
       byId("ballot-unsupported").hidden = false;
       return;
@@ -2934,6 +2968,7 @@
       election: cfg.election,
       contest: cfg.contest,
       storageId: cfg.storageId,
+      forgetAfter: cfg.forgetAfter,
       manifestUrl: cfg.manifestUrl,
       signUrl: cfg.signUrl,
       castUrl: cfg.castUrl,
@@ -2944,7 +2979,11 @@
         const el = byId(step);
         if (el) el.hidden = step !== id;
       }
-      const heading = byId(`${id}-heading`);
+      let heading = byId(`${id}-heading`);
+      const done = id === "step-receipt";
+      if (mainHeading) mainHeading.textContent = done ? messages.get("done_heading") : ballotHeading;
+      if (done && mainHeading) heading = mainHeading;
+      if (heading) document.title = `${heading.textContent.trim()} \u2013 ${pageTitle}`;
       if (focus && heading) heading.focus();
     }
     const form = byId("choose-form");
@@ -3041,7 +3080,30 @@
     byId("cast-retry-button").addEventListener("click", resend);
     byId("resume-button").addEventListener("click", resend);
     let receiptUrl = null;
+    let shownReceipt = null;
+    byId("receipt-board").addEventListener("click", () => {
+      if (!shownReceipt) return;
+      try {
+        window.sessionStorage.setItem(
+          LOOKUP_KEY,
+          JSON.stringify({ election: cfg.election, hash: shownReceipt.ballot_hash })
+        );
+      } catch {
+      }
+    });
+    byId("receipt-forget").addEventListener("click", () => {
+      voter.store.forgetReceipt();
+      shownReceipt = null;
+      byId("receipt-hash").textContent = "";
+      if (receiptUrl) URL.revokeObjectURL(receiptUrl);
+      receiptUrl = null;
+      byId("receipt-details").hidden = true;
+      byId("receipt-forgotten").textContent = messages.get("forgotten");
+    });
     function showReceipt(receipt2, { focus = true } = {}) {
+      shownReceipt = receipt2;
+      byId("receipt-details").hidden = false;
+      byId("receipt-forgotten").textContent = "";
       byId("receipt-hash").textContent = receipt2.ballot_hash;
       const blob = new Blob([`${JSON.stringify(receipt2, null, 2)}
 `], { type: "application/json" });
@@ -3056,8 +3118,8 @@
     const pending = voter.store.loadPending();
     if (pending && pending.election === cfg.election && pending.contest === cfg.contest) {
       fillList(byId("resume-choices"), choicesOf(pending.ballot).map(nameOf));
-      const noVote = byId("issued-no-vote");
-      if (noVote) noVote.hidden = votingOpen;
+      const issuedNotice = byId("issued-notice");
+      if (issuedNotice) issuedNotice.hidden = true;
       byId("resume-closed").hidden = votingOpen;
       byId("resume-actions").hidden = !votingOpen;
       showStep("step-resume", { focus: false });
@@ -3068,6 +3130,9 @@
       showStep("step-choose", { focus: false });
     } else if (receipt && (issued || !votingOpen)) {
       showReceipt(receipt, { focus: false });
+    } else if (issued) {
+      const elsewhere = byId("issued-elsewhere");
+      if (elsewhere) elsewhere.hidden = false;
     }
   }
 

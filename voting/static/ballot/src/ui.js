@@ -1,9 +1,13 @@
 // The ballot page: choose, review, cast, receipt; and resuming a vote saved on this device.
 // Every text shown comes from the template (<template id="ballot-messages">), so it is translated.
 
-import { Voter, VoteError } from "./voting.js";
+import { Voter, VoteError, forgetExpiredReceipts } from "./voting.js";
 
 const STEPS = ["step-resume", "step-choose", "step-review", "step-cast", "step-receipt"];
+// The board page (voting/static/ballot/board.js) looks up the hash left here, once. Why
+// sessionStorage and not the URL: an address lands in the browser's history and in request
+// logs; this stays in the tab and never reaches a server.
+const LOOKUP_KEY = "kongressval.v1.lookup";
 
 class Messages {
   constructor(template) {
@@ -67,7 +71,11 @@ export function startBallotPage(root) {
   const min = Number(cfg.min);
   const max = Number(cfg.max);
   const nameOf = (id) => names.get(id) ?? id;
+  const pageTitle = cfg.pageTitle || document.title;
+  const mainHeading = byId("ballot-heading");
+  const ballotHeading = mainHeading ? mainHeading.textContent : "";
 
+  forgetExpiredReceipts();
   if (!Voter.supported()) {
     byId("ballot-unsupported").hidden = false;
     return;
@@ -76,6 +84,7 @@ export function startBallotPage(root) {
     election: cfg.election,
     contest: cfg.contest,
     storageId: cfg.storageId,
+    forgetAfter: cfg.forgetAfter,
     manifestUrl: cfg.manifestUrl,
     signUrl: cfg.signUrl,
     castUrl: cfg.castUrl,
@@ -87,7 +96,13 @@ export function startBallotPage(root) {
       const el = byId(step);
       if (el) el.hidden = step !== id;
     }
-    const heading = byId(`${id}-heading`);
+    let heading = byId(`${id}-heading`);
+    // The receipt is the page's message: "Din röst är registrerad" becomes its heading and title.
+    const done = id === "step-receipt";
+    if (mainHeading) mainHeading.textContent = done ? messages.get("done_heading") : ballotHeading;
+    if (done && mainHeading) heading = mainHeading;
+    // Why: the title is what a screen reader reads first and what a tab shows; it follows the step.
+    if (heading) document.title = `${heading.textContent.trim()} – ${pageTitle}`;
     // Why: moving focus to the new step's heading tells screen-reader users the page changed.
     if (focus && heading) heading.focus();
   }
@@ -203,8 +218,34 @@ export function startBallotPage(root) {
 
   // --- Step 4: receipt ------------------------------------------------------------------
   let receiptUrl = null;
+  let shownReceipt = null;
+
+  byId("receipt-board").addEventListener("click", () => {
+    if (!shownReceipt) return;
+    try {
+      window.sessionStorage.setItem(
+        LOOKUP_KEY,
+        JSON.stringify({ election: cfg.election, hash: shownReceipt.ballot_hash }),
+      );
+    } catch {
+      // Without sessionStorage the board opens with an empty search box; nothing is lost.
+    }
+  });
+
+  byId("receipt-forget").addEventListener("click", () => {
+    voter.store.forgetReceipt();
+    shownReceipt = null;
+    byId("receipt-hash").textContent = "";
+    if (receiptUrl) URL.revokeObjectURL(receiptUrl);
+    receiptUrl = null;
+    byId("receipt-details").hidden = true;
+    byId("receipt-forgotten").textContent = messages.get("forgotten");
+  });
 
   function showReceipt(receipt, { focus = true } = {}) {
+    shownReceipt = receipt;
+    byId("receipt-details").hidden = false;
+    byId("receipt-forgotten").textContent = "";
     byId("receipt-hash").textContent = receipt.ballot_hash;
     const blob = new Blob([`${JSON.stringify(receipt, null, 2)}\n`], { type: "application/json" });
     if (receiptUrl) URL.revokeObjectURL(receiptUrl);
@@ -220,9 +261,10 @@ export function startBallotPage(root) {
   const pending = voter.store.loadPending();
   if (pending && pending.election === cfg.election && pending.contest === cfg.contest) {
     fillList(byId("resume-choices"), choicesOf(pending.ballot).map(nameOf));
-    // The server may have signed already; this saved vote is the one that can still be sent.
-    const noVote = byId("issued-no-vote");
-    if (noVote) noVote.hidden = votingOpen;
+    // The server may have signed already, but this saved vote is not in yet: "Du har röstat"
+    // would be wrong; the resume step says what is the case.
+    const issuedNotice = byId("issued-notice");
+    if (issuedNotice) issuedNotice.hidden = true;
     byId("resume-closed").hidden = votingOpen;
     byId("resume-actions").hidden = !votingOpen;
     showStep("step-resume", { focus: false });
@@ -233,5 +275,9 @@ export function startBallotPage(root) {
     showStep("step-choose", { focus: false });
   } else if (receipt && (issued || !votingOpen)) {
     showReceipt(receipt, { focus: false });
+  } else if (issued) {
+    // Voted, but not from this browser (or its receipt was forgotten): say where it is.
+    const elsewhere = byId("issued-elsewhere");
+    if (elsewhere) elsewhere.hidden = false;
   }
 }

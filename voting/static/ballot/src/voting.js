@@ -18,6 +18,32 @@ import {
 const MIN_KEY_BITS = 2048;
 const REQUEST_TIMEOUT_MS = 60000;
 const STORAGE_PREFIX = "kongressval.v1.";
+const RECEIPT_PREFIX = `${STORAGE_PREFIX}receipt.`;
+
+/** Whether an ISO time `until` (or nothing) has passed at `now` (milliseconds). */
+function past(until, now) {
+  const limit = Date.parse(until);
+  return Number.isFinite(limit) && now > limit;
+}
+
+/**
+ * Remove every stored receipt, of any election or member, whose keeping time has passed.
+ * Why all of them: a receipt shows the vote after the close; a shared device must not keep it
+ * for the next user, even when its member never opens their ballot page again.
+ */
+export function forgetExpiredReceipts(now = Date.now()) {
+  try {
+    const storage = window.localStorage;
+    for (let i = storage.length - 1; i >= 0; i -= 1) {
+      const key = storage.key(i);
+      if (!key || !key.startsWith(RECEIPT_PREFIX)) continue;
+      const entry = VoteStore.read(key);
+      if (entry && past(entry.forget_after, now)) storage.removeItem(key);
+    }
+  } catch {
+    // Storage unavailable: nothing is kept there either.
+  }
+}
 
 /** A failure the page explains to the voter; `kind` picks the message. */
 export class VoteError extends Error {
@@ -33,11 +59,12 @@ export class VoteError extends Error {
 
 /** The pending vote and the receipt of one contest, in localStorage. */
 export class VoteStore {
-  constructor(election, contest, storageId = "") {
+  constructor(election, contest, storageId = "", forgetAfter = "") {
     // storageId is per member: two members sharing a browser never see each other's vote.
     const id = JSON.stringify([election, contest, storageId]);
     this.pendingKey = `${STORAGE_PREFIX}pending.${id}`;
-    this.receiptKey = `${STORAGE_PREFIX}receipt.${id}`;
+    this.receiptKey = `${RECEIPT_PREFIX}${id}`;
+    this.forgetAfter = forgetAfter; // when the receipt is removed: some days after the close
   }
 
   static read(key) {
@@ -86,13 +113,26 @@ export class VoteStore {
     VoteStore.remove(this.pendingKey);
   }
 
-  loadReceipt() {
-    const receipt = VoteStore.read(this.receiptKey);
-    return receipt && typeof receipt.ballot_hash === "string" ? receipt : null;
+  /** The stored receipt as the server gave it, or null; one past its keeping time is removed. */
+  loadReceipt(now = Date.now()) {
+    const stored = VoteStore.read(this.receiptKey);
+    if (!stored || typeof stored.ballot_hash !== "string") return null;
+    // A receipt saved before keeping times existed has none of its own: the page's applies.
+    if (past(stored.forget_after || this.forgetAfter, now)) {
+      this.forgetReceipt();
+      return null;
+    }
+    const { forget_after: _ignored, ...receipt } = stored;
+    return receipt;
   }
 
   saveReceipt(receipt) {
-    return VoteStore.write(this.receiptKey, receipt);
+    const entry = this.forgetAfter ? { ...receipt, forget_after: this.forgetAfter } : receipt;
+    return VoteStore.write(this.receiptKey, entry);
+  }
+
+  forgetReceipt() {
+    VoteStore.remove(this.receiptKey);
   }
 }
 
@@ -136,14 +176,14 @@ function decodeField(value, field) {
 
 /** One voter in one contest: the page's configuration and the protocol steps. */
 export class Voter {
-  constructor({ election, contest, storageId, manifestUrl, signUrl, castUrl, csrfToken }) {
+  constructor({ election, contest, storageId, forgetAfter, manifestUrl, signUrl, castUrl, csrfToken }) {
     this.election = election;
     this.contest = contest;
     this.manifestUrl = manifestUrl;
     this.signUrl = signUrl;
     this.castUrl = castUrl;
     this.csrfToken = csrfToken;
-    this.store = new VoteStore(election, contest, storageId);
+    this.store = new VoteStore(election, contest, storageId, forgetAfter);
     this.suite = RSABSSA.SHA384.PSS.Randomized();
     this.contestInfo = null;
     this.lastPending = null; // the newest pending vote, in case storage refused it

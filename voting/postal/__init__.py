@@ -1,0 +1,1 @@
+"""Postal ballots: envelope-in-envelope, registered with four eyes, entered twice."""
