@@ -105,57 +105,68 @@ def qr_png(payload: str) -> bytes:
     return out.getvalue()
 
 
-def render(letters: Sequence[Letter], context: LetterContext, *, compress: bool = True) -> bytes:
-    """One page per letter, as PDF bytes."""
-    from fpdf import FPDF
+class Sheet:
+    """An A4 document for a print shop, shared by the voting letters and the postal kits: DejaVu
+    where it is installed (Swedish text), else the core fonts with what latin-1 cannot show
+    replaced; each page can open with the sender, the title and the address in the window."""
 
-    pdf = FPDF(format="A4", unit="mm")
-    pdf.set_compression(compress)
-    pdf.set_auto_page_break(auto=False)
-    pdf.set_margins(20, 15, 20)
-    unicode_font = all(path.is_file() for path in FONTS.values())
-    if unicode_font:
-        for (family, style), path in FONTS.items():
-            pdf.add_font(family, style, str(path))
+    def __init__(self, title: str, author: str, *, compress: bool = True) -> None:
+        from fpdf import FPDF
 
-    def font(family: str, style: str = "", size: float = 10) -> None:
-        if unicode_font:
-            pdf.set_font(family, style, size)
-        else:
-            pdf.set_font(FALLBACK[family], style, size)
+        self.pdf = FPDF(format="A4", unit="mm")
+        self.pdf.set_compression(compress)
+        self.pdf.set_auto_page_break(auto=False)
+        self.pdf.set_margins(20, 15, 20)
+        self.unicode = all(path.is_file() for path in FONTS.values())
+        if self.unicode:
+            for (family, style), path in FONTS.items():
+                self.pdf.add_font(family, style, str(path))
+        self.pdf.set_title(self.text(title))
+        self.pdf.set_author(self.text(author))
 
-    def text(value: str) -> str:
+    def font(self, family: str, style: str = "", size: float = 10) -> None:
+        self.pdf.set_font(family if self.unicode else FALLBACK[family], style, size)
+
+    def text(self, value: str) -> str:
         # Without the TTF only latin-1 renders: replace what does not fit rather than crash.
-        if unicode_font:
+        if self.unicode:
             return value
         value = value.replace("–", "-").replace("—", "-")
         return value.encode("latin-1", "replace").decode("latin-1")
 
-    def para(value: str, size: float = 10, style: str = "", height: float = 5) -> None:
-        font("Sans", style, size)
-        pdf.multi_cell(0, height, text(value), new_x="LMARGIN", new_y="NEXT")
+    def para(self, value: str, size: float = 10, style: str = "", height: float = 5) -> None:
+        self.font("Sans", style, size)
+        self.pdf.multi_cell(0, height, self.text(value), new_x="LMARGIN", new_y="NEXT")
 
+    def letter_page(self, sender: str, title: str, address: list[str]) -> None:
+        """A new page: the sender and the title above the window, the address alone in it, and
+        the cursor below the window's fold for the letter itself."""
+        self.pdf.add_page()
+        self.pdf.set_xy(20, 15)
+        self.para(sender, 9, "B", 4.5)
+        self.para(title, 9, "", 4.5)
+        x, y, width, _height = ADDRESS_BOX
+        self.pdf.set_xy(x, y)
+        self.font("Sans", "", 11)
+        for line in address:
+            self.pdf.set_x(x)
+            self.pdf.cell(width, 5.5, self.text(line), new_x="LEFT", new_y="NEXT")
+        self.pdf.set_xy(20, 100)
+
+    def output(self) -> bytes:
+        return bytes(self.pdf.output())
+
+
+def render(letters: Sequence[Letter], context: LetterContext, *, compress: bool = True) -> bytes:
+    """One page per letter, as PDF bytes."""
     election = context.election
     contact = context.contact
     sender = contact.get("name") or "Valberedningen"
     help_ways = [w for w in (contact.get("phone"), contact.get("email")) if w]
-    pdf.set_title(text(f"Röstbrev – {election.title}"))
-    pdf.set_author(text(sender))
+    sheet = Sheet(f"Röstbrev – {election.title}", sender, compress=compress)
+    pdf, para, font = sheet.pdf, sheet.para, sheet.font
     for letter in letters:
-        pdf.add_page()
-        # Above the window: who sends the letter, and about what.
-        pdf.set_xy(20, 15)
-        para(sender, 9, "B", 4.5)
-        para(election.title, 9, "", 4.5)
-        # In the window: the address alone.
-        x, y, width, _height = ADDRESS_BOX
-        pdf.set_xy(x, y)
-        font("Sans", "", 11)
-        for line in address_lines(letter):
-            pdf.set_x(x)
-            pdf.cell(width, 5.5, text(line), new_x="LEFT", new_y="NEXT")
-        # Below the fold line of the window: the letter.
-        pdf.set_xy(20, 100)
+        sheet.letter_page(sender, election.title, address_lines(letter))
         para(f"Du kan rösta i {election.title}", 15, "B", 7)
         pdf.ln(2)
         para(
@@ -218,4 +229,4 @@ def render(letters: Sequence[Letter], context: LetterContext, *, compress: bool 
             para(f"Kontakta {sender}: {', '.join(help_ways)}.")
         else:
             para(f"Kontakta {sender}.")
-    return bytes(pdf.output())
+    return sheet.output()

@@ -21,7 +21,7 @@ from voting.ballot.codes import check_url, read_code
 from voting.ballot.models import RollEntry, SignatureIssued
 from voting.crypto import pseudonym
 from voting.elections.models import Contest, Election
-from voting.letters.pdf import ADDRESS_BOX, FALLBACK, FONTS, Letter, address_lines, when
+from voting.letters.pdf import Letter, Sheet, address_lines, when
 from voting.members.models import Channel, Member
 from voting.members.services import member_address
 from voting.postal.errors import PostalError
@@ -101,43 +101,14 @@ def kits(session: Session, election: Election) -> tuple[list[Kit], dict[str, int
 
 def render(election: Election, items: list[Kit], base_url: str, contact: dict[str, Any]) -> bytes:
     """Two pages per member: the letter with the return instructions, then the ballot."""
-    from fpdf import FPDF
-
-    pdf = FPDF(format="A4", unit="mm")
-    pdf.set_auto_page_break(auto=False)
-    pdf.set_margins(20, 15, 20)
-    unicode_font = all(path.is_file() for path in FONTS.values())
-    if unicode_font:
-        for (family, style), path in FONTS.items():
-            pdf.add_font(family, style, str(path))
-
-    def text(value: str) -> str:
-        if unicode_font:
-            return value
-        return value.replace("–", "-").encode("latin-1", "replace").decode("latin-1")
-
-    def para(value: str, size: float = 10, style: str = "", height: float = 5) -> None:
-        pdf.set_font("Sans" if unicode_font else FALLBACK["Sans"], style, size)
-        pdf.multi_cell(0, height, text(value), new_x="LMARGIN", new_y="NEXT")
-
     sender = contact.get("name") or "Valberedningen"
     help_ways = [w for w in (contact.get("phone"), contact.get("email")) if w]
     closes = when(election, election.voting_closes)
-    pdf.set_title(text(f"Poströstning – {election.title}"))
-    pdf.set_author(text(sender))
+    sheet = Sheet(f"Poströstning – {election.title}", sender)
+    pdf, para, text = sheet.pdf, sheet.para, sheet.text
     for kit in items:
-        pdf.add_page()
-        pdf.set_xy(20, 15)
-        para(sender, 9, "B", 4.5)
-        para(election.title, 9, "", 4.5)
-        x, y, width, _height = ADDRESS_BOX
-        pdf.set_xy(x, y)
-        pdf.set_font("Sans" if unicode_font else FALLBACK["Sans"], "", 11)
         envelope = Letter(kit.name, kit.address, kit.krets, code=None, voter_code=None)
-        for line in address_lines(envelope):
-            pdf.set_x(x)
-            pdf.cell(width, 5.5, text(line), new_x="LEFT", new_y="NEXT")
-        pdf.set_xy(20, 100)
+        sheet.letter_page(sender, election.title, address_lines(envelope))
         para(f"Du kan poströsta i {election.title}", 15, "B", 7)
         pdf.ln(2)
         para(
@@ -168,7 +139,7 @@ def render(election: Election, items: list[Kit], base_url: str, contact: dict[st
         pdf.ln(2)
         if kit.voter_code is not None:
             para("Din väljarkod", 11, "B", 6)
-            pdf.set_font("Mono" if unicode_font else FALLBACK["Mono"], "B", 13)
+            sheet.font("Mono", "B", 13)
             pdf.cell(0, 7, kit.voter_code, new_x="LMARGIN", new_y="NEXT")
             para(
                 "Väljarkoden är inte hemlig och kan inte användas för att rösta. När röstningen "
@@ -190,10 +161,10 @@ def render(election: Election, items: list[Kit], base_url: str, contact: dict[st
             top = pdf.get_y()
             pdf.rect(20, top, 7, 7)
             pdf.set_xy(31, top)
-            pdf.set_font("Sans" if unicode_font else FALLBACK["Sans"], "", 12)
+            sheet.font("Sans", "", 12)
             pdf.cell(0, 7, text(f"{number}.  {candidate}"), new_x="LMARGIN", new_y="NEXT")
             pdf.ln(3)
-    return bytes(pdf.output())
+    return sheet.output()
 
 
 def kits_pdf(
