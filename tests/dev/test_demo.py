@@ -26,8 +26,8 @@ KRETS_NAMES = {
 }  # fmt: skip
 
 
-def _count(session, model):
-    return session.scalar(select(func.count()).select_from(model))
+def _count(session, model, *where):
+    return session.scalar(select(func.count()).select_from(model).where(*where))
 
 
 def test_demo_load_creates_the_demo_and_is_idempotent(demo_app, clock, tmp_path):
@@ -53,6 +53,10 @@ def test_demo_load_creates_the_demo_and_is_idempotent(demo_app, clock, tmp_path)
     )
     assert _count(db_session, Krets) == 13
     assert _count(db_session, Member) == 500
+    # Every member has a postal address; one in 40 gets a voting letter, one in 40 a ballot.
+    assert _count(db_session, Member, Member.address_enc.is_(None)) == 0
+    assert _count(db_session, Member, Member.channel == "letter") == 12
+    assert _count(db_session, Member, Member.channel == "postal") == 13
     foreningar = db_session.scalars(select(Forening)).all()
     per_krets = {}
     for forening in foreningar:

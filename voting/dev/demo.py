@@ -23,6 +23,7 @@ from voting.admin.services import create_user
 from voting.audit.services import CLI, append
 from voting.elections.models import Election
 from voting.elections.services import create_election
+from voting.members.channels import set_channels_from_csv
 from voting.members.importing import import_foreningar, import_members
 from voting.members.models import Forening, Member
 from voting.members.pnr import make_personnummer
@@ -212,6 +213,36 @@ def member_rows(count: int, seed: int, today: date) -> list[dict[str, str]]:
     return rows
 
 
+STREETS = ("Storgatan", "Kyrkvägen", "Skolgatan", "Parkvägen", "Ringvägen", "Björkvägen")
+# One member in LETTER_EVERY gets a voting letter, and one (another) a postal ballot.
+LETTER_EVERY = 40
+
+
+def with_addresses(rows: list[dict[str, str]], seed: int) -> list[dict[str, str]]:
+    """The rows with a made-up postal address each (the CSV's optional columns), from an RNG of
+    their own so that the rest of the demo stays what the seed gave before addresses existed."""
+    rng = random.Random(seed + 1)  # noqa: S311 - demo data, not secrets
+    for row in rows:
+        row.update(
+            co="",
+            street=f"{rng.choice(STREETS)} {rng.randrange(1, 60)}",
+            postcode=f"1{rng.randrange(10, 99)} {rng.randrange(10, 99)}",
+            city="Stockholm",
+        )
+    return rows
+
+
+def demo_channels(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """A few members on the post: every LETTER_EVERY-th a letter, halfway between a ballot."""
+    chosen = []
+    for index, row in enumerate(rows, start=1):
+        if index % LETTER_EVERY == 0:
+            chosen.append({"member_id": row["member_id"], "channel": "letter"})
+        elif index % LETTER_EVERY == LETTER_EVERY // 2:
+            chosen.append({"member_id": row["member_id"], "channel": "postal"})
+    return chosen
+
+
 def _example(rows: list[dict[str, str]]) -> dict[str, str]:
     """A nominator and a nominee from the same krets, for the printed walk-through."""
     by_krets: dict[str, list[dict[str, str]]] = {}
@@ -308,8 +339,10 @@ def load_demo(
         return None
     election = create_election(session, election_toml(now), now, by=CLI)
     import_foreningar(session, foreningar_rows(), now, by=CLI)
-    rows = member_rows(members, seed, now.date())
+    rows = with_addresses(member_rows(members, seed, now.date()), seed)
     import_members(session, rows, now, by=CLI)
+    # Some members vote by letter or on paper, so those routes show in the demo too.
+    set_channels_from_csv(session, demo_channels(rows), now, by=CLI)
     _demo_candidates(session, election, rows, now)
     existing_staff = set(session.scalars(select(User.email).where(User.email.in_(STAFF_EMAILS))))
     logins = []
