@@ -74,9 +74,13 @@ def register(slug: str, member_ids: tuple[str, ...], by_email: str) -> None:
     except (VotingError, ElectionError) as exc:
         raise _fail(exc) from exc
     click.echo(
-        f"Registered {len(member_ids)} envelopes. Another committee member confirms them with "
+        f"Registered {_envelopes(len(member_ids))}. Another committee member confirms with "
         f"`voting postal confirm {slug} MEMBER_ID... --by EMAIL`."
     )
+
+
+def _envelopes(count: int) -> str:
+    return f"{count} envelope" if count == 1 else f"{count} envelopes"
 
 
 @postal_group.command("confirm")
@@ -103,7 +107,7 @@ def confirm(slug: str, member_ids: tuple[str, ...], confirm_all: bool, by_email:
     except (VotingError, ElectionError) as exc:
         raise _fail(exc) from exc
     aside = [e.member_id for e in done if e.status == SET_ASIDE]
-    click.echo(f"Confirmed {len(done) - len(aside)} envelopes.")
+    click.echo(f"Confirmed {_envelopes(len(done) - len(aside))}.")
     if aside:
         click.echo(
             f"Set aside unopened, as these members voted online: {', '.join(aside)}.", err=True
