@@ -491,13 +491,33 @@ def browser(_playwright_browser: Any) -> Iterator[Any]:
     context.close()
 
 
+def _closed_before_sending(app: Any) -> Any:
+    """Read each response whole and close it before werkzeug's dev server writes it.
+
+    When a browser drops a connection mid-response (it does, on navigation), werkzeug's
+    server raises out of its cleanup before it closes the response, and a static file's handle
+    is left to the garbage collector: an unraisable ResourceWarning in whichever test runs
+    next. Closing first makes that impossible; the pages are small.
+    """
+
+    def wsgi(environ: Any, start_response: Any) -> list[bytes]:
+        response = app(environ, start_response)
+        try:
+            return [b"".join(response)]
+        finally:
+            if hasattr(response, "close"):
+                response.close()
+
+    return wsgi
+
+
 class LiveServer:
     """The app served over real HTTP on loopback, in a thread."""
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, port: int = 0) -> None:
         from werkzeug.serving import make_server
 
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.server = make_server("127.0.0.1", port, _closed_before_sending(app), threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         app.config["BASE_URL"] = self.url
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -59,16 +59,8 @@ def site(
         BASE_URL=url,
         **eid_config(provider.issuer, f"{url}/eid/callback"),
     )
-    from werkzeug.serving import make_server
-
-    server = LiveServer.__new__(LiveServer)
-    server.server = make_server("127.0.0.1", port, app, threaded=True)
-    server.url = url
-    import threading
-
-    server.thread = threading.Thread(target=server.server.serve_forever, daemon=True)
     try:
-        with server:
+        with LiveServer(app, port):
             yield EidSite(app, url, provider)
     finally:
         provider.stop()
