@@ -1,7 +1,7 @@
-"""The log events the verifier reads: their names, exact payloads, and where they may occur.
+"""Every event an election's log holds: the names, which the writers in voting/ import from here,
+and for the events the verifier reads, their exact payloads and where they may occur.
 
-docs/election-record.md ("Log events") is the specification. The writers are in voting/; each
-payload here is the one they write. Pure: the standard library only.
+docs/election-record.md ("Log events") is the specification. Pure: the standard library only.
 """
 
 from __future__ import annotations
@@ -17,11 +17,36 @@ from auditlog.record import HEX64_RE, ID_RE, KRETS_RE, RULE_FIELDS, RecordError,
 __all__ = [
     "BOARD_SEALED",
     "CANDIDATES_PUBLISHED",
+    "DEMO_CANDIDATES_LOADED",
     "ELECTION_CREATED",
+    "ELECTION_SCHEDULE_CHANGED",
     "IGNORED_EVENTS",
+    "LETTERS_DOWNLOADED",
+    "LETTERS_ISSUED",
+    "LETTERS_MOVE_ASKED",
+    "LETTERS_REPLACED",
+    "LINKS_MOVE_ASKED",
+    "LINKS_MOVE_DECIDED",
+    "LINKS_REMINDED",
+    "LINKS_RESENT",
+    "LINKS_SENT",
+    "NOMINATION_ACCEPTED",
+    "NOMINATION_APPROVED",
+    "NOMINATION_CONFIRMED",
+    "NOMINATION_DECLINED",
+    "NOMINATION_REJECTED",
+    "POSTAL_BALLOT_ENTERED",
+    "POSTAL_BALLOT_RESOLVED",
+    "POSTAL_BATCH_ACCEPTED",
+    "POSTAL_BATCH_OPENED",
+    "POSTAL_ENVELOPE_CONFIRMED",
+    "POSTAL_ENVELOPE_REGISTERED",
+    "POSTAL_KITS_MADE",
+    "PRESENTATION_UPDATED",
     "RESULTS_PUBLISHED",
     "ROLL_FROZEN",
     "ROLL_MEMBER_ADDED",
+    "SCHEDULER_JOB_RAN",
     "TALLY_COUNTED",
     "Added",
     "LogEvents",
@@ -36,32 +61,57 @@ BOARD_SEALED = "board.sealed"
 TALLY_COUNTED = "tally.counted"
 RESULTS_PUBLISHED = "results.published"
 # Written by the app too; the verifier reads only that each is a well-formed entry.
+ELECTION_SCHEDULE_CHANGED = "election.schedule_changed"
+NOMINATION_CONFIRMED = "nomination.confirmed"
+NOMINATION_APPROVED = "nomination.approved"
+NOMINATION_REJECTED = "nomination.rejected"
+NOMINATION_ACCEPTED = "nomination.accepted"
+NOMINATION_DECLINED = "nomination.declined"
+PRESENTATION_UPDATED = "presentation.updated"
+LINKS_SENT = "links.sent"
+LINKS_REMINDED = "links.reminded"
+LINKS_RESENT = "links.resent"
+LINKS_MOVE_ASKED = "links.move_asked"
+LINKS_MOVE_DECIDED = "links.move_decided"
+LETTERS_ISSUED = "letters.issued"
+LETTERS_REPLACED = "letters.replaced"
+LETTERS_MOVE_ASKED = "letters.move_asked"
+LETTERS_DOWNLOADED = "letters.downloaded"
+POSTAL_ENVELOPE_REGISTERED = "postal.envelope_registered"
+POSTAL_ENVELOPE_CONFIRMED = "postal.envelope_confirmed"
+POSTAL_BATCH_OPENED = "postal.batch_opened"
+POSTAL_BALLOT_ENTERED = "postal.ballot_entered"
+POSTAL_BALLOT_RESOLVED = "postal.ballot_resolved"
+POSTAL_BATCH_ACCEPTED = "postal.batch_accepted"
+POSTAL_KITS_MADE = "postal.kits_made"
+SCHEDULER_JOB_RAN = "scheduler.job_ran"
+DEMO_CANDIDATES_LOADED = "demo.candidates_loaded"
 IGNORED_EVENTS = (
-    "election.schedule_changed",
-    "nomination.confirmed",
-    "nomination.approved",
-    "nomination.rejected",
-    "nomination.accepted",
-    "nomination.declined",
-    "presentation.updated",
-    "links.sent",
-    "links.reminded",
-    "links.resent",
-    "links.move_asked",
-    "links.move_decided",
-    "letters.issued",
-    "letters.replaced",
-    "letters.move_asked",
-    "letters.downloaded",
-    "postal.envelope_registered",
-    "postal.envelope_confirmed",
-    "postal.batch_opened",
-    "postal.ballot_entered",
-    "postal.ballot_resolved",
-    "postal.batch_accepted",
-    "postal.kits_made",
-    "scheduler.job_ran",
-    "demo.candidates_loaded",
+    ELECTION_SCHEDULE_CHANGED,
+    NOMINATION_CONFIRMED,
+    NOMINATION_APPROVED,
+    NOMINATION_REJECTED,
+    NOMINATION_ACCEPTED,
+    NOMINATION_DECLINED,
+    PRESENTATION_UPDATED,
+    LINKS_SENT,
+    LINKS_REMINDED,
+    LINKS_RESENT,
+    LINKS_MOVE_ASKED,
+    LINKS_MOVE_DECIDED,
+    LETTERS_ISSUED,
+    LETTERS_REPLACED,
+    LETTERS_MOVE_ASKED,
+    LETTERS_DOWNLOADED,
+    POSTAL_ENVELOPE_REGISTERED,
+    POSTAL_ENVELOPE_CONFIRMED,
+    POSTAL_BATCH_OPENED,
+    POSTAL_BALLOT_ENTERED,
+    POSTAL_BALLOT_RESOLVED,
+    POSTAL_BATCH_ACCEPTED,
+    POSTAL_KITS_MADE,
+    SCHEDULER_JOB_RAN,
+    DEMO_CANDIDATES_LOADED,
 )
 SCHEDULE_KEYS = frozenset(
     {"nomination_opens", "nomination_closes", "voting_opens", "voting_closes"}

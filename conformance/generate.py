@@ -246,12 +246,12 @@ def _tokens() -> dict[str, str]:
 
 def _keys(slug: str) -> Keys:
     """The election's log key and contest keys, decrypted with the app's data key."""
-    from voting.audit.keys import PURPOSE
-    from voting.audit.models import LogKey
     from voting.ballot.keys import load_private_key
     from voting.ballot.models import ContestKey
     from voting.crypto import decrypt
     from voting.db import db
+    from voting.log.keys import PURPOSE
+    from voting.log.models import LogKey
 
     row = db.session.get(LogKey, slug)
     if row is None:
@@ -270,13 +270,14 @@ def run(election: Election, workdir: Path) -> tuple[dict[str, Any], Keys]:
     """Run ``election`` to its published record; the record and the election's keys."""
     from ballots.client import VoterClient
     from voting.ballot import services
-    from voting.ballot.links import send_links
-    from voting.ballot.results import publish_results
-    from voting.ballot.tally import tally
     from voting.db import db
     from voting.elections.services import create_election, get_election
+    from voting.lifecycle.candidates import publish_candidates
+    from voting.lifecycle.results import publish_results
+    from voting.lifecycle.roll import send_links
+    from voting.lifecycle.seal import seal_board
+    from voting.lifecycle.tally import tally
     from voting.members.models import Member
-    from voting.nominations import review
     from voting.nominations.models import Nomination, NominationStatus
 
     clock = Clock(START)
@@ -320,9 +321,7 @@ def run(election: Election, workdir: Path) -> tuple[dict[str, Any], Keys]:
                         by_name[last] = str(nomination.id)
             published_at = created.nomination_closes + timedelta(minutes=1)
             clock.moment = published_at
-            review.publish_candidates(
-                s, created, published_at, key_bits=KEY_BITS, confirm_no_vote=True
-            )
+            publish_candidates(s, created, published_at, key_bits=KEY_BITS, confirm_no_vote=True)
             send_links(s, created, published_at, BASE_URL, by="cli")
             contest_ids = {c.krets_code: str(c.id) for c in created.contests}
             krets_of = {
@@ -344,7 +343,7 @@ def run(election: Election, workdir: Path) -> tuple[dict[str, Any], Keys]:
         staff = _envelopes(election, member_ids, clock) if election.postal else []
         clock.moment = closes + timedelta(hours=1)
         with db.transaction() as s:
-            services.seal_board(s, get_election(s, election.slug), clock(), by="cli")
+            seal_board(s, get_election(s, election.slug), clock(), by="cli")
         if election.paper:
             clock.moment += timedelta(hours=1)
             _paper(election, staff, by_name, clock)
@@ -367,11 +366,11 @@ def run(election: Election, workdir: Path) -> tuple[dict[str, Any], Keys]:
 
 def _envelopes(election: Election, member_ids: dict[str, str], clock: Clock) -> list[int]:
     """Two committee members register and confirm the postal envelopes; their ids."""
-    from voting.admin.models import User
     from voting.db import db
     from voting.elections.services import get_election
     from voting.members.models import Channel, Member
     from voting.postal import services as postal
+    from voting.staff.models import User
 
     with db.transaction() as s:
         staff = []

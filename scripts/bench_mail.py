@@ -45,6 +45,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench_setup import free_port, scratch_database  # noqa: E402 - scripts/ is on sys.path
 
+from voting.lifecycle.roll import send_links
+
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 KRETSAR = ["NORRMALM", "SODERMALM", "BROMMA", "FARSTA"]
 OUTBOX_ID_RE = re.compile(rb"^Message-ID:\s*<[^>]*\.outbox(\d+)@", re.I | re.M)
@@ -144,10 +146,9 @@ def insert_members(app: Any, count: int, now: datetime) -> float:
 
 def queue_run(app: Any, slug: str, now: datetime) -> tuple[int, int, float]:
     """Create an election, freeze its roll (untimed); time send_links + commit. (id, n, s)."""
-    from voting.ballot import links
-    from voting.ballot.services import freeze_roll
     from voting.db import db
     from voting.elections.services import create_election
+    from voting.lifecycle.roll import freeze_roll
 
     with app.app_context():
         with db.transaction() as s:
@@ -164,7 +165,7 @@ def queue_run(app: Any, slug: str, now: datetime) -> tuple[int, int, float]:
         start = time.monotonic()
         with db.transaction() as s:
             election = s.get(_election(), election_id)
-            count = links.send_links(s, election, now, "https://val.example.org", by="cli")
+            count = send_links(s, election, now, "https://val.example.org", by="cli")
         elapsed = time.monotonic() - start
     return election_id, count, elapsed
 

@@ -78,13 +78,13 @@ def setup(url: str, voters: int, bits: int, config: Mapping[str, str]) -> tuple[
     """
     from voting import create_app
     from voting.ballot.models import VoterLink
-    from voting.ballot.services import freeze_roll
     from voting.crypto import new_token, token_hash
     from voting.db import db, upgrade
     from voting.elections.services import create_election
+    from voting.lifecycle.candidates import publish_candidates
+    from voting.lifecycle.roll import freeze_roll
     from voting.members.models import Member
     from voting.nominations.models import Nomination
-    from voting.nominations.review import publish_candidates
 
     upgrade(url)
     now = datetime.now(UTC)

@@ -252,8 +252,8 @@ def _shared_connection(
 
 def _reset_process_caches() -> None:
     """Forget the per-process caches: on the shared database, ids and URLs come back."""
-    from voting.audit import keys
     from voting.ballot import codes, services
+    from voting.log import keys
 
     services._MANIFESTS.clear()
     services._SIGNERS.clear()

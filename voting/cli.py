@@ -23,16 +23,18 @@ def db_upgrade() -> None:
 def register(app: Flask) -> None:
     """Attach every command group to ``app.cli``."""
     from voting.admin.cli import admin_group, candidates_group, nominations_group
-    from voting.audit.cli import log_group
+    from voting.audit.cli import export, log_group
     from voting.backup import backup_command
-    from voting.ballot.cli import board_group, links_group, results_group, roll_group, tally, vote
+    from voting.ballot.cli import links_group, roll_group, vote
+    from voting.ballot.reach_cli import status_command, unreachable_command
     from voting.eid.cli import staff_eid_command
     from voting.elections.cli import election_group
     from voting.letters.cli import letters_group
+    from voting.lifecycle.cli import board_group, links_send, results_group, roll_freeze, tally
     from voting.mail.cli import mail_group
     from voting.members.cli import foreningar_group, members_group
     from voting.postal.cli import postal_group
-    from voting.scheduler.cli import scheduler_command
+    from voting.scheduler.cli import schedule, scheduler_command
 
     for group in (
         db_group,
@@ -57,6 +59,12 @@ def register(app: Flask) -> None:
     ):
         app.cli.add_command(group)
     admin_group.add_command(staff_eid_command)  # voting admin eid EMAIL
+    election_group.add_command(export)  # voting election export SLUG
+    roll_group.add_command(roll_freeze)  # voting roll freeze SLUG
+    links_group.add_command(links_send)  # voting links send SLUG
+    mail_group.add_command(status_command)  # voting mail status
+    mail_group.add_command(unreachable_command)  # voting mail unreachable SLUG
+    election_group.add_command(schedule)  # voting election schedule SLUG --voting-closes ...
     if app.config["DEMO"]:
         from voting.dev.cli import demo_group
 

@@ -1,7 +1,5 @@
 """Import every model module so that ``Base.metadata`` knows all tables (for Alembic)."""
 
-from voting.admin.models import User
-from voting.audit.models import AuditEntry, AuditHead, LogKey
 from voting.ballot.models import (
     Ballot,
     BoardSeal,
@@ -11,14 +9,15 @@ from voting.ballot.models import (
     SignatureIssued,
     VoterLink,
 )
-from voting.eid.models import StaffEid
 from voting.elections.models import Contest, Election
 from voting.letters.models import LetterBatch
+from voting.log.models import AuditEntry, AuditHead, LogKey
 from voting.mail.models import OutboxMessage
 from voting.members.models import Forening, Krets, Member
 from voting.nominations.models import Nomination, NominationSubmission
 from voting.postal.models import PaperBallot, PostalBatch, PostalEnvelope
 from voting.scheduler.models import JobRun
+from voting.staff.models import StaffEid, User
 from voting.tokens import LinkToken
 
 __all__ = [

@@ -11,7 +11,6 @@ from typing import Any
 import pyotp
 from sqlalchemy.orm import Session
 
-from voting.admin.models import User
 from voting.admin.services import PASSWORD_HASHER, create_user
 from voting.crypto import encrypt
 from voting.elections.models import Election
@@ -23,6 +22,7 @@ from voting.nominations.models import (
     NominationSubmission,
     SubmissionStatus,
 )
+from voting.staff.models import User
 
 PASSWORD = "correct horse battery staple"
 _ids = itertools.count(1000)

@@ -12,7 +12,6 @@ from sqlalchemy import select
 
 from tests.admin.factories import PASSWORD, make_staff
 from voting.admin.errors import AccountError, LoginError
-from voting.admin.models import User
 from voting.admin.services import (
     LOGIN_FAILED,
     authenticate,
@@ -21,7 +20,8 @@ from voting.admin.services import (
     reset_password,
     totp_secret,
 )
-from voting.audit.services import REGISTER_LOG, entries
+from voting.log.services import REGISTER_LOG, entries
+from voting.staff.models import User
 
 
 def test_create_user_hashes_with_argon2id_and_encrypts_the_secret(db_session, clock):

@@ -11,12 +11,12 @@ from sqlalchemy import select
 
 from tests.admin.conftest import close_nominations
 from tests.admin.factories import PASSWORD
-from voting.admin.models import User
 from voting.admin.services import authenticate
-from voting.audit.services import entries
 from voting.db import db
+from voting.log.services import entries
 from voting.mail.models import OutboxMessage
 from voting.nominations.models import Nomination, NominationStatus
+from voting.staff.models import User
 
 
 def test_admin_create_with_password_on_stdin_prints_secret_and_uri(runner, clock):

@@ -9,11 +9,12 @@ import pytest
 
 from tests.admin.conftest import close_nominations
 from tests.admin.factories import PASSWORD, make_staff
-from voting.admin.errors import AdminError
 from voting.admin.services import authenticate
-from voting.audit.services import entries
 from voting.db import db
 from voting.elections.services import get_election
+from voting.errors import ServiceError
+from voting.lifecycle.candidates import publish_candidates
+from voting.log.services import entries
 from voting.nominations import review
 from voting.nominations.models import Nomination
 
@@ -33,7 +34,7 @@ def _race(app, work, n=2):
             try:
                 result = work(session)
                 session.commit()
-            except AdminError as exc:
+            except ServiceError as exc:
                 session.rollback()
                 result = exc
             with lock:
@@ -54,13 +55,13 @@ def test_two_publications_at_once_make_one_event(app, seed, clock):
     now = close_nominations(clock)
 
     def publish(session):
-        return review.publish_candidates(
+        return publish_candidates(
             session, get_election(session, seed.slug), now, confirm_no_vote=True
         )
 
     outcomes = _race(app, publish)
     assert sum(isinstance(o, list) for o in outcomes) == 1
-    assert sum(isinstance(o, AdminError) for o in outcomes) == 1
+    assert sum(isinstance(o, ServiceError) for o in outcomes) == 1
     db.session.expire_all()
     assert len(entries(db.session, seed.slug, "candidates.published")) == 1
 

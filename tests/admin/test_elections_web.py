@@ -7,9 +7,9 @@ import json
 from datetime import UTC, datetime
 
 from tests.elections.test_election_file import GOOD, NOW
-from voting.audit.services import entries
 from voting.db import db
 from voting.elections.services import get_election
+from voting.log.services import entries
 
 
 def test_upload_creates_the_election(client, login_as):

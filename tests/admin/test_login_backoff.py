@@ -16,9 +16,9 @@ from sqlalchemy import select
 from tests.admin.factories import PASSWORD, make_staff
 from tests.conftest import make_app
 from voting.admin.errors import LoginError
-from voting.admin.models import User
 from voting.admin.services import LOGIN_FAILED, LoginBackoff, claim_login_attempt
 from voting.db import db
+from voting.staff.models import User
 
 BACKOFF = LoginBackoff()  # the defaults: 5 free failures, then 2 s doubling up to 15 minutes
 

@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from tests.admin.factories import PASSWORD, make_staff
 from voting.admin.errors import WeakPassword
-from voting.admin.models import User
 from voting.admin.passwords import check_password_policy
 from voting.admin.services import create_user, reset_password
 from voting.db import db
+from voting.staff.models import User
 
 # (password, the problem's code, words the message must contain)
 WEAK = [

@@ -7,9 +7,9 @@ import re
 import flask_babel
 
 from tests.admin.conftest import close_nominations
-from voting.audit.services import entries
 from voting.db import db
 from voting.elections.models import Election
+from voting.log.services import entries
 
 
 def _ready(client, seed, login_as, clock) -> str:

@@ -12,18 +12,25 @@ from sqlalchemy import select
 from auditlog import canonical_json, verify_chain
 from tests.admin.conftest import close_nominations
 from tests.admin.factories import make_election, make_member, make_nomination, make_staff
-from voting.admin.errors import (
+from voting.crypto import pseudonym
+from voting.elections.services import get_election
+from voting.lifecycle.candidates import (
+    contests_without_vote,
+    no_vote_line,
+    publication_blockers,
+    publication_warnings,
+    publish_candidates,
+)
+from voting.log.services import entries
+from voting.mail.models import OutboxMessage
+from voting.mail.services import message_body
+from voting.nominations import review
+from voting.nominations.errors import (
     CandidatesPublished,
     NoVoteNotConfirmed,
     PublicationBlocked,
     ReviewError,
 )
-from voting.audit.services import entries
-from voting.crypto import pseudonym
-from voting.elections.services import get_election
-from voting.mail.models import OutboxMessage
-from voting.mail.services import message_body
-from voting.nominations import review
 from voting.nominations.models import Nomination, NominationStatus
 
 
@@ -143,18 +150,18 @@ def test_state_guards(db_session, seed, clock):
 
 def test_publication_blockers(db_session, seed, clock):
     election = get_election(db_session, seed.slug)
-    blockers = review.publication_blockers(db_session, election, clock())
+    blockers = publication_blockers(db_session, election, clock())
     assert len(blockers) == 2
     assert "Nomineringsperioden har inte stängt" in blockers[0]
     assert "SODERMALM" in blockers[1]
     assert "1 nominering väntar" in blockers[1]
     # The last second of the period still blocks; the next does not.
-    assert review.publication_blockers(db_session, election, election.nomination_closes)
+    assert publication_blockers(db_session, election, election.nomination_closes)
     review.approve(db_session, db_session.get(Nomination, seed.awaiting), None, clock())
     after = election.nomination_closes + timedelta(seconds=1)
-    assert review.publication_blockers(db_session, election, after) == []
+    assert publication_blockers(db_session, election, after) == []
     with pytest.raises(PublicationBlocked) as info:
-        review.publish_candidates(db_session, election, clock())
+        publish_candidates(db_session, election, clock())
     assert len(info.value.blockers) == 1
     assert election.candidates_published_at is None
 
@@ -169,20 +176,18 @@ def test_warnings_do_not_block(db_session, clock):
         now,
         status=NominationStatus.AWAITING_NOMINEE,
     )
-    warnings = review.publication_warnings(db_session, election)
+    warnings = publication_warnings(db_session, election)
     assert any("1 nominerad har inte svarat" in w for w in warnings)
-    (line,) = [
-        review.no_vote_line(c, n) for c, n in review.contests_without_vote(db_session, election)
-    ]
+    (line,) = [no_vote_line(c, n) for c, n in contests_without_vote(db_session, election)]
     assert line == (
         "Norr (NORR): inga godkända kandidater för 2 platser, ingen omröstning; "
         "platserna står tomma."
     )
     later = election.nomination_closes + timedelta(minutes=1)
-    assert review.publication_blockers(db_session, election, later) == []
+    assert publication_blockers(db_session, election, later) == []
     with pytest.raises(NoVoteNotConfirmed):
-        review.publish_candidates(db_session, election, later)
-    published = review.publish_candidates(db_session, election, later, confirm_no_vote=True)
+        publish_candidates(db_session, election, later)
+    published = publish_candidates(db_session, election, later, confirm_no_vote=True)
     assert published[0]["candidates"] == []
     rule = {
         k: published[0][k] for k in ("seats", "min_selections", "max_selections", "substitutes")
@@ -202,7 +207,7 @@ def test_publish_freezes_the_lists_and_logs_their_hashes(db_session, seed, clock
     review.approve(db_session, zeta, None, now)
     db_session.commit()
     later = close_nominations(clock)
-    published = review.publish_candidates(db_session, election, later, confirm_no_vote=True)
+    published = publish_candidates(db_session, election, later, confirm_no_vote=True)
     db_session.commit()
     assert election.candidates_published_at == later
 
@@ -235,7 +240,7 @@ def test_publish_freezes_the_lists_and_logs_their_hashes(db_session, seed, clock
     with pytest.raises(CandidatesPublished):
         review.reject(db_session, zeta, None, "För sent", later)
     with pytest.raises(PublicationBlocked, match="publicerades redan"):
-        review.publish_candidates(db_session, election, later, confirm_no_vote=True)
+        publish_candidates(db_session, election, later, confirm_no_vote=True)
     assert len(_events(db_session, seed.slug, "candidates.published")) == 1
 
 
@@ -245,7 +250,7 @@ def test_rejected_nomination_can_be_reapproved_before_publication_only(db_sessio
     db_session.commit()
     later = close_nominations(clock)
     election = get_election(db_session, seed.slug)
-    review.publish_candidates(db_session, election, later, confirm_no_vote=True)
+    publish_candidates(db_session, election, later, confirm_no_vote=True)
     db_session.commit()
     with pytest.raises(CandidatesPublished):
         review.approve(db_session, nomination, None, later)

@@ -7,9 +7,9 @@ import json
 from sqlalchemy import select
 
 from tests.admin.conftest import close_nominations
-from voting.audit.services import entries
 from voting.db import db
 from voting.elections.models import Election
+from voting.log.services import entries
 from voting.mail.models import OutboxMessage
 from voting.mail.services import message_body
 from voting.nominations.models import Nomination, NominationStatus

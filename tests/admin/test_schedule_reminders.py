@@ -14,12 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.admin.factories import make_election
-from voting.admin.models import User
-from voting.audit.services import entries
 from voting.db import db
 from voting.elections.models import Election
 from voting.elections.services import get_election
+from voting.log.services import entries
 from voting.scheduler.services import upcoming
+from voting.staff.models import User
 
 SLUG = "val-test"
 URL = f"/admin/val/{SLUG}/schema"

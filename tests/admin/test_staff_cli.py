@@ -9,11 +9,10 @@ import pyotp
 from sqlalchemy import select
 
 from tests.admin.factories import PASSWORD, make_staff
-from voting.admin.models import User
 from voting.admin.services import authenticate, totp_secret
-from voting.audit.services import REGISTER_LOG, entries
 from voting.db import db
-from voting.eid.models import StaffEid
+from voting.log.services import REGISTER_LOG, entries
+from voting.staff.models import StaffEid, User
 
 NEW_PASSWORD = "lila elefanter dansar tango i regnet"
 

@@ -15,8 +15,8 @@ import pytest
 
 from tests.admin.factories import PASSWORD, login, make_staff
 from voting.admin.services import LOGIN_FAILED
-from voting.audit.services import REGISTER_LOG, entries
 from voting.db import db
+from voting.log.services import REGISTER_LOG, entries
 
 NEW_PASSWORD = "lila elefanter dansar tango i regnet"
 

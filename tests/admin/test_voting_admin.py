@@ -22,12 +22,12 @@ from tests.ballot.conftest import (
 )
 from tests.conftest import make_app
 from voting.admin.services import start_session
-from voting.audit.models import AuditEntry
 from voting.ballot.keys import store_contest_key
 from voting.ballot.models import BoardSeal, RollEntry, RollFreeze, VoterLink
 from voting.crypto import pseudonym
 from voting.db import db
 from voting.elections.services import create_election
+from voting.log.models import AuditEntry
 from voting.mail.models import OutboxMessage
 from voting.nominations.models import Nomination, NominationStatus
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.ballot.conftest import setup_voting
-from voting.audit.checkpoints import checkpoints, log_key_json
-from voting.audit.services import append
 from voting.db import db
+from voting.log.checkpoints import checkpoints, log_key_json
+from voting.log.services import append
 
 ROLES = ("anonymous", "auditor", "committee", "admin")
 PAGES = ("/audit/{slug}/log", "/audit/{slug}/checkpoints")

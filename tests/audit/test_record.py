@@ -14,15 +14,15 @@ from auditlog import verify as verifier
 from ballots.client import VoterClient
 from tests.admin.factories import make_election, make_member, make_nomination
 from tests.ballot.conftest import flask_transport
-from voting.audit.models import Checkpoint
-from voting.ballot import services
-from voting.ballot.links import send_links
-from voting.ballot.tally import tally
 from voting.db import db
 from voting.elections.services import get_election
+from voting.lifecycle.candidates import publish_candidates
+from voting.lifecycle.roll import send_links
+from voting.lifecycle.seal import seal_board
+from voting.lifecycle.tally import tally
+from voting.log.models import Checkpoint
 from voting.mail.models import OutboxMessage
 from voting.mail.services import message_body
-from voting.nominations import review
 from voting.nominations.models import NominationStatus
 
 SLUG = "val-record"
@@ -72,7 +72,7 @@ def counted_election(
                 if nominated:
                     make_nomination(s, election, member, now, status=NominationStatus.APPROVED)
         published_at = election.nomination_closes + timedelta(minutes=1)
-        for item in review.publish_candidates(s, election, published_at, key_bits=2048):
+        for item in publish_candidates(s, election, published_at, key_bits=2048):
             candidates[item["krets"]] = item["candidates"]
         contests = {c.krets_code: str(c.id) for c in election.contests}
         send_links(s, election, published_at, base_url, by="cli")
@@ -97,7 +97,7 @@ def counted_election(
         before_seal()
     with db.transaction() as s:
         election = get_election(s, SLUG)
-        services.seal_board(s, election, after, by="cli")
+        seal_board(s, election, after, by="cli")
         result = tally(s, election, seed, after, by="cli")
     return {"slug": SLUG, "contests": contests, "candidates": candidates, "result": result}
 

@@ -102,7 +102,7 @@ def test_make_refuses_bad_input(key):
 
 
 def test_fingerprint_is_the_one_the_app_shows():
-    from voting.audit.keys import fingerprint
+    from voting.log.keys import fingerprint
 
     public = raw(Ed25519PrivateKey.generate())
     digest = hashlib.sha256(public).hexdigest()

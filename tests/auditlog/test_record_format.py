@@ -141,7 +141,7 @@ def test_every_event_the_app_writes_is_documented():
 
 
 def test_the_seed_rule_is_the_one_of_voting_tally():
-    from voting.ballot.tally import MAX_SEED_LENGTH
+    from voting.lifecycle.tally import MAX_SEED_LENGTH
 
     assert SEED_MAX_LENGTH == MAX_SEED_LENGTH
     spaces = {chr(c) for c in range(0x20, sys.maxunicode + 1) if chr(c).isspace()}
@@ -150,7 +150,7 @@ def test_the_seed_rule_is_the_one_of_voting_tally():
 
 @given(st.text(max_size=210))
 def test_seed_problem_refuses_what_voting_tally_refuses(seed):
-    # The server's test, as voting/ballot/tally.py writes it.
+    # The server's test, as voting/lifecycle/tally.py writes it.
     refused = not seed.strip() or len(seed) > SEED_MAX_LENGTH or any(ord(c) < 32 for c in seed)
     assert (seed_problem(seed) is not None) == refused
 

@@ -40,6 +40,7 @@ from ballots.ballot import canonical_ballot
 from ballots.rules import SelectionRule
 from ballots.tally import result_hash, turnout
 from tests.admin.factories import make_member
+from tests.audit import test_record as record_tests
 from tests.audit.test_record import SLUG, counted_election
 from tests.conftest import Clock, make_app
 from voting.ballot import services
@@ -63,7 +64,7 @@ def record(
     shutil.copy(sqlite_template, tmp / "test.db")
     clock = Clock()
     app = make_app(f"sqlite:///{tmp / 'test.db'}", clock, _smtp_server.port, tmp)
-    seal_board = services.seal_board
+    seal_board = record_tests.seal_board
 
     def add_then_seal(session: Any, election: Any, now: Any, *, by: Any) -> Any:
         member = make_member(session, "SYD", "Hedvig", "Ingesson", now)
@@ -71,7 +72,7 @@ def record(
         return seal_board(session, election, now, by=by)
 
     with app.app_context(), pytest.MonkeyPatch.context() as patch:
-        patch.setattr(services, "seal_board", add_then_seal)
+        patch.setattr(record_tests, "seal_board", add_then_seal)
         counted_election(app, clock)
         patch.undo()
         with db.transaction() as s:

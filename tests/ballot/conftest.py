@@ -9,9 +9,9 @@ import pytest
 
 from ballots.client import VoterClient
 from voting.ballot.keys import store_contest_key
-from voting.ballot.links import send_links
 from voting.db import db
 from voting.elections.services import create_election
+from voting.lifecycle.roll import send_links
 from voting.members.models import Member
 from voting.nominations.models import Nomination, NominationStatus
 from voting.nominations.review import candidate_list, list_hash

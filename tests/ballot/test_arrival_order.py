@@ -19,17 +19,17 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import voting.models  # noqa: F401  (every table on Base.metadata, as the migrations see them)
-from voting.ballot import services
-from voting.ballot.cli import (
+from voting.ballot.models import SignatureIssued
+from voting.crypto import pseudonym
+from voting.db import ROOT, Base, db
+from voting.elections.services import get_election
+from voting.lifecycle.cli import (
     CLUSTER_IN_KEY_ORDER,
     OWNER_URL_ENV,
     REWRITE_IN_ONE_TRANSACTION,
     board_compact,
 )
-from voting.ballot.models import SignatureIssued
-from voting.crypto import pseudonym
-from voting.db import ROOT, Base, db
-from voting.elections.services import get_election
+from voting.lifecycle.seal import seal_board
 
 from .conftest import AFTER
 
@@ -152,7 +152,7 @@ def test_the_documented_sql_is_what_board_compact_runs():
 def seal(client, voting, clock) -> dict:
     clock.set(AFTER)
     with db.transaction() as s:
-        services.seal_board(s, get_election(s, voting.slug), AFTER, by="cli")
+        seal_board(s, get_election(s, voting.slug), AFTER, by="cli")
     board = client.get(f"/api/v1/elections/{voting.slug}/board").get_json()
     db.session.rollback()
     db.session.close()

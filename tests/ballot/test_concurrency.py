@@ -12,6 +12,7 @@ from ballots.client import VoterClient
 from voting.ballot.models import Ballot, SignatureIssued
 from voting.db import db
 from voting.elections.models import Election
+from voting.lifecycle.seal import seal_board
 
 from .conftest import flask_transport
 
@@ -90,7 +91,7 @@ def test_writes_that_passed_the_clock_before_the_close_are_refused_after_the_sea
 
     signed = _signed(app, voting)
     with db.transaction() as s:
-        services.seal_board(s, get_election(s, voting.slug), AFTER, by="cli")
+        seal_board(s, get_election(s, voting.slug), AFTER, by="cli")
     contest = voting.contests["SODERMALM"]
     # DURING: as if the request had checked the clock just before the close and only now
     # reached its insert. The seal decides: nothing lands after it.
@@ -139,7 +140,7 @@ def test_the_seal_waits_for_a_cast_in_flight_and_includes_it(app, voting):
     def seal() -> None:
         with app.app_context(), sessions() as s:
             try:
-                services.seal_board(s, get_election(s, voting.slug), AFTER, by="cli")
+                seal_board(s, get_election(s, voting.slug), AFTER, by="cli")
                 s.commit()
             except BaseException as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)
@@ -177,19 +178,19 @@ def test_the_seal_lock_holds_back_its_own_election_only(app):
     import sqlalchemy as sa
     from sqlalchemy.exc import OperationalError
 
-    from voting.ballot.services import _seal_lock
+    from voting.ballot.services import seal_lock
 
     if db.session.get_bind().dialect.name != "postgresql":
         pytest.skip("on SQLite every write transaction is serialized (BEGIN IMMEDIATE)")
     sessions = app.extensions["db"]["sessionmaker"]
     sealing, other = SimpleNamespace(id=101), SimpleNamespace(id=102)
     with sessions() as seal, sessions() as write:
-        _seal_lock(seal, sealing, exclusive=True)
+        seal_lock(seal, sealing, exclusive=True)
         write.execute(sa.text("SET LOCAL lock_timeout = '500ms'"))
-        _seal_lock(write, other, exclusive=False)  # another election: at once
+        seal_lock(write, other, exclusive=False)  # another election: at once
         with pytest.raises(OperationalError, match="lock timeout"):
-            _seal_lock(write, sealing, exclusive=False)  # the election being sealed: waits
+            seal_lock(write, sealing, exclusive=False)  # the election being sealed: waits
         write.rollback()
         seal.rollback()  # the seal ends…
-        _seal_lock(write, sealing, exclusive=False)  # …and its writes go on
+        seal_lock(write, sealing, exclusive=False)  # …and its writes go on
         write.rollback()

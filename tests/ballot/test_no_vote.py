@@ -19,21 +19,23 @@ from auditlog import verify as verifier
 from ballots.client import ClientError, VoterClient, parse_manifest
 from tests.admin.factories import make_election, make_member, make_nomination
 from tests.ballot.conftest import flask_transport
-from voting.admin.errors import NoVoteNotConfirmed
-from voting.audit.models import AuditEntry
-from voting.ballot import results as results_service
 from voting.ballot import services
 from voting.ballot.errors import NoVote, WrongKrets
-from voting.ballot.links import NO_VOTE_KIND, remind, resend_link, send_links
+from voting.ballot.links import NO_VOTE_KIND, remind, resend_link
 from voting.ballot.models import VoterLink
-from voting.ballot.results import protocol_pdf, publish_results, view_model
-from voting.ballot.tally import stored_result
 from voting.db import db
 from voting.elections.services import get_election
+from voting.lifecycle import results as results_service
+from voting.lifecycle.candidates import publish_candidates
+from voting.lifecycle.results import protocol_pdf, publish_results, view_model
+from voting.lifecycle.roll import freeze_roll, send_links
+from voting.lifecycle.seal import seal_board
+from voting.lifecycle.tally import stored_result
+from voting.log.models import AuditEntry
 from voting.mail.models import OutboxMessage
 from voting.mail.services import message_body
 from voting.members.models import Member
-from voting.nominations import review
+from voting.nominations.errors import NoVoteNotConfirmed
 from voting.nominations.models import NominationStatus
 
 SLUG = "val-tomt"
@@ -71,7 +73,7 @@ def _election(clock: Any) -> dict[str, Any]:
 def _publish(facts: dict[str, Any]) -> dict[str, dict[str, Any]]:
     with db.transaction() as s:
         election = get_election(s, SLUG)
-        items = review.publish_candidates(
+        items = publish_candidates(
             s, election, facts["published_at"], key_bits=2048, confirm_no_vote=True
         )
     return {item["krets"]: item for item in items}
@@ -92,7 +94,7 @@ def _tokens() -> dict[str, str]:
 def test_publishing_needs_a_confirmation_naming_each_krets_without_a_vote(app, clock):
     facts = _election(clock)
     with pytest.raises(NoVoteNotConfirmed) as caught, db.transaction() as s:
-        review.publish_candidates(s, get_election(s, SLUG), facts["published_at"], key_bits=2048)
+        publish_candidates(s, get_election(s, SLUG), facts["published_at"], key_bits=2048)
     lines = caught.value.without_vote
     assert len(lines) == 2
     assert any("Tomsta (TOM)" in line and "inga godkända kandidater" in line for line in lines)
@@ -168,7 +170,7 @@ def test_no_signature_and_no_ballot_in_a_krets_without_a_vote(app, clock):
     db.session.rollback()
     clock.set(facts["opens"] + timedelta(hours=1))
     with db.transaction() as s:
-        services.freeze_roll(s, get_election(s, SLUG), clock(), by="cli")
+        freeze_roll(s, get_election(s, SLUG), clock(), by="cli")
     tore, anna = facts["emails"]["Tore"][0], facts["emails"]["Anna"][0]
     with pytest.raises(NoVote), db.transaction() as s:
         services.blind_sign(s, tore, election_id, str(tom), {}, clock())
@@ -217,7 +219,7 @@ def test_an_election_with_kretsar_without_a_vote_runs_to_a_verified_record(
     after = facts["closes"] + timedelta(hours=1)
     clock.set(after)
     with db.transaction() as s:
-        sealed = services.seal_board(s, get_election(s, SLUG), after, by="cli")
+        sealed = seal_board(s, get_election(s, SLUG), after, by="cli")
     # The count on the command line, which says it in the protocol's words.
     counted_cli = runner.invoke(args=["tally", SLUG, "--seed", "kula 7"])
     assert counted_cli.exit_code == 0, counted_cli.output

@@ -14,15 +14,15 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from ballots.tally import result_hash
-from voting.audit.checkpoints import checkpoints, log_key_json
-from voting.audit.models import AuditEntry
-from voting.ballot import results as results_service
-from voting.ballot.cli import results_publish
 from voting.ballot.errors import TransitionBlocked
 from voting.ballot.models import ResultsPublication
-from voting.ballot.tally import stored_result
 from voting.db import db
 from voting.elections.services import get_election
+from voting.lifecycle import results as results_service
+from voting.lifecycle.cli import results_publish
+from voting.lifecycle.tally import stored_result
+from voting.log.checkpoints import checkpoints, log_key_json
+from voting.log.models import AuditEntry
 
 from .conftest import AFTER
 from .test_tally_app import cast_all, run_tally, seal

@@ -11,14 +11,14 @@ import sqlalchemy as sa
 from sqlalchemy import select
 
 from ballots.tally import count, lottery_key, result_bytes
-from voting.audit.models import AuditEntry
-from voting.ballot import services
-from voting.ballot.cli import tally as tally_command
 from voting.ballot.errors import TransitionBlocked
 from voting.ballot.models import Ballot, BoardSeal, Tally
-from voting.ballot.tally import compute, stored_result, tally
 from voting.db import db
 from voting.elections.services import get_election
+from voting.lifecycle.cli import tally as tally_command
+from voting.lifecycle.seal import seal_board
+from voting.lifecycle.tally import compute, stored_result, tally
+from voting.log.models import AuditEntry
 
 from .conftest import AFTER
 
@@ -44,7 +44,7 @@ def cast_all(voting, voter_client):
 
 def seal(slug, now=AFTER):
     with db.transaction() as s:
-        services.seal_board(s, get_election(s, slug), now, by="cli")
+        seal_board(s, get_election(s, slug), now, by="cli")
 
 
 def run_tally(slug, seed=SEED, now=AFTER):

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from ballots.ballot import b64url_decode, b64url_encode
 from ballots.errors import ApiError
-from voting.audit.models import AuditEntry
 from voting.ballot.models import Ballot, RollEntry, SignatureIssued, VoterLink
 from voting.db import db
+from voting.log.models import AuditEntry
 
 from .conftest import AFTER, BEFORE, DURING
 
@@ -241,7 +241,8 @@ def test_remind_mails_only_non_voters(runner, voting, voter_client):
 
 
 def test_manifest_follows_a_schedule_change(client, voting, clock):
-    from voting.elections.services import get_election, reschedule
+    from voting.elections.services import get_election
+    from voting.lifecycle.schedule import reschedule
 
     url = f"/api/v1/elections/{voting.slug}/manifest"
     first = client.get(url).get_json()

@@ -19,11 +19,11 @@ import pytest
 
 from tests.admin.factories import PASSWORD, make_election, make_member, make_nomination, make_staff
 from tests.ballot.conftest import AFTER, setup_voting
-from voting.ballot import results as results_service
-from voting.ballot import services
-from voting.ballot.tally import tally
 from voting.db import db
 from voting.elections.services import get_election
+from voting.lifecycle import results as results_service
+from voting.lifecycle.seal import seal_board
+from voting.lifecycle.tally import tally
 
 pytestmark = pytest.mark.browser
 
@@ -188,7 +188,7 @@ def test_axe_finds_nothing_on_any_page(
     clock.set(AFTER)
     with live_app.app_context():
         with db.transaction() as s:
-            services.seal_board(s, get_election(s, setup.slug), AFTER, by="cli")
+            seal_board(s, get_election(s, setup.slug), AFTER, by="cli")
         with db.transaction() as s:
             tally(s, get_election(s, setup.slug), "röd kula 17", AFTER, by="cli")
         with db.transaction() as s:

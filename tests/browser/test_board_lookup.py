@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.ballot.conftest import AFTER, setup_voting
-from voting.ballot import services
 from voting.db import db
 from voting.elections.services import get_election
+from voting.lifecycle.seal import seal_board
 
 pytestmark = pytest.mark.browser
 
@@ -82,7 +82,7 @@ def test_after_the_close_the_lookup_still_works_and_old_receipts_go(
     code = _vote(page, live_server.url, setup.tokens["S1"])
     clock.set(AFTER)
     with live_app.app_context(), db.transaction() as s:
-        services.seal_board(s, get_election(s, setup.slug), AFTER, by="cli")
+        seal_board(s, get_election(s, setup.slug), AFTER, by="cli")
     # A receipt on this device whose keeping time is over: the board page removes it too.
     stale = 'kongressval.v1.receipt.["annat-val","1","x"]'
     past = (datetime.now(UTC) - timedelta(days=1)).isoformat()

@@ -17,8 +17,8 @@ from tests.admin.factories import (
     make_nomination,
     make_staff,
 )
-from voting.audit.services import entries
 from voting.db import db
+from voting.log.services import entries
 
 pytestmark = pytest.mark.browser
 

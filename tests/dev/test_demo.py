@@ -9,14 +9,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from voting.admin.models import User
 from voting.admin.services import authenticate
-from voting.audit.services import entries
 from voting.dev.demo import KRETSAR, demo_schedule, demo_slug, load_demo, member_rows
 from voting.elections.models import Election
+from voting.log.services import entries
 from voting.members.models import Forening, Krets, Member
 from voting.members.pnr import luhn_digit, parse_personnummer
 from voting.members.services import personnummer_of
+from voting.staff.models import User
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 KRETS_NAMES = {

@@ -6,13 +6,13 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
-from voting.admin.models import User
 from voting.admin.services import totp_secret
 from voting.dev.demo import load_demo
 from voting.dev.views import body_parts
 from voting.mail.delivery import deliver_due
 from voting.mail.services import queue_mail
 from voting.mail.transports import sink_dir
+from voting.staff.models import User
 
 LINK = "http://localhost/nominera/bekrafta/AbC-123_xyz"
 BODY = (

@@ -13,10 +13,8 @@ from tests.ballot.conftest import BEFORE, ELECTION
 from tests.conftest import new_data_key
 from tests.eid.conftest import PNR, TEST_REDIRECT, eid_election, sign_in
 from voting import create_app
-from voting.admin.models import User
 from voting.config import ConfigError
 from voting.db import db
-from voting.eid.models import StaffEid
 from voting.elections.errors import ElectionFileError
 from voting.elections.services import (
     create_election,
@@ -26,6 +24,7 @@ from voting.elections.services import (
 )
 from voting.mail.models import OutboxMessage
 from voting.mail.services import message_body
+from voting.staff.models import StaffEid, User
 
 
 def test_the_election_file_names_the_mode_and_link_is_the_default():
@@ -37,7 +36,7 @@ def test_the_election_file_names_the_mode_and_link_is_the_default():
 
 
 def test_the_mode_changes_until_voting_opens_and_is_logged(app, clock):
-    from voting.audit.models import AuditEntry
+    from voting.log.models import AuditEntry
 
     clock.set(BEFORE)
     with db.transaction() as s:

@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from voting.audit.models import AuditEntry
 from voting.elections.errors import ElectionFileError
 from voting.elections.models import Contest, Election
-from voting.elections.services import create_election, get_election, reschedule
+from voting.elections.services import create_election, get_election
+from voting.lifecycle.schedule import reschedule
+from voting.log.models import AuditEntry
 
 GOOD = """
 slug = "kongress-2021"

@@ -10,7 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from voting.audit.models import AuditEntry
 from voting.elections.errors import ElectionFileError
 from voting.elections.services import (
     create_election,
@@ -19,6 +18,7 @@ from voting.elections.services import (
     parse_election_file,
     parse_reminders,
 )
+from voting.log.models import AuditEntry
 
 FILE = """
 slug = "kongress-2021"

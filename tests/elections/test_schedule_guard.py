@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from tests.admin.factories import make_election
-from voting.audit.services import entries
 from voting.ballot.models import BoardSeal
 from voting.db import db
 from voting.elections.errors import ElectionFileError
@@ -32,9 +31,9 @@ from voting.elections.services import (
     get_election,
     parse_election_file,
     parse_time,
-    reschedule,
-    set_reminders,
 )
+from voting.lifecycle.schedule import reschedule, set_reminders
+from voting.log.services import entries
 
 SLUG = "val-test"
 T0 = datetime(2031, 3, 1, 11, 0, tzinfo=UTC)  # the election is made here, nominations open

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from auditlog import canonical_json
 from auditlog import verify as verifier
 from voting.db import make_engine
+from voting.lifecycle.seal import seal_board
 
 VOTERS = 360
 CLIENT_THREADS = 16
@@ -32,16 +33,15 @@ def export_record(url: str, config: dict[str, str]) -> dict[str, Any]:
     """Close, seal, count and export the election in-process, with a clock after the close."""
     from voting import create_app
     from voting.audit.record import build_record, ensure_final_checkpoint
-    from voting.ballot import services
-    from voting.ballot.tally import tally
     from voting.db import db
     from voting.elections.services import get_election
+    from voting.lifecycle.tally import tally
 
     with create_app({**config, "DATABASE_URL": url}).app_context() as ctx:
         with db.transaction() as s:
             election = get_election(s, "bench")
             after = election.voting_closes + timedelta(hours=1)
-            services.seal_board(s, election, after, by="cli")
+            seal_board(s, election, after, by="cli")
             tally(s, election, "crash test seed", after, by="cli")
             ensure_final_checkpoint(s, election, after)
         with db.transaction() as s:

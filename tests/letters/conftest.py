@@ -13,12 +13,11 @@ import sqlalchemy as sa
 from ballots.client import VoterClient
 from tests.ballot.conftest import BEFORE, DURING, ELECTION, flask_transport
 from voting.ballot.keys import store_contest_key
-from voting.ballot.links import send_links
-from voting.ballot.services import freeze_roll
 from voting.crypto import encrypt
 from voting.db import db
 from voting.elections.services import create_election, get_election
 from voting.letters import services
+from voting.lifecycle.roll import freeze_roll, send_links
 from voting.members.importing import ADDRESS_PURPOSE
 from voting.members.models import Member
 from voting.nominations.models import Nomination, NominationStatus

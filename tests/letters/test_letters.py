@@ -18,14 +18,14 @@ from tests.letters.conftest import (
     session_client,
     set_address,
 )
-from voting.audit.models import AuditEntry
 from voting.ballot.errors import VotingError
-from voting.ballot.link_moves import decide
 from voting.ballot.models import LETTER, LinkMove, VoterLink
 from voting.crypto import token_hash
 from voting.db import db
 from voting.letters import codes, services
 from voting.letters.models import LetterBatch
+from voting.letters.moves import decide
+from voting.log.models import AuditEntry
 from voting.members.models import Member
 
 

@@ -21,11 +21,11 @@ from tests.letters.conftest import (
     setup_letters,
 )
 from voting.admin.services import start_session
-from voting.audit.models import AuditEntry
 from voting.ballot.models import LETTER, LinkMove, VoterLink
 from voting.db import db
 from voting.letters import services
 from voting.letters.models import LetterBatch
+from voting.log.models import AuditEntry
 from voting.mail.models import OutboxMessage
 from voting.members.models import Member
 

@@ -21,12 +21,13 @@ from voting.ballot import links
 from voting.ballot.models import VoterLink
 from voting.db import db
 from voting.elections.models import Election
+from voting.lifecycle.roll import send_links
+from voting.mail.addresses import change_email
 from voting.mail.delivery import deliver_due
 from voting.mail.models import MailStatus, OutboxMessage
 from voting.mail.services import message_body, queue_mail
 from voting.members.importing import import_members
 from voting.members.models import Member
-from voting.members.services import change_email
 
 MEMBERS = ("S1", "S2", "S3", "S4", "B1", "B2")
 
@@ -176,7 +177,7 @@ def test_links_and_reminders_skip_a_bounced_address(app, db_session, clock, voti
     db_session.execute(
         update(VoterLink).where(VoterLink.member_id == "B1").values(revoked_at=clock())
     )
-    assert links.send_links(db_session, election, clock(), "http://localhost", by="cli") == 1
+    assert send_links(db_session, election, clock(), "http://localhost", by="cli") == 1
     assert (
         db_session.scalars(
             select(OutboxMessage).where(OutboxMessage.status == MailStatus.QUEUED)

@@ -20,11 +20,11 @@ from sqlalchemy import func, select
 from ballots.client import VoterClient
 from tests.ballot.conftest import AFTER, flask_transport, setup_voting
 from voting.admin.mail_views import form_prefix
-from voting.audit.models import AuditEntry
-from voting.audit.services import REGISTER_LOG
 from voting.ballot.models import LinkMove, VoterLink
 from voting.db import db
 from voting.elections.services import get_election
+from voting.log.models import AuditEntry
+from voting.log.services import REGISTER_LOG
 from voting.mail.models import OutboxMessage
 from voting.mail.services import message_body
 from voting.members.models import Member

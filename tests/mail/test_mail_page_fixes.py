@@ -14,9 +14,9 @@ from tests.ballot.conftest import flask_transport, setup_voting
 from tests.nominations import conftest as nominations
 from tests.nominations.conftest import SLUG, form_data, nominate_and_confirm
 from voting.admin.mail_views import form_prefix
-from voting.audit.models import AuditEntry
 from voting.ballot.models import LinkMove, VoterLink
 from voting.db import db
+from voting.log.models import AuditEntry
 from voting.mail.delivery import deliver_due
 from voting.mail.models import MailStatus, OutboxMessage
 from voting.members.models import Member

@@ -15,9 +15,9 @@ from tests.ballot.conftest import AFTER, setup_voting
 from tests.conftest import make_app
 from voting.admin.mail_views import form_prefix
 from voting.admin.services import start_session
-from voting.audit.models import AuditEntry
 from voting.ballot.models import LinkMove, VoterLink
 from voting.db import db
+from voting.log.models import AuditEntry
 from voting.mail.delivery import deliver_due
 from voting.mail.models import MailStatus, OutboxMessage
 from voting.members.models import Member

@@ -7,11 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from voting.admin.models import User
 from voting.admin.services import start_session
 from voting.db import db
 from voting.members.models import Krets
 from voting.members.pnr import make_personnummer
+from voting.staff.models import User
 
 HEADER = "member_id,personnummer,first_name,last_name,email,phone,krets,forening"
 KRETSAR = {"SODERMALM": "Södermalm", "BROMMA": "Bromma", "NORRMALM": "Norrmalm"}

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.members.conftest import HEADER, csv_bytes, member_line
-from voting.audit.services import REGISTER_LOG, entries
 from voting.crypto import decrypt
+from voting.log.services import REGISTER_LOG, entries
 from voting.members.channels import set_channel, set_channel_by_rule, set_channels_from_csv
 from voting.members.errors import RegisterError, RegisterImportError
 from voting.members.importing import ADDRESS_PURPOSE, import_members

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.members.conftest import csv_bytes
-from voting.audit.models import AuditEntry
-from voting.audit.services import REGISTER_LOG, entries
+from voting.log.models import AuditEntry
+from voting.log.services import REGISTER_LOG, entries
 from voting.members.errors import RegisterImportError
 from voting.members.importing import import_foreningar
 from voting.members.models import Forening

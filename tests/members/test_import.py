@@ -19,9 +19,9 @@ from tests.members.conftest import (
     good_file,
     member_line,
 )
-from voting.audit.models import AuditEntry
-from voting.audit.services import REGISTER_LOG, entries
 from voting.crypto import keyed_hash
+from voting.log.models import AuditEntry
+from voting.log.services import REGISTER_LOG, entries
 from voting.members.errors import MemberNotFound, PersonnummerError, RegisterImportError
 from voting.members.importing import import_members
 from voting.members.models import Member

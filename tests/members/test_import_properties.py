@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from voting.audit.models import AuditEntry
+from voting.log.models import AuditEntry
 from voting.members.errors import RegisterImportError
 from voting.members.importing import MEMBER_HEADER, import_members
 from voting.members.models import Member

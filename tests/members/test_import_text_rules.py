@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from tests.members.conftest import csv_bytes, member_line
-from voting.audit.models import AuditEntry
+from voting.log.models import AuditEntry
 from voting.members.errors import RegisterImportError
 from voting.members.importing import MEMBER_HEADER, import_foreningar, import_members
 from voting.members.models import Forening, Member

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from tests.members.conftest import ANNA_PNR, csv_bytes, good_file
 from tests.members.test_import import ALL_ERRORS, EXPECTED
-from voting.audit.models import AuditEntry
 from voting.db import db
+from voting.log.models import AuditEntry
 from voting.members.models import Forening, Member
 
 URLS = ["/admin/members", "/admin/members/import", "/admin/members/foreningar/import"]

@@ -21,10 +21,10 @@ from tests.nominations.conftest import (
     nominate_and_confirm,
     rows,
 )
-from voting.audit.models import AuditEntry
 from voting.crypto import pseudonym
 from voting.db import db
 from voting.elections.models import Election
+from voting.log.models import AuditEntry
 from voting.nominations.models import (
     Nomination,
     NominationStatus,

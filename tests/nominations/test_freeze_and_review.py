@@ -26,13 +26,14 @@ from tests.nominations.conftest import (
     rows,
 )
 from voting.admin.services import start_session
-from voting.audit.models import AuditEntry
 from voting.db import db
 from voting.elections.models import Election
+from voting.lifecycle.candidates import publication_blockers
+from voting.log.models import AuditEntry
 from voting.nominations.errors import NotAllowed
 from voting.nominations.models import Nomination, NominationStatus
 from voting.nominations.presentations import update_presentation
-from voting.nominations.review import approve, publication_blockers
+from voting.nominations.review import approve
 
 TEXT = "Jag heter Karl.\nJag vill ha <b>bättre</b> kollektivtrafik."
 LINK = "https://example.org/karl"

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.nominations.conftest import SLUG, form_data, link_in, mails, rows
-from voting.audit.models import AuditEntry
 from voting.crypto import token_hash
 from voting.db import db
+from voting.log.models import AuditEntry
 from voting.nominations.models import (
     Nomination,
     NominationStatus,

@@ -15,9 +15,9 @@ from tests.nominations.conftest import (
     open_as_nominee,
     rows,
 )
-from voting.audit.models import AuditEntry
 from voting.db import db
 from voting.elections.models import Election
+from voting.log.models import AuditEntry
 from voting.nominations.models import Nomination, NominationStatus
 
 # A decline is asked twice; this is the second, confirming press (test_nominee_page.py).

@@ -13,8 +13,8 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
 from tests.nominations.conftest import image_bytes, nominate_and_confirm, open_as_nominee, rows
-from voting.audit.models import AuditEntry
 from voting.db import db
+from voting.log.models import AuditEntry
 from voting.nominations import views
 from voting.nominations.errors import PresentationInvalid
 from voting.nominations.models import Nomination

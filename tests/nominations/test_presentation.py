@@ -17,9 +17,9 @@ from tests.nominations.conftest import (
     open_as_nominee,
     rows,
 )
-from voting.audit.models import AuditEntry
 from voting.db import db
 from voting.elections.models import Election
+from voting.log.models import AuditEntry
 from voting.nominations.models import Nomination
 
 

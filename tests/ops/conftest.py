@@ -24,11 +24,11 @@ import pytest
 import sqlalchemy as sa
 
 from tests.admin.factories import make_election, make_member, make_nomination
-from voting.ballot.links import send_links
 from voting.db import ROOT, db
+from voting.lifecycle.candidates import publish_candidates
+from voting.lifecycle.roll import send_links
 from voting.mail.models import OutboxMessage
 from voting.mail.services import message_body
-from voting.nominations import review
 from voting.nominations.models import NominationStatus
 
 SLUG = "val-drift"
@@ -67,7 +67,7 @@ def open_election(app: Any, clock: Any, per_krets: int = 6, base_url: str = "htt
                 if i < 3:
                     make_nomination(s, election, member, start, status=NominationStatus.APPROVED)
         published = election.nomination_closes + timedelta(minutes=1)
-        lists = review.publish_candidates(s, election, published, key_bits=2048)
+        lists = publish_candidates(s, election, published, key_bits=2048)
         candidates = {item["krets"]: item["candidates"] for item in lists}
         contests = {c.krets_code: str(c.id) for c in election.contests}
         send_links(s, election, published, base_url, by="cli")

@@ -18,9 +18,9 @@ from auditlog.entries import verify_chain
 from tests.audit.test_record import SLUG, counted_election
 from tests.conftest import PG_ADMIN_URL, _pg_admin, _pg_url, make_app
 from tests.ops.conftest import wait_until
-from voting.audit.services import append
 from voting.backup import backup, libpq_url
 from voting.db import db, make_engine
+from voting.log.services import append
 
 pytestmark = pytest.mark.own_database  # gunicorn, CLI or pg_dump processes read the database
 

@@ -21,11 +21,11 @@ import sqlalchemy as sa
 from auditlog import verify as verifier
 from ballots.client import ApiError, VoterClient
 from tests.ops.conftest import TcpProxy, http_get, http_transport, open_election, wait_until
-from voting.ballot import services
 from voting.ballot.models import Ballot, SignatureIssued
-from voting.ballot.tally import tally
 from voting.db import db
 from voting.elections.services import get_election
+from voting.lifecycle.seal import seal_board
+from voting.lifecycle.tally import tally
 
 pytestmark = pytest.mark.own_database  # gunicorn, CLI or pg_dump processes read the database
 
@@ -128,7 +128,7 @@ def test_app_answers_503_while_the_database_is_away_and_recovers(
     clock.set(closed)
     with db.transaction() as s:
         counted = get_election(s, election.slug)
-        services.seal_board(s, counted, closed, by="cli")
+        seal_board(s, counted, closed, by="cli")
         tally(s, counted, "efter omstarten", closed, by="cli")
     outcome = app.test_cli_runner().invoke(
         args=["election", "export", election.slug, "-o", str(tmp_path / "record.json")]
@@ -218,7 +218,7 @@ def test_database_cut_under_load_loses_nothing(app, clock, database_url, gunicor
     clock.set(closed)
     with db.transaction() as s:
         counted = get_election(s, election.slug)
-        services.seal_board(s, counted, closed, by="cli")
+        seal_board(s, counted, closed, by="cli")
         tally(s, counted, "under last", closed, by="cli")
     outcome = app.test_cli_runner().invoke(
         args=["election", "export", election.slug, "-o", str(tmp_path / "record.json")]

@@ -30,12 +30,12 @@ from voting.admin.services import (
     claim_login_attempt,
     logout_everywhere,
 )
-from voting.audit.models import AuditEntry
-from voting.ballot.results import publish_results
-from voting.ballot.services import seal_board
-from voting.ballot.tally import tally
 from voting.db import ROOT, db, upgrade
 from voting.elections.services import get_election
+from voting.lifecycle.results import publish_results
+from voting.lifecycle.seal import seal_board
+from voting.lifecycle.tally import tally
+from voting.log.models import AuditEntry
 
 SQL = ROOT / "deploy" / "postgresql"
 

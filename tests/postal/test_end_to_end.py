@@ -20,17 +20,17 @@ from tests.letters.conftest import (
     session_client,
     set_address,
 )
-from voting.ballot.links import send_links
-from voting.ballot.results import publish_results
-from voting.ballot.services import freeze_roll, seal_board
-from voting.ballot.tally import tally
 from voting.db import db
 from voting.elections.services import create_election, get_election
 from voting.letters import services as letters
+from voting.lifecycle.candidates import publish_candidates
+from voting.lifecycle.results import publish_results
+from voting.lifecycle.roll import freeze_roll, send_links
+from voting.lifecycle.seal import seal_board
+from voting.lifecycle.tally import tally
 from voting.mail.models import OutboxMessage
 from voting.mail.services import message_body
 from voting.members.models import Channel, Member
-from voting.nominations import review
 from voting.nominations.models import Nomination, NominationStatus
 from voting.postal import services
 from voting.postal.models import COUNTED, SET_ASIDE
@@ -85,7 +85,7 @@ def _setup(clock) -> tuple[dict[str, str], dict[str, list[str]], dict[str, str],
         s.flush()
         candidates = {
             item["krets"]: item["candidates"]
-            for item in review.publish_candidates(s, election, BEFORE, key_bits=2048)
+            for item in publish_candidates(s, election, BEFORE, key_bits=2048)
         }
         freeze_roll(s, election, BEFORE, by="cli")
         issued = letters.issue_letters(s, election, BEFORE, BASE_URL, CONTACT, by="scheduler")

@@ -11,14 +11,15 @@ from sqlalchemy.exc import IntegrityError
 
 from ballots.client import ApiError
 from tests.ballot.conftest import AFTER
-from voting.audit.models import AuditEntry
 from voting.ballot.codes import code_lists
 from voting.ballot.errors import TransitionBlocked
 from voting.ballot.models import SignatureIssued
-from voting.ballot.services import seal_board
-from voting.ballot.tally import compute
 from voting.db import db
 from voting.elections.services import get_election
+from voting.lifecycle.roll import send_links
+from voting.lifecycle.seal import seal_board
+from voting.lifecycle.tally import compute
+from voting.log.models import AuditEntry
 from voting.postal import services
 from voting.postal.errors import PostalError
 from voting.postal.models import COUNTED, PENDING, SET_ASIDE, PaperBallot, PostalEnvelope
@@ -350,7 +351,7 @@ def test_postal_members_are_sent_no_link_nor_reminder(postal, clock):
     with db.transaction() as s:
         s.execute(sa.update(VoterLink).values(revoked_at=clock()))
     with db.transaction() as s:
-        sent = links.send_links(s, _election(), clock(), "http://localhost", by="cli")
+        sent = send_links(s, _election(), clock(), "http://localhost", by="cli")
     assert sent > 0
     assert [live(m) for m in ("S3", "S4", "B2")] == [0, 0, 0]
     assert live("S1") == 1

@@ -8,8 +8,8 @@ import re
 from sqlalchemy import select
 
 from tests.ballot.conftest import AFTER
-from voting.audit.models import AuditEntry
 from voting.db import db
+from voting.log.models import AuditEntry
 from voting.postal.models import COUNTED, SET_ASIDE, PostalEnvelope
 
 PAGE = "/admin/val/val-2027/post"

@@ -134,10 +134,10 @@ def test_the_email_change_notice_gives_the_committee_contact(app, clock):
 
     from tests.admin.factories import make_member
     from voting.db import db
+    from voting.mail.addresses import change_email
     from voting.mail.models import OutboxMessage
     from voting.mail.services import message_body
     from voting.members.models import Krets
-    from voting.members.services import change_email
 
     app.config.update(CONTACT)
     with db.transaction() as s:

@@ -11,11 +11,11 @@ import pytest
 
 from ballots.client import VoterClient
 from tests.ballot.conftest import AFTER, flask_transport, setup_voting
-from voting.ballot import results as results_service
-from voting.ballot import services
-from voting.ballot.tally import tally
 from voting.db import db
 from voting.elections.services import get_election
+from voting.lifecycle import results as results_service
+from voting.lifecycle.seal import seal_board
+from voting.lifecycle.tally import tally
 
 STYLE = Path(__file__).resolve().parents[2] / "voting" / "static" / "style.css"
 
@@ -37,7 +37,7 @@ def cast_and_count(client, clock, election) -> None:
         voter.vote(election.slug, election.contests[krets], choices)
     clock.set(AFTER)
     with db.transaction() as s:
-        services.seal_board(s, get_election(s, election.slug), AFTER, by="cli")
+        seal_board(s, get_election(s, election.slug), AFTER, by="cli")
     with db.transaction() as s:
         tally(s, get_election(s, election.slug), "röd kula 17", AFTER, by="cli")
 

@@ -12,12 +12,12 @@ from auditlog import verify as verifier
 from ballots.client import VoterClient
 from tests.admin.factories import make_election, make_member, make_nomination
 from tests.ballot.conftest import flask_transport
-from voting.ballot.tally import tally
 from voting.db import db
 from voting.elections.services import get_election
+from voting.lifecycle.candidates import publish_candidates
+from voting.lifecycle.tally import tally
 from voting.mail.models import OutboxMessage
 from voting.mail.services import message_body
-from voting.nominations import review
 from voting.nominations.models import NominationStatus
 from voting.scheduler.jobs import Status
 from voting.scheduler.services import checkpoint_open_windows, run_due
@@ -67,7 +67,7 @@ def test_scheduled_election_verifies(app, clock, runner, tmp_path):
     assert tick(closes_n + timedelta(seconds=2)) == ["nomination_closes"]
     with db.transaction() as s:
         election = get_election(s, SLUG)
-        published = review.publish_candidates(s, election, clock(), key_bits=2048)
+        published = publish_candidates(s, election, clock(), key_bits=2048)
         candidates = published[0]["candidates"]
         contest = str(election.contests[0].id)
     assert tick(opens) == ["voting_opens"]

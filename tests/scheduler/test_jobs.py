@@ -19,10 +19,10 @@ from tests.scheduler.conftest import (
     make_election,
     publish,
 )
-from voting.audit.models import AuditEntry, Checkpoint
 from voting.ballot.models import BoardSeal, RollFreeze, VoterLink
 from voting.db import db
 from voting.elections.models import Election
+from voting.log.models import AuditEntry, Checkpoint
 from voting.mail.models import OutboxMessage
 from voting.mail.services import message_body
 from voting.scheduler.jobs import JUST_AFTER, Status, plan
@@ -213,7 +213,7 @@ def test_links_wait_for_published_candidates_and_then_catch_up(app, clock):
 
 
 def test_a_manual_seal_before_the_job_is_not_repeated(app, clock):
-    from voting.ballot.services import seal_board
+    from voting.lifecycle.seal import seal_board
 
     slug, _staff = _setup(clock)
     clock.set(VOTING_CLOSES + timedelta(minutes=5))
@@ -286,7 +286,7 @@ def test_concurrent_runs_of_one_job_seal_once_on_postgresql(app, clock):
 
 
 def test_hourly_checkpoint_only_when_the_log_grew_in_an_open_window(app, clock):
-    from voting.audit.services import append
+    from voting.log.services import append
     from voting.scheduler.services import checkpoint_open_windows
 
     slug, _staff = _setup(clock)

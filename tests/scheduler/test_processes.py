@@ -16,10 +16,10 @@ from tests.scheduler.conftest import (
     seconds,
     utc_now,
 )
-from voting.audit.models import AuditEntry
 from voting.ballot.models import BoardSeal
 from voting.db import db
 from voting.elections.models import Election
+from voting.log.models import AuditEntry
 from voting.scheduler.models import JobRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240), pytest.mark.own_database]

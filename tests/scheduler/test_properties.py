@@ -17,10 +17,10 @@ from tests.scheduler.conftest import (
     make_election,
     publish,
 )
-from voting.audit.models import AuditEntry
 from voting.ballot.models import BoardSeal
 from voting.db import db
 from voting.elections.models import Election
+from voting.log.models import AuditEntry
 from voting.scheduler.jobs import Status, plan
 from voting.scheduler.models import JobRun
 from voting.scheduler.services import run_due, run_one

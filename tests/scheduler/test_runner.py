@@ -11,7 +11,7 @@ from sqlalchemy import select
 from tests.scheduler.conftest import make_election, seconds, utc_now
 from voting.db import db
 from voting.elections.models import Election
-from voting.elections.services import reschedule, set_reminders
+from voting.lifecycle.schedule import reschedule, set_reminders
 from voting.scheduler.jobs import JUST_AFTER
 from voting.scheduler.locks import LockError, runner_lock
 from voting.scheduler.runner import WAKE_PREFIX, Runner

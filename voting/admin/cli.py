@@ -16,8 +16,6 @@ import sqlalchemy as sa
 from flask import current_app
 
 from voting import clock
-from voting.admin.errors import AdminError, NoVoteNotConfirmed, PublicationBlocked
-from voting.admin.models import User
 from voting.admin.services import (
     create_user,
     disable_user,
@@ -31,8 +29,17 @@ from voting.auth import Role
 from voting.db import OWNER_URL_ENV, db, owner_transaction, refused_for_rights
 from voting.elections.errors import ElectionError
 from voting.elections.services import get_election
+from voting.errors import ServiceError
+from voting.lifecycle.candidates import (
+    contests_without_vote,
+    no_vote_line,
+    publication_warnings,
+    publish_candidates,
+)
 from voting.nominations import review
+from voting.nominations.errors import NoVoteNotConfirmed, PublicationBlocked
 from voting.nominations.models import Nomination, NominationStatus
+from voting.staff.models import User
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -85,7 +92,7 @@ def admin_create(email: str, role: str, password_stdin: bool, owner_url: str | N
         with as_owner(owner_url) as session:
             user, secret = create_user(session, email, role, password, clock.now())
             address, user_id = user.email, user.id
-    except AdminError as exc:
+    except ServiceError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"Created {role} account {user_id} for {address}.")
     _show_totp(address, secret)
@@ -154,7 +161,7 @@ def admin_disable(email: str, owner_url: str | None) -> None:
         with as_owner(owner_url) as session:
             user, changed = disable_user(session, email, clock.now())
             address = user.email
-    except AdminError as exc:
+    except ServiceError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(
         f"Disabled {address}; its sessions have ended."
@@ -172,7 +179,7 @@ def admin_enable(email: str, owner_url: str | None) -> None:
         with as_owner(owner_url) as session:
             user, changed = enable_user(session, email, clock.now())
             address = user.email
-    except AdminError as exc:
+    except ServiceError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(
         f"Enabled {address}." if changed else f"{address} was enabled already; nothing changed."
@@ -191,7 +198,7 @@ def admin_reset_password(email: str, password_stdin: bool, owner_url: str | None
     try:
         with as_owner(owner_url) as session:
             address = reset_password(session, email, password, clock.now()).email
-    except AdminError as exc:
+    except ServiceError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"New password set for {address}; its sessions have ended.")
 
@@ -205,7 +212,7 @@ def admin_reset_totp(email: str, owner_url: str | None) -> None:
         with as_owner(owner_url) as session:
             user, secret = reset_totp(session, email, clock.now())
             address = user.email
-    except AdminError as exc:
+    except ServiceError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(
         f"New TOTP secret for {address}; its sessions have ended. The old codes no longer work."
@@ -257,7 +264,7 @@ def nominations_list(slug: str, krets: str | None, status: str | None, as_json: 
     try:
         election = get_election(db.session, slug)
         rows = review.list_nominations(db.session, election, krets=krets, status=status)
-    except (ElectionError, AdminError) as exc:
+    except (ElectionError, ServiceError) as exc:
         raise click.ClickException(str(exc)) from exc
     items = [nomination_info(n) for n in rows]
     if as_json:
@@ -290,7 +297,7 @@ def _review(nomination_id: int, action: str, reason: str | None = None) -> str:
             else:
                 review.reject(session, nomination, None, reason or "", clock.now())
             return f"Nomination {nomination.id} is now {nomination.status}."
-    except AdminError as exc:
+    except ServiceError as exc:
         raise click.ClickException(exc.message) from exc
 
 
@@ -330,12 +337,9 @@ def candidates_publish(slug: str, confirm_no_vote: bool) -> None:
     try:
         with db.transaction() as session:
             election = get_election(session, slug)
-            warnings = review.publication_warnings(session, election)
-            without_vote = [
-                review.no_vote_line(c, n)
-                for c, n in review.contests_without_vote(session, election)
-            ]
-            published = review.publish_candidates(
+            warnings = publication_warnings(session, election)
+            without_vote = [no_vote_line(c, n) for c, n in contests_without_vote(session, election)]
+            published = publish_candidates(
                 session,
                 election,
                 clock.now(),
@@ -356,7 +360,7 @@ def candidates_publish(slug: str, confirm_no_vote: bool) -> None:
         for blocker in exc.blockers:
             click.echo(f"  - {blocker}", err=True)
         sys.exit(1)
-    except (ElectionError, AdminError) as exc:
+    except (ElectionError, ServiceError) as exc:
         raise click.ClickException(str(exc)) from exc
     for warning in warnings:
         click.echo(f"Note: {warning}")

@@ -27,19 +27,22 @@ from wtforms import BooleanField, EmailField, HiddenField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from voting import clock
-from voting.admin.models import User
-from voting.admin.views import View, _election_or_404, bp
+from voting.admin.views import bp
 from voting.admin.voting_views import _blockers
 from voting.auth import Role, role_required
-from voting.ballot import link_moves, links
+from voting.ballot import links
 from voting.ballot.errors import VotingError
 from voting.ballot.models import LinkMove, RollEntry
+from voting.ballot.unreachable import Reason, reach, unreachable_csv, unreachable_members
 from voting.db import db
 from voting.elections.models import Election
+from voting.letters import moves as link_moves
+from voting.mail.addresses import change_email
 from voting.mail.models import MailStatus, OutboxMessage
-from voting.mail.unreachable import Reason, reach, unreachable_csv, unreachable_members
 from voting.members.models import Member
-from voting.members.services import change_email, normalize_email
+from voting.members.services import normalize_email
+from voting.staff.models import User
+from voting.web import View, election_or_404
 
 # How many failed mails and bounced members the page lists; the counts above are complete.
 LIST_LIMIT = 200
@@ -184,14 +187,14 @@ def _pending_moves(election: Election) -> list[dict[str, Any]]:
 @role_required(Role.COMMITTEE)
 def mail(slug: str) -> View:
     """The election's mail: counts, failures and bounces; committee only (names are shown)."""
-    return _page(_election_or_404(slug))
+    return _page(election_or_404(slug))
 
 
 @bp.route("/val/<slug>/epost/onabara", methods=["GET"])
 @role_required(Role.COMMITTEE)
 def mail_unreachable(slug: str) -> View:
     """The members of the roll whom mail cannot reach, and why; committee only (names)."""
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     return render_template(
         "admin/unreachable.html",
         election=election,
@@ -205,7 +208,7 @@ def mail_unreachable(slug: str) -> View:
 @role_required(Role.COMMITTEE)
 def mail_unreachable_csv(slug: str) -> Response:
     """The same list as CSV, for a spreadsheet (or for letters by post)."""
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     return Response(
         unreachable_csv(unreachable_members(db.session, election)),
         content_type="text/csv; charset=utf-8",
@@ -219,7 +222,7 @@ def mail_unreachable_csv(slug: str) -> Response:
 @role_required(Role.COMMITTEE)
 def mail_correct(slug: str) -> View:
     """Correct a member's email address and, if asked, send the member a new voting link."""
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     prefix = request.form.get("prefix", "")
     if PREFIX_RE.match(prefix) and prefix != "other":
         form: CorrectEmailForm = CorrectEmailForm(prefix=prefix)
@@ -299,7 +302,7 @@ class DecideMoveForm(FlaskForm):
 @role_required(Role.COMMITTEE)
 def mail_decide_move(slug: str, move_id: int, decision: str) -> View:
     """The second committee member approves (the link is sent) or refuses a moved link."""
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     if not DecideMoveForm().validate_on_submit():
         flash(_("Beslutet kunde inte sparas. Ladda om sidan och försök igen."), "error")
         return _page(election, status=400)

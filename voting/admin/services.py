@@ -20,13 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voting.admin.errors import AccountError, AccountNotFound, LoginError
-from voting.admin.models import User
 from voting.admin.passwords import MAX_PASSWORD_LENGTH as MAX_PASSWORD_LENGTH
 from voting.admin.passwords import MIN_PASSWORD_LENGTH as MIN_PASSWORD_LENGTH
 from voting.admin.passwords import check_password_policy
-from voting.audit.services import REGISTER_LOG, append
 from voting.auth import Role
 from voting.crypto import decrypt, encrypt
+from voting.log.services import REGISTER_LOG, append
+from voting.staff.models import User
 
 # argon2id with the RFC 9106 "second recommended option" (argon2-cffi's defaults, spelled out so
 # that a library upgrade cannot silently lower them): 3 passes over 64 MiB, 4 lanes, 16-byte
@@ -329,7 +329,7 @@ def get_user(session: Session, email: str) -> User:
 
 def list_users(session: Session) -> list[tuple[User, bool]]:
     """Every staff account, by address, and whether an eID may sign in to it."""
-    from voting.eid.models import StaffEid
+    from voting.staff.models import StaffEid
 
     rows = session.execute(
         select(User, StaffEid.user_id)

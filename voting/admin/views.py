@@ -24,13 +24,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from voting import clock
-from voting.admin.errors import (
-    LoginError,
-    NotFound,
-    NoVoteNotConfirmed,
-    PublicationBlocked,
-    ReviewError,
-)
+from voting.admin.errors import LoginError
 from voting.admin.forms import (
     ActionForm,
     ElectionUploadForm,
@@ -50,27 +44,32 @@ from voting.admin.services import (
 from voting.auth import GRANTS, Role, role_required
 from voting.ballot.models import Tally
 from voting.db import db
-from voting.elections.errors import ElectionError, ElectionNotFound
+from voting.elections.errors import ElectionError
 from voting.elections.models import Election
 from voting.elections.services import (
     REMINDERS_FIELD,
     SCHEDULE_FIELDS,
     create_election,
-    get_election,
     list_elections,
     parse_reminders,
     reminder_items,
-    reschedule,
-    set_reminders,
     set_sign_in,
 )
 from voting.extensions import limiter
+from voting.lifecycle.candidates import (
+    contests_without_vote,
+    no_vote_line,
+    publication_blockers,
+    publication_warnings,
+    publish_candidates,
+)
+from voting.lifecycle.schedule import reschedule, set_reminders
 from voting.nominations import review
+from voting.nominations.errors import NotFound, NoVoteNotConfirmed, PublicationBlocked, ReviewError
 from voting.nominations.models import NominationStatus
+from voting.web import View, election_or_404
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-View = str | Response | tuple[str, int]
 
 STATUS_LABELS = {
     NominationStatus.AWAITING_NOMINEE.value: _l("Väntar på kandidatens svar"),
@@ -120,13 +119,6 @@ def safe_next(target: str | None) -> str:
     if parts.scheme or parts.netloc:
         return fallback
     return target
-
-
-def _election_or_404(slug: str) -> Election:
-    try:
-        return get_election(db.session, slug)
-    except ElectionNotFound:
-        abort(404)
 
 
 # --- Login ------------------------------------------------------------------------------
@@ -208,7 +200,7 @@ def dashboard() -> View:
 @role_required(Role.AUDITOR)
 def election(slug: str) -> View:
     """One election: its schedule, its kretsar and how far the review has come."""
-    item = _election_or_404(slug)
+    item = election_or_404(slug)
     counts = review.status_counts(db.session, item)
     return render_template(
         "admin/election.html",
@@ -248,7 +240,7 @@ def _local_naive(item: Election, moment: datetime) -> datetime:
     return item.local(moment).replace(tzinfo=None, microsecond=0)
 
 
-def _reminders_text(hours: list[int] | None) -> str:
+def reminders_text(hours: list[int] | None) -> str:
     """The stored reminder hours as the form shows them: "72, 24"."""
     return ", ".join(str(h) for h in hours or [])
 
@@ -272,12 +264,12 @@ def _reminder_error(message: str) -> str | None:
 def schedule(slug: str) -> View:
     """Edit the four schedule times, entered as wall-clock time in the election's timezone,
     and the reminders, as hours before voting closes."""
-    item = _election_or_404(slug)
+    item = election_or_404(slug)
     form = ScheduleForm()
     if request.method == "GET":
         for field in SCHEDULE_FIELDS:
             getattr(form, field).data = _local_naive(item, getattr(item, field))
-        form.reminders.data = _reminders_text(item.reminder_hours)
+        form.reminders.data = reminders_text(item.reminder_hours)
         form.sign_in.data = item.sign_in
     elif form.validate_on_submit():
         # Only what was changed: a form saved unchanged must not log or move anything.
@@ -334,7 +326,7 @@ def schedule(slug: str) -> View:
 @role_required(Role.COMMITTEE)
 def nominations(slug: str) -> View:
     """Nominations per krets with the member's data and every merged nominator."""
-    item = _election_or_404(slug)
+    item = election_or_404(slug)
     krets = request.args.get("krets") or None
     status = request.args.get("status") or None
     error = None
@@ -428,7 +420,7 @@ def reject(nomination_id: int) -> View:
 @role_required(Role.AUDITOR)
 def candidates(slug: str) -> View:
     """Each krets's candidate list: approved nominations in list order (names only)."""
-    item = _election_or_404(slug)
+    item = election_or_404(slug)
     # Why: the auditor never sees member data, and until publication who was approved is just
     # that. Before it they have the counts on the election's overview; after it, public names.
     if item.candidates_published_at is None and not can_review():
@@ -441,7 +433,7 @@ def candidates(slug: str) -> View:
 @role_required(Role.COMMITTEE)
 def publish(slug: str) -> View:
     """The guard page: what blocks publication, what to know, and the button."""
-    item = _election_or_404(slug)
+    item = election_or_404(slug)
     form = PublishForm()
     status = 200
     if request.method == "POST" and not form.validate_on_submit():
@@ -451,7 +443,7 @@ def publish(slug: str) -> View:
     elif request.method == "POST":
         try:
             with db.transaction() as s:
-                review.publish_candidates(
+                publish_candidates(
                     s,
                     item,
                     clock.now(),
@@ -476,11 +468,9 @@ def publish(slug: str) -> View:
         "admin/publish.html",
         election=item,
         form=form,
-        blockers=review.publication_blockers(db.session, item, now),
-        warnings=review.publication_warnings(db.session, item),
-        without_vote=[
-            review.no_vote_line(c, n) for c, n in review.contests_without_vote(db.session, item)
-        ]
+        blockers=publication_blockers(db.session, item, now),
+        warnings=publication_warnings(db.session, item),
+        without_vote=[no_vote_line(c, n) for c, n in contests_without_vote(db.session, item)]
         if item.candidates_published_at is None
         else [],
         counts=review.status_counts(db.session, item),

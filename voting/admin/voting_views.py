@@ -23,16 +23,19 @@ from wtforms import BooleanField, StringField
 from wtforms.validators import DataRequired, Length
 
 from voting import clock
-from voting.admin.views import View, _election_or_404, bp
+from voting.admin.views import bp
 from voting.auth import Role, role_required
 from voting.ballot import links, services
 from voting.ballot.errors import TransitionBlocked, VotingError
 from voting.ballot.models import Ballot, BoardSeal, RollFreeze, VoterLink
+from voting.ballot.unreachable import reach
 from voting.db import db
 from voting.elections.models import Contest, Election
+from voting.lifecycle.roll import freeze_roll, send_links
+from voting.lifecycle.seal import seal_board
 from voting.mail.models import MailStatus, OutboxMessage
-from voting.mail.unreachable import reach
 from voting.members.models import Member
+from voting.web import View, election_or_404
 
 # The services speak English (they also serve the CLI); the page shows the known blockers in
 # Swedish and falls back to the service's own words for anything new.
@@ -163,7 +166,7 @@ def _page(election: Election, forms: dict[str, FlaskForm], status: int = 200) ->
 @role_required(Role.AUDITOR)
 def voting(slug: str) -> View:
     """The voting phase of one election: counts for everyone, buttons for the committee."""
-    return _page(_election_or_404(slug), _forms())
+    return _page(election_or_404(slug), _forms())
 
 
 Action = Callable[[Session, Election, datetime, FlaskForm], str]
@@ -175,7 +178,7 @@ def _act(slug: str, name: str, failure: str, action: Action) -> View:
     On success: redirect back to the page. On an error: the page again with the reason, and
     nothing written (the transaction is rolled back whole).
     """
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     forms = _forms()
     form = forms[name]
     if not form.validate_on_submit():
@@ -217,7 +220,7 @@ def voting_freeze(slug: str) -> View:
     """``voting roll freeze``: put the register's members on the roll now."""
 
     def run(s: Session, election: Election, now: datetime, form: FlaskForm) -> str:
-        total = sum(services.freeze_roll(s, election, now, by=g.user.id).values())
+        total = sum(freeze_roll(s, election, now, by=g.user.id).values())
         return str(
             ngettext(
                 "Röstlängden är fryst: %(num)s medlem.",
@@ -253,7 +256,7 @@ def voting_send_links(slug: str) -> View:
     """``voting links send``: a link to everyone on the roll without one (freezes if needed)."""
 
     def run(s: Session, election: Election, now: datetime, form: FlaskForm) -> str:
-        count = links.send_links(s, election, now, _base_url(), by=g.user.id)
+        count = send_links(s, election, now, _base_url(), by=g.user.id)
         message = str(
             ngettext(
                 "%(num)s röstlänk är köad i utkorgen.",
@@ -319,7 +322,7 @@ def voting_seal(slug: str) -> View:
     """``voting board seal``: after the close, log each contest's board hash and counts."""
 
     def run(s: Session, election: Election, now: datetime, form: FlaskForm) -> str:
-        data = services.seal_board(s, election, now, by=g.user.id)
+        data = seal_board(s, election, now, by=g.user.id)
         total = sum(c["ballots"] for c in data["contests"])
         return str(
             ngettext(

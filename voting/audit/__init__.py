@@ -1,1 +1,1 @@
-"""The audit log tables and the one append function every state change calls."""
+"""The auditor's side: the log and checkpoint pages, the election record and its API."""

@@ -12,14 +12,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from auditlog.record import FORMAT, VERSION
-from voting.audit.checkpoints import checkpoint_json, checkpoint_now, checkpoints, log_key_json
-from voting.audit.models import AuditHead
-from voting.audit.services import entries
 from voting.ballot import services
 from voting.ballot.codes import code_lists
 from voting.ballot.models import BoardSeal, Tally
-from voting.ballot.tally import stored_result
 from voting.elections.models import Contest, Election
+from voting.lifecycle.tally import stored_result
+from voting.log.checkpoints import checkpoint_json, checkpoint_now, checkpoints, log_key_json
+from voting.log.models import AuditHead
+from voting.log.services import entries
 from voting.postal.paper import paper_record
 
 

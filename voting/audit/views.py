@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import (
     Blueprint,
-    abort,
     flash,
     g,
     jsonify,
@@ -22,28 +21,21 @@ from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from voting import clock
-from voting.audit.checkpoints import checkpoint_json, checkpoints, log_key_json
-from voting.audit.models import AuditEntry
 from voting.audit.record import RecordNotReady, build_record
 from voting.auth import GRANTS, Role, role_required
-from voting.ballot import results
 from voting.ballot.errors import TransitionBlocked
-from voting.ballot.tally import stored_result
 from voting.db import db, parse_id
 from voting.elections.errors import ElectionNotFound
-from voting.elections.models import Election
 from voting.elections.services import get_election
+from voting.lifecycle import results
+from voting.lifecycle.tally import stored_result
+from voting.log.checkpoints import checkpoint_json, checkpoints, log_key_json
+from voting.log.models import AuditEntry
+from voting.web import election_or_404
 
 bp = Blueprint("audit", __name__)
 
 PAGE_SIZE = 100
-
-
-def _election_or_404(slug: str) -> Election:
-    try:
-        return get_election(db.session, slug)
-    except ElectionNotFound:
-        abort(404)
 
 
 @bp.route("/api/v1/elections/<slug>/checkpoints", methods=["GET"])
@@ -118,7 +110,7 @@ def _page_number() -> int:
 @role_required(Role.AUDITOR)
 def log(slug: str) -> str:
     """The election's log, newest last, 100 entries a page, filterable by event type."""
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     types = list(
         db.session.scalars(
             select(AuditEntry.type)
@@ -168,7 +160,7 @@ def log(slug: str) -> str:
 @role_required(Role.AUDITOR)
 def checkpoint_list(slug: str) -> str:
     """The signed checkpoints of the election's log."""
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     return render_template(
         "audit/checkpoints.html",
         election=election,
@@ -184,7 +176,7 @@ def checkpoint_list(slug: str) -> str:
 @role_required(Role.AUDITOR)
 def results_page(slug: str) -> str:
     """The counted result, its hash in the log, and the record to download."""
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     result = stored_result(db.session, election)
     return render_template(
         "audit/results.html",
@@ -203,7 +195,7 @@ def results_page(slug: str) -> str:
 @role_required(Role.COMMITTEE)
 def results_publish(slug: str) -> Response:
     """Publish the counted results (committee); the same as ``voting results publish``."""
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     try:
         with db.transaction() as session:
             results.publish_results(session, get_election(session, slug), clock.now(), by=g.user.id)

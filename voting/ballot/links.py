@@ -18,19 +18,14 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from voting.audit.services import Actor, append
+from auditlog.events import LINKS_REMINDED, LINKS_RESENT, LINKS_SENT
 from voting.ballot.codes import check_url, member_code, read_code, with_voter_code
 from voting.ballot.errors import NoVote, TransitionBlocked, Unauthenticated, VotingError
 from voting.ballot.models import LETTER, RollEntry, SignatureIssued, VoterLink
-from voting.ballot.services import (
-    LINK_GRACE,
-    contest_holds_vote,
-    freeze_roll,
-    published_candidates,
-    roll_frozen,
-)
+from voting.ballot.services import LINK_GRACE, contest_holds_vote, published_candidates, roll_frozen
 from voting.crypto import new_token, pseudonym, token_hash
 from voting.elections.models import SIGN_IN_EID, SIGN_IN_LINK_EID, Contest, Election
+from voting.log.services import Actor, append
 from voting.mail.models import OutboxMessage
 from voting.mail.services import outbox_row, queue_many
 from voting.members.models import Channel, Member
@@ -282,10 +277,11 @@ def _active_links(session: Session, election: Election) -> set[str]:
     )
 
 
-def send_links(
+def queue_links(
     session: Session, election: Election, now: datetime, base_url: str, *, by: Actor
 ) -> int:
-    """Queue a link to every member of the roll who has none yet; freezes the roll if needed.
+    """Queue a link to every member of the frozen roll who has none yet (lifecycle.roll's
+    ``send_links`` freezes the roll first when needed).
 
     A member whose address bounced gets a link but no mail (the committee resends it after
     correcting the address). A member of a krets without a vote gets no link, but a notice
@@ -294,7 +290,7 @@ def send_links(
     if now > election.voting_closes:
         raise TransitionBlocked(["voting has closed"])
     if not roll_frozen(session, election):
-        freeze_roll(session, election, now, by=by)
+        raise TransitionBlocked(["the roll is not frozen"])
     have = _active_links(session, election)
     without_vote = _without_vote(session, election)
     recipients = list(_roll_recipients(session, election))
@@ -312,7 +308,7 @@ def send_links(
     append(
         session,
         election.slug,
-        "links.sent",
+        LINKS_SENT,
         {"count": count, "no_vote_notices": notices, "by": by},
         now,
     )
@@ -375,7 +371,7 @@ def link_would_move(session: Session, election: Election, member: Member) -> boo
     """Whether a new link would go to an address changed since the member's first link.
 
     Such a resend moves the member's vote to another mailbox: it needs two committee members
-    (``voting.ballot.link_moves``).
+    (``voting.letters.moves``).
     """
     if member.email_changed_at is None:
         return False
@@ -401,7 +397,7 @@ def resend_link(
 
     ``by`` is the acting staff account ("cli" from the command line). A link that would move to a
     changed address is refused (``move_needs_approval``) unless ``approved_move`` names the
-    approved request (``voting.ballot.link_moves``).
+    approved request (``voting.letters.moves``).
     """
     check_resend(session, election, member, now)
     moved = link_would_move(session, election, member)
@@ -420,7 +416,7 @@ def resend_link(
     data: dict[str, Any] = {"voter": pseudonym(member.member_id, election.slug), "by": by}
     if moved:
         data["move"] = approved_move
-    append(session, election.slug, "links.resent", data, now)
+    append(session, election.slug, LINKS_RESENT, data, now)
     session.flush()
 
 
@@ -462,7 +458,7 @@ def remind(session: Session, election: Election, now: datetime, base_url: str, *
     # The old token is only stored hashed, so a reminder carries a new link.
     _revoke(session, election, [r.member_id for r in todo], now)
     count = _issue_many(session, election, todo, now, base_url, reminder=True)
-    append(session, election.slug, "links.reminded", {"count": count, "by": by}, now)
+    append(session, election.slug, LINKS_REMINDED, {"count": count, "by": by}, now)
     session.flush()
     return count
 

@@ -18,16 +18,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from auditlog import canonical_json
-from auditlog.events import BOARD_SEALED, ROLL_FROZEN, ROLL_MEMBER_ADDED
-from auditlog.votercodes import list_hash as issued_codes_hash
+from auditlog.events import ROLL_MEMBER_ADDED
 from ballots.ballot import b64url_decode, b64url_encode, ballot_hash, parse_ballot
 from ballots.blindrsa import BlindSigner, verify
 from ballots.board import board_hash, sorted_board
 from ballots.errors import BallotError
 from ballots.rules import holds_vote
-from voting.audit.checkpoints import checkpoint_now
-from voting.audit.keys import ensure_log_key, public_key_b64, sign
-from voting.audit.services import Actor, append
 from voting.ballot import codes
 from voting.ballot.errors import (
     AlreadySigned,
@@ -52,10 +48,11 @@ from voting.ballot.models import (
 from voting.crypto import pseudonym
 from voting.db import insert_for, parse_id
 from voting.elections.models import Contest, Election
+from voting.log.keys import ensure_log_key, public_key_b64, sign
+from voting.log.services import Actor, append
 from voting.members.models import Member
 from voting.nominations.models import Nomination
 from voting.nominations.review import candidate_list
-from voting.postal.counts import sealed_envelopes
 
 LINK_GRACE = timedelta(days=30)  # a link still shows "signature issued?" this long after the close
 
@@ -147,62 +144,6 @@ def _build_manifest(session: Session, election: Election) -> dict[str, Any]:
 
 def roll_frozen(session: Session, election: Election) -> bool:
     return session.get(RollFreeze, election.id) is not None
-
-
-def freeze_roll(
-    session: Session, election: Election, now: datetime, *, by: Actor
-) -> dict[str, int]:
-    """Put every member of the election's kretsar on the roll, once, each with a fresh voter
-    code; log the roll's hash, and per contest its size and the commitment to its codes."""
-    blockers = []
-    if election.candidates_published_at is None:
-        blockers.append("the candidate lists are not published")
-    if roll_frozen(session, election):
-        blockers.append("the roll is already frozen")
-    if blockers:
-        raise TransitionBlocked(blockers)
-    contests = {c.krets_code: c.id for c in election.contests}
-    members = session.execute(
-        select(Contest.id, Member.member_id)
-        .join(Contest, Contest.krets_code == Member.krets_code)
-        .where(Contest.election_id == election.id)
-    ).all()
-    codes_of = codes.freeze_entries(session, election, members, now)
-    per_contest: dict[int, list[str]] = {cid: [] for cid in contests.values()}
-    for contest_id, member_id in members:
-        per_contest[contest_id].append(pseudonym(member_id, election.slug))
-    # Why pseudonyms in the hash: it commits to the exact roll without putting member IDs,
-    # which are guessable, into a published value.
-    roll_hash = hashlib.sha256(
-        canonical_json({str(cid): sorted(p) for cid, p in per_contest.items()})
-    ).hexdigest()
-    session.add(RollFreeze(election_id=election.id, frozen_at=now, roll_hash=roll_hash))
-    sizes = {code: len(per_contest[cid]) for code, cid in contests.items()}
-    # Each contest's roll of voter codes, committed to (salted) so that the record's list of
-    # them can be checked against the log (docs/election-record.md, "Voter codes").
-    committed = {cid: codes.commit_roll(session, cid, codes_of.get(cid, [])) for cid in per_contest}
-    append(
-        session,
-        election.slug,
-        ROLL_FROZEN,
-        {
-            "roll_hash": roll_hash,
-            "contests": [
-                {
-                    "contest": str(cid),
-                    "krets": krets,
-                    "size": sizes[krets],
-                    "codes_hash": committed[cid],
-                }
-                for krets, cid in sorted(contests.items())
-            ],
-            "by": by,
-        },
-        now,
-    )
-    session.flush()
-    checkpoint_now(session, election.slug, now, ROLL_FROZEN)
-    return sizes
 
 
 def add_to_roll(
@@ -469,7 +410,7 @@ def cast(
 SEAL_LOCK_CLASS = 0x4B56  # "KV"
 
 
-def _seal_lock(session: Session, election: Election, *, exclusive: bool) -> None:
+def seal_lock(session: Session, election: Election, *, exclusive: bool) -> None:
     """PostgreSQL: the seal holds its election's lock alone; casts, signings and roll additions
     share it, each until its transaction ends.
 
@@ -494,7 +435,7 @@ def _refuse_if_sealed(session: Session, election: Election) -> None:
     to commit, so this read then sees it; and a seal that starts later waits for this
     transaction, so it counts what this one wrote.
     """
-    _seal_lock(session, election, exclusive=False)
+    seal_lock(session, election, exclusive=False)
     sealed = session.scalar(
         select(BoardSeal.election_id).where(BoardSeal.election_id == election.id)
     )
@@ -516,7 +457,7 @@ def signatures_issued(session: Session, election: Election) -> dict[int, int]:
     )
 
 
-def _ballots(session: Session, contest: Contest) -> list[dict[str, str]]:
+def board_ballots(session: Session, contest: Contest) -> list[dict[str, str]]:
     rows = session.execute(
         select(Ballot.ballot, Ballot.ballot_hash, Ballot.msg_prefix, Ballot.signature)
         .where(Ballot.contest_id == contest.id)
@@ -533,7 +474,7 @@ def board(session: Session, election: Election, now: datetime) -> dict[str, Any]
     for contest in election.contests:
         entry: dict[str, Any] = {"id": str(contest.id), "krets": contest.krets_code}
         if closed:
-            ballots = _ballots(session, contest)
+            ballots = board_ballots(session, contest)
             entry.update(
                 ballots=ballots,
                 board_hash=board_hash(ballots),
@@ -555,45 +496,3 @@ def board(session: Session, election: Election, now: datetime) -> dict[str, Any]
         "sealed": seal is not None,
         "contests": contests,
     }
-
-
-def seal_board(session: Session, election: Election, now: datetime, *, by: Actor) -> dict[str, Any]:
-    """After the close, log the board as one event: each contest's board hash and counts."""
-    # Why first: waits for casts, signings and roll additions still in flight to commit, and
-    # holds back any that start now until the seal is committed (they then see it and are
-    # refused), so the seal covers exactly the board, signatures and roll that stand.
-    _seal_lock(session, election, exclusive=True)
-    blockers = []
-    if now <= election.voting_closes:
-        blockers.append("voting has not closed")
-    if session.get(BoardSeal, election.id) is not None:
-        blockers.append("the board is already sealed")
-    if blockers:
-        raise TransitionBlocked(blockers)
-    issued = signatures_issued(session, election)
-    sizes = roll_sizes(session, election)
-    # Why the issued codes' hash: the list members check their codes against is then the one
-    # signed into the log at the seal, before anyone checked, for everyone the same.
-    lists = codes.code_lists(session, election)
-    data = {
-        "contests": [
-            {
-                "contest": str(c.id),
-                "krets": c.krets_code,
-                "ballots": len(ballots := _ballots(session, c)),
-                "board_hash": board_hash(ballots),
-                "signatures_issued": issued.get(c.id, 0),
-                "roll_size": sizes.get(c.id, 0),
-                "issued_codes_hash": issued_codes_hash(lists[c.id].issued),
-                **sealed_envelopes(session, c.id),  # counted ones are in signatures_issued
-            }
-            for c in election.contests
-        ]
-    }
-    session.add(
-        BoardSeal(election_id=election.id, sealed_at=now, seal=canonical_json(data).decode())
-    )
-    append(session, election.slug, BOARD_SEALED, {**data, "by": by}, now)
-    session.flush()
-    checkpoint_now(session, election.slug, now, BOARD_SEALED)
-    return data

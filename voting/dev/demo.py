@@ -18,11 +18,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from voting.admin.models import User
+from auditlog.events import DEMO_CANDIDATES_LOADED
 from voting.admin.services import create_user
-from voting.audit.services import CLI, append
 from voting.elections.models import Election
 from voting.elections.services import create_election
+from voting.log.services import CLI, append
 from voting.members.channels import set_channels_from_csv
 from voting.members.importing import import_foreningar, import_members
 from voting.members.models import Forening, Member
@@ -33,6 +33,7 @@ from voting.nominations.models import (
     NominationSubmission,
     SubmissionStatus,
 )
+from voting.staff.models import User
 
 TIMEZONE = "Europe/Stockholm"
 
@@ -321,7 +322,7 @@ def _demo_candidates(
             )
             count += 1
     # Demo data made outside the nomination flow says so in the log.
-    append(session, election.slug, "demo.candidates_loaded", {"count": count}, now)
+    append(session, election.slug, DEMO_CANDIDATES_LOADED, {"count": count}, now)
     session.flush()
     return count
 

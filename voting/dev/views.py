@@ -21,11 +21,11 @@ from flask import Blueprint, abort, current_app, render_template
 from sqlalchemy import select
 
 from voting import clock
-from voting.admin.models import User
 from voting.admin.services import totp_secret
 from voting.db import db
 from voting.dev.demo import STAFF_EMAILS
 from voting.mail.transports import SINK_NAME_RE, sink_dir
+from voting.staff.models import User
 
 bp = Blueprint("dev", __name__, url_prefix="/dev")
 

@@ -12,19 +12,18 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from voting.admin.models import User
-from voting.audit.services import REGISTER_LOG, append
 from voting.ballot.errors import NotOnRoll
 from voting.ballot.models import VoterLink
 from voting.ballot.services import contest_holds_vote, member_contest
 from voting.crypto import keyed_hash
 from voting.eid.errors import EidTaken, Refused, SignInFailed
-from voting.eid.models import StaffEid
 from voting.elections.models import SIGN_IN_LINK_EID, Contest, Election
+from voting.log.services import REGISTER_LOG, append
 from voting.members.errors import PersonnummerError
 from voting.members.models import Member
 from voting.members.pnr import parse_personnummer
 from voting.members.services import find_member_by_personnummer
+from voting.staff.models import StaffEid, User
 
 STAFF_PURPOSE = "staff-eid"
 CLI = "cli"

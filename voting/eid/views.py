@@ -11,7 +11,6 @@ from typing import Any
 
 from flask import (
     Blueprint,
-    abort,
     current_app,
     redirect,
     render_template,
@@ -28,22 +27,12 @@ from voting.ballot.voter import VOTER_KEY, remember_eid, session_link, start_vot
 from voting.db import db
 from voting.eid import oidc, services
 from voting.eid.errors import EidError, NotConfigured, Refused, SignInFailed
-from voting.elections.errors import ElectionNotFound
 from voting.elections.models import SIGN_IN_EID, SIGN_IN_LINK_EID, Election
-from voting.elections.services import get_election
 from voting.extensions import limiter
+from voting.web import View, election_or_404
 
 bp = Blueprint("eid", __name__)
 log = logging.getLogger(__name__)
-
-View = str | Response | tuple[str, int]
-
-
-def _election_or_404(slug: str) -> Election:
-    try:
-        return get_election(db.session, slug)
-    except ElectionNotFound:
-        abort(404)
 
 
 def _messages(code: str, election: Election | None) -> tuple[str, str]:
@@ -123,7 +112,7 @@ def _refusal(exc: EidError, election: Election | None, back: str | None) -> tupl
 @bp.route("/val/<slug>/rosta", methods=["GET"])
 def vote_page(slug: str) -> View:
     """The election's voting page: how its members sign in, and the eID button where used."""
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     return render_template(
         "eid/vote.html",
         election=election,
@@ -138,7 +127,7 @@ def vote_page(slug: str) -> View:
 @limiter.limit(lambda: current_app.config["RATELIMIT_LINKS"])
 def vote_start(slug: str) -> View:
     """Begin an eID sign-in for voting (CSRF-checked POST, so no page can start one for you)."""
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     back = url_for("eid.vote_page", slug=slug)
     try:
         if election.sign_in not in (SIGN_IN_EID, SIGN_IN_LINK_EID):

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import select
 
 from voting import clock
-from voting.audit.record import RecordNotReady, build_record, ensure_final_checkpoint
-from voting.audit.services import CLI
 from voting.db import db
 from voting.elections.errors import ElectionError
 from voting.elections.services import (
@@ -21,11 +16,8 @@ from voting.elections.services import (
     create_election,
     format_reminder,
     get_election,
-    reminder_items,
-    reschedule,
-    set_reminders,
 )
-from voting.scheduler.models import JobRun
+from voting.log.services import CLI
 
 
 @click.group("election", help="Create, show and schedule elections.")
@@ -86,7 +78,7 @@ def show(slug: str, as_json: bool) -> None:
     click.echo(f"Times in {election.timezone}:")
     for field in SCHEDULE_FIELDS:
         click.echo(f"  {field:18} {info['schedule'][field]}")
-    click.echo(f"  {'reminders':18} {_reminders_text(election.reminder_hours)} before the close")
+    click.echo(f"  {'reminders':18} {reminders_text(election.reminder_hours)} before the close")
     click.echo("Kretsar:")
     for k in info["kretsar"]:
         click.echo(
@@ -95,92 +87,5 @@ def show(slug: str, as_json: bool) -> None:
         )
 
 
-def _reminders_text(hours: list[int] | None) -> str:
+def reminders_text(hours: list[int] | None) -> str:
     return ", ".join(format_reminder(h) for h in hours or []) or "none"
-
-
-@election_group.command("schedule")
-@click.argument("slug")
-@click.option("--nomination-opens")
-@click.option("--nomination-closes")
-@click.option("--voting-opens")
-@click.option("--voting-closes")
-@click.option(
-    "--reminders",
-    help='Reminders to non-voters before the close: "3d,1d", hours as "72,24", or "none".',
-)
-def schedule(slug: str, reminders: str | None, **times: str | None) -> None:
-    """Change schedule times (ISO 8601, 'now' or 'now+5m'; without offset: local time).
-
-    A running `voting scheduler` picks the change up at its next resync. Once nominations
-    close their times are fixed; once voting opens, voting_opens is fixed and voting_closes
-    may only move to a time later than now; after the close nothing changes.
-    """
-    changes = {k: v for k, v in times.items() if v is not None}
-    if not changes and reminders is None:
-        raise click.UsageError("give at least one of the time options or --reminders")
-    try:
-        with db.transaction() as session:
-            election = get_election(session, slug)
-            now = clock.now()
-            changed = reschedule(session, election, changes, now, by=CLI) if changes else {}
-            lines = [
-                f"{f}: {election.local(old).isoformat()} -> {election.local(new).isoformat()}"
-                for f, (old, new) in changed.items()
-            ]
-            if reminders is not None:
-                result = set_reminders(session, election, reminder_items(reminders), now, by=CLI)
-                if result is not None:
-                    lines.append(
-                        f"reminders: {_reminders_text(result[0])} -> {_reminders_text(result[1])}"
-                    )
-            ran = set(session.scalars(select(JobRun.job).where(JobRun.election_id == election.id)))
-            past = [
-                format_reminder(h)
-                for h in election.reminder_hours or []
-                if election.voting_opens < election.voting_closes - timedelta(hours=h) <= now
-                and now <= election.voting_closes
-                and f"reminder-{h}h" not in ran
-            ]
-    except ElectionError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo("\n".join(lines) if lines else "Nothing changed.")
-    if lines and past:
-        click.echo(
-            f"Note: the reminder(s) {', '.join(past)} before the close are already due and have "
-            "not run; the scheduler sends the latest of them at once."
-        )
-
-
-@election_group.command("export")
-@click.argument("slug")
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Where to write the record (JSON); - for standard output.",
-)
-def export(slug: str, output: Path) -> None:
-    """Write the election record of a counted election, for verify-election."""
-    if str(output) != "-":
-        # Why first: the export writes a final checkpoint; refuse before that, not after.
-        target = output if output.exists() else (output.parent if str(output.parent) else Path("."))
-        if not os.access(target, os.W_OK):
-            raise click.ClickException(f"{output}: cannot write there; give another path with -o")
-    try:
-        with db.transaction() as session:
-            election = get_election(session, slug)
-            ensure_final_checkpoint(session, election, clock.now())
-            record = build_record(session, election)
-    except (ElectionError, RecordNotReady) as exc:
-        raise click.ClickException(str(exc)) from exc
-    text = json.dumps(record, ensure_ascii=False, indent=1) + "\n"
-    if str(output) == "-":
-        click.echo(text, nl=False)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise click.ClickException(f"{output}: {exc.strerror}") from exc
-    click.echo(f"{output}: {record['log']['fingerprint']}", err=True)

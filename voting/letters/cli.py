@@ -9,13 +9,13 @@ import click
 from flask import current_app
 
 from voting import clock
-from voting.audit.services import CLI
 from voting.ballot.errors import VotingError
 from voting.db import db
 from voting.elections.errors import ElectionError
 from voting.elections.services import get_election
 from voting.letters import services
 from voting.letters.services import letter_contact
+from voting.log.services import CLI
 from voting.members.models import Member
 
 SKIPPED = {

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from voting.audit.services import Actor, append
+from auditlog.events import LETTERS_DOWNLOADED, LETTERS_ISSUED, LETTERS_MOVE_ASKED, LETTERS_REPLACED
 from voting.ballot.codes import read_code
 from voting.ballot.errors import (
     NoVote,
@@ -33,6 +33,7 @@ from voting.elections.models import Contest, Election
 from voting.letters.codes import code_hash, new_code, normalize
 from voting.letters.models import LetterBatch
 from voting.letters.pdf import Letter, LetterContext, render
+from voting.log.services import Actor, append
 from voting.mail.models import OutboxMessage
 from voting.members.models import Channel, Member
 from voting.members.services import member_address
@@ -259,7 +260,7 @@ def issue_letters(
         batch = _store(session, election, pdf, len(letters), now)
     data: dict[str, Any] = {"count": len(letters), "by": by}
     data.update({k: v for k, v in skipped.items() if v})
-    append(session, election.slug, "letters.issued", data, now)
+    append(session, election.slug, LETTERS_ISSUED, data, now)
     session.flush()
     return Issued(batch, len(letters), {k: v for k, v in skipped.items() if v})
 
@@ -324,7 +325,7 @@ def replace_letter(
     data: dict[str, Any] = {"count": 1, "by": by}
     if moved:
         data["move"] = approved_move
-    append(session, election.slug, "letters.replaced", data, now)
+    append(session, election.slug, LETTERS_REPLACED, data, now)
     session.flush()
     return batch
 
@@ -338,7 +339,7 @@ def ask_move(
     cutoff: timedelta,
 ) -> LinkMove:
     """Ask for a letter that would move the member's vote; it waits for a second committee
-    member, on the mail page with the moved links (``voting.ballot.link_moves.decide``)."""
+    member, on the mail page with the moved links (``voting.letters.moves.decide``)."""
     check_replace(session, election, member, now)
     if now > election.voting_closes - cutoff:
         hours = int(cutoff.total_seconds() // 3600)
@@ -360,7 +361,7 @@ def ask_move(
     move.status, move.kind = "pending", LETTER
     session.add(move)
     session.flush()
-    append(session, election.slug, "letters.move_asked", {"move": move.id, "by": by}, now)
+    append(session, election.slug, LETTERS_MOVE_ASKED, {"move": move.id, "by": by}, now)
     return move
 
 
@@ -391,7 +392,7 @@ def download(
     pdf = decrypt(batch.pdf_enc, PDF_PURPOSE, aad=election.slug.encode())
     # Why delete: the codes exist nowhere else; once printed, a copy here only adds risk.
     batch.pdf_enc, batch.downloaded_at = None, now
-    append(session, election.slug, "letters.downloaded", {"count": batch.letters, "by": by}, now)
+    append(session, election.slug, LETTERS_DOWNLOADED, {"count": batch.letters, "by": by}, now)
     session.flush()
     return pdf
 

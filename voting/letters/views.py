@@ -25,7 +25,6 @@ from wtforms import BooleanField, StringField
 from wtforms.validators import DataRequired, Length
 
 from voting import clock
-from voting.admin.views import View, _election_or_404
 from voting.auth import Role, role_required
 from voting.ballot.errors import TransitionBlocked, VotingError
 from voting.ballot.voter import VOTER_KEY, start_voter_session
@@ -34,6 +33,7 @@ from voting.extensions import limiter
 from voting.letters import services
 from voting.letters.services import letter_contact
 from voting.members.models import Member
+from voting.web import View, election_or_404
 
 bp = Blueprint("letters", __name__)
 admin_bp = Blueprint("letters_admin", __name__, url_prefix="/admin")
@@ -127,7 +127,7 @@ def _reason(exc: VotingError) -> str:
 
 
 def _page(slug: str, status: int = 200, **forms: FlaskForm) -> tuple[str, int]:
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     return render_template(
         "letters/admin.html",
         election=election,
@@ -149,7 +149,7 @@ def page(slug: str) -> View:
 @role_required(Role.COMMITTEE)
 def issue(slug: str) -> View:
     """``voting letters issue``: new letters for every letter member; old codes stop working."""
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     form = ConfirmForm(prefix="issue")
     if not form.validate_on_submit():
         return _page(slug, 400, issue=form)
@@ -195,7 +195,7 @@ def _cutoff() -> timedelta:
 @role_required(Role.COMMITTEE)
 def replace(slug: str) -> View:
     """A new letter for one member; one that would move the vote waits for a second member."""
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     form = MemberForm(prefix="replace")
     if not form.validate_on_submit():
         return _page(slug, 400, replace=form)
@@ -242,7 +242,7 @@ def replace(slug: str) -> View:
 @role_required(Role.COMMITTEE)
 def download(slug: str, batch_id: int) -> View:
     """The letters PDF, once: it is deleted from the server as it is handed out."""
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     try:
         with db.transaction() as s:
             pdf = services.download(s, election, batch_id, clock.now(), by=g.user.id)

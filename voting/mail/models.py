@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from voting.db import Base, IntPK, UTCTime
 
 # How ``last_error`` begins when the SMTP server refused a mail for good (a 5xx reply); the
-# list of members whom mail cannot reach (``voting.mail.unreachable``) looks for it.
+# list of members whom mail cannot reach (``voting.ballot.unreachable``) looks for it.
 REJECTED_PREFIX = "rejected: "
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from voting.audit.services import REGISTER_LOG, Actor, append
+from voting.log.services import REGISTER_LOG, Actor, append
 from voting.members.errors import RegisterError, RegisterImportError, RowError
 from voting.members.errors import tr as _
 from voting.members.importing import common_checks, read_rows

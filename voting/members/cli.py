@@ -20,8 +20,8 @@ from rich.progress import (
 )
 
 from voting import clock
-from voting.audit.services import CLI
 from voting.db import db
+from voting.log.services import CLI
 from voting.members.channels import (
     RULE_NO_EMAIL,
     set_channel,

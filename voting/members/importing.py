@@ -25,8 +25,8 @@ from flask import current_app
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from voting.audit.services import REGISTER_LOG, Actor, append
 from voting.crypto import decrypt, encrypt, keyed_hash
+from voting.log.services import REGISTER_LOG, Actor, append
 from voting.members.errors import PersonnummerError, RegisterImportError, RowError
 from voting.members.errors import tr as _
 from voting.members.models import Forening, Krets, Member

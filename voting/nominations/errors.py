@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from voting.errors import ServiceError
+
 
 class NominationError(Exception):
     """Base of the nomination errors; ``field`` names the form field at fault, if any."""
@@ -41,3 +43,38 @@ class PresentationInvalid(NominationError):
 
 class PhotoInvalid(PresentationInvalid):
     """The photo is too large, not a JPEG or PNG, or cannot be decoded."""
+
+
+class ReviewError(ServiceError):
+    """A review action does not fit the nomination's or the election's state."""
+
+    status = 409
+
+
+class NotFound(ReviewError):
+    """No nomination or election with that id or slug."""
+
+    status = 404
+
+
+class CandidatesPublished(ReviewError):
+    """The candidate lists are published and frozen; nothing on them may change."""
+
+
+class PublicationBlocked(ReviewError):
+    """The candidate lists cannot be published yet; ``blockers`` says why."""
+
+    def __init__(self, blockers: list[str]) -> None:
+        super().__init__("; ".join(blockers))
+        self.blockers = blockers
+
+
+class NoVoteNotConfirmed(PublicationBlocked):
+    """Some kretsar would hold no vote and the committee has not confirmed them.
+
+    ``without_vote`` holds one line per such krets.
+    """
+
+    def __init__(self, without_vote: list[str]) -> None:
+        super().__init__(without_vote)
+        self.without_vote = without_vote

@@ -15,7 +15,8 @@ from datetime import datetime
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from voting.audit.services import append
+from auditlog.events import PRESENTATION_UPDATED
+from voting.log.services import append
 from voting.nominations.errors import NotAllowed, PresentationInvalid
 from voting.nominations.models import Nomination, NominationStatus
 from voting.nominations.photos import reencode
@@ -91,7 +92,7 @@ def update_presentation(
     append(
         session,
         election.slug,
-        "presentation.updated",
+        PRESENTATION_UPDATED,
         {
             "nomination": nomination.id,
             "photo": nomination.photo is not None,

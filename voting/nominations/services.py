@@ -18,10 +18,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from voting.audit.services import append
+from auditlog.events import NOMINATION_ACCEPTED, NOMINATION_CONFIRMED, NOMINATION_DECLINED
 from voting.crypto import nominator_pseudonym, pseudonym, token_hash
 from voting.db import insert_for
 from voting.elections.models import Contest, Election
+from voting.log.services import append
 from voting.mail.services import queue_mail
 from voting.members.errors import PersonnummerError
 from voting.members.models import Forening, Krets, Member
@@ -396,7 +397,7 @@ def confirm(session: Session, token: str, now: datetime, config: Mapping[str, An
     append(
         session,
         election.slug,
-        "nomination.confirmed",
+        NOMINATION_CONFIRMED,
         {
             "submission": submission.id,
             "nomination": nomination.id,
@@ -531,7 +532,7 @@ def respond(session: Session, nomination: Nomination, accept: bool, now: datetim
     append(
         session,
         election.slug,
-        "nomination.accepted" if accept else "nomination.declined",
+        NOMINATION_ACCEPTED if accept else NOMINATION_DECLINED,
         {"nomination": nomination.id, "nominee": pseudonym(nomination.member_id, election.slug)},
         now,
     )

@@ -18,7 +18,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voting import clock
-from voting.admin.models import User
 from voting.auth import GRANTS, Role
 from voting.ballot.errors import VotingError
 from voting.db import db
@@ -28,6 +27,7 @@ from voting.elections.services import get_election
 from voting.letters.services import letter_contact
 from voting.postal import kit, services
 from voting.postal.models import COUNTED, PENDING, SET_ASIDE
+from voting.staff.models import User
 
 BY = click.option(
     "--by", "by_email", required=True, help="The email of the committee member who acts."

@@ -15,18 +15,19 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from voting.audit.services import Actor, append
+from auditlog.events import POSTAL_KITS_MADE
 from voting.ballot import services as ballot
 from voting.ballot.codes import check_url, read_code
 from voting.ballot.models import RollEntry, SignatureIssued
 from voting.crypto import pseudonym
 from voting.elections.models import Contest, Election
 from voting.letters.pdf import Letter, Sheet, address_lines, when
+from voting.log.services import Actor, append
 from voting.members.models import Channel, Member
 from voting.members.services import member_address
 from voting.postal.errors import PostalError
 
-KITS_MADE = "postal.kits_made"
+KITS_MADE = POSTAL_KITS_MADE
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,21 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from auditlog import canonical_json
-from voting.audit.services import append
+from auditlog.events import (
+    POSTAL_BALLOT_ENTERED,
+    POSTAL_BALLOT_RESOLVED,
+    POSTAL_BATCH_ACCEPTED,
+    POSTAL_BATCH_OPENED,
+    POSTAL_ENVELOPE_CONFIRMED,
+    POSTAL_ENVELOPE_REGISTERED,
+)
 from voting.ballot import services as ballot
 from voting.ballot.errors import NotOnRoll
 from voting.ballot.models import BoardSeal, SignatureIssued
 from voting.crypto import pseudonym
 from voting.db import insert_for
 from voting.elections.models import Contest, Election
+from voting.log.services import append
 from voting.members.models import Channel, Member
 from voting.postal.errors import PostalError
 from voting.postal.models import (
@@ -43,12 +51,12 @@ so no blinded message matches it and ``blind_sign`` refuses the member as alread
 UNREADABLE_MARK = "x"  # typed for a ballot that cannot be read
 BLANK_MARK = "0"  # typed for a ballot with no name marked
 
-ENVELOPE_REGISTERED = "postal.envelope_registered"
-ENVELOPE_CONFIRMED = "postal.envelope_confirmed"
-BATCH_OPENED = "postal.batch_opened"
-BALLOT_ENTERED = "postal.ballot_entered"
-BALLOT_RESOLVED = "postal.ballot_resolved"
-BATCH_ACCEPTED = "postal.batch_accepted"
+ENVELOPE_REGISTERED = POSTAL_ENVELOPE_REGISTERED
+ENVELOPE_CONFIRMED = POSTAL_ENVELOPE_CONFIRMED
+BATCH_OPENED = POSTAL_BATCH_OPENED
+BALLOT_ENTERED = POSTAL_BALLOT_ENTERED
+BALLOT_RESOLVED = POSTAL_BALLOT_RESOLVED
+BATCH_ACCEPTED = POSTAL_BATCH_ACCEPTED
 
 
 # --- Outer envelopes ----------------------------------------------------------------------

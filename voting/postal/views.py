@@ -19,7 +19,6 @@ from wtforms import IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
 from voting import clock
-from voting.admin.views import View, _election_or_404
 from voting.auth import Role, role_required
 from voting.ballot.errors import VotingError
 from voting.db import db
@@ -28,6 +27,7 @@ from voting.letters.services import letter_contact
 from voting.postal import kit, services
 from voting.postal.errors import PostalError
 from voting.postal.models import PaperBallot, PostalBatch
+from voting.web import View, election_or_404
 
 bp = Blueprint("postal_admin", __name__, url_prefix="/admin")
 
@@ -128,7 +128,7 @@ def _contests(election: Election) -> list[Contest]:
 
 
 def _page(slug: str, status: int = 200, **forms: FlaskForm) -> tuple[str, int]:
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     batch_form = forms.get("batch") or BatchForm(prefix="batch")
     batch_form.contest.choices = [(c.id, c.krets.name) for c in _contests(election)]
     counts = services.envelope_counts(db.session, election)
@@ -164,7 +164,7 @@ def _failed(exc: VotingError | IntegrityError) -> str:
 @role_required(Role.COMMITTEE)
 def register(slug: str) -> View:
     """Register one returned outer envelope; a second member confirms it."""
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     form = EnvelopeForm(prefix="envelope")
     if not form.validate_on_submit():
         return _page(slug, 400, envelope=form)
@@ -183,7 +183,7 @@ def register(slug: str) -> View:
 @role_required(Role.COMMITTEE)
 def confirm(slug: str) -> View:
     """The second committee member confirms an envelope (or sees it set aside)."""
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     form = ConfirmForm()
     if not form.validate_on_submit():
         return _page(slug, 400)
@@ -212,7 +212,7 @@ def confirm(slug: str) -> View:
 @role_required(Role.COMMITTEE)
 def open_batch(slug: str) -> View:
     """Open inner envelopes of one krets together, as a numbered batch."""
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     form = BatchForm(prefix="batch")
     form.contest.choices = [(c.id, c.krets.name) for c in _contests(election)]
     if not form.validate_on_submit():
@@ -258,7 +258,7 @@ def _next_position(batch: PostalBatch, user_id: int) -> int | None:
 def _batch_page(
     slug: str, batch_id: int, status: int = 200, form: EntryForm | None = None
 ) -> tuple[str, int]:
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     batch = _batch_or_404(election, batch_id)
     contest = db.session.get_one(Contest, batch.contest_id)
     candidates = services.ballot.published_candidates(db.session, contest)
@@ -289,7 +289,7 @@ def batch(slug: str, batch_id: int) -> View:
 @role_required(Role.COMMITTEE)
 def enter(slug: str, batch_id: int) -> View:
     """Enter one paper ballot (first or second entry); then on to the next."""
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     form = EntryForm(prefix="entry")
     if not form.validate_on_submit():
         return _batch_page(slug, batch_id, 400, form)
@@ -315,7 +315,7 @@ def enter(slug: str, batch_id: int) -> View:
 @role_required(Role.COMMITTEE)
 def resolve(slug: str, batch_id: int) -> View:
     """Settle a ballot whose two entries differ, with the paper ballot at hand."""
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     form = ResolveForm(prefix="resolve")
     if not form.validate_on_submit():
         flash(_("Ange röstsedelns nummer och numren, 0 eller x."), "error")
@@ -342,7 +342,7 @@ def resolve(slug: str, batch_id: int) -> View:
 @role_required(Role.COMMITTEE)
 def accept(slug: str, batch_id: int) -> View:
     """Accept a batch whose ballots are all entered twice and agree."""
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     if not FlaskForm().validate_on_submit():
         return _batch_page(slug, batch_id, 400)
     try:
@@ -366,7 +366,7 @@ def accept(slug: str, batch_id: int) -> View:
 @role_required(Role.COMMITTEE)
 def kits(slug: str) -> View:
     """The postal kits PDF (letter, ballot, return instructions) for the print shop."""
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     if not FlaskForm().validate_on_submit():
         return _page(slug, 400)
     try:

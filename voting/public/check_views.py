@@ -5,25 +5,18 @@ from __future__ import annotations
 
 from email.utils import parseaddr
 
-from flask import abort, current_app, jsonify, render_template, url_for
+from flask import current_app, jsonify, render_template, url_for
 from werkzeug.wrappers import Response
 
 from voting.ballot.codes import published_lists
 from voting.db import db
 from voting.elections.errors import ElectionNotFound
-from voting.elections.models import Election
 from voting.elections.services import get_election
 from voting.public.views import bp
+from voting.web import election_or_404
 
 # The lists do not change after the seal; a cache may keep them a while.
 LISTS_MAX_AGE = 300
-
-
-def _election_or_404(slug: str) -> Election:
-    try:
-        return get_election(db.session, slug)
-    except ElectionNotFound:
-        abort(404)
 
 
 def _contacts() -> dict[str, str | None]:
@@ -62,7 +55,7 @@ def check_page(slug: str) -> str:
     server learns nothing about who checked which code. The input has no name, so even a form
     submitted without the script sends no code.
     """
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     return render_template(
         "public/check.html",
         election=election,
@@ -76,5 +69,5 @@ def check_page(slug: str) -> str:
 @bp.route("/val/<slug>/kontrollera/hjalp", methods=["GET"])
 def check_guide(slug: str) -> str:
     """The member's guide: what the voter code is, how to check it, what to do if it is wrong."""
-    election = _election_or_404(slug)
+    election = election_or_404(slug)
     return render_template("public/check_guide.html", election=election, contacts=_contacts())

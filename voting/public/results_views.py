@@ -8,12 +8,12 @@ from flask import abort, jsonify, render_template
 from werkzeug.wrappers import Response
 
 from voting import clock
-from voting.ballot import results
-from voting.ballot.tally import stored_result
 from voting.db import db
 from voting.elections.errors import ElectionNotFound
 from voting.elections.models import Election
 from voting.elections.services import get_election
+from voting.lifecycle import results
+from voting.lifecycle.tally import stored_result
 from voting.public.views import bp
 
 

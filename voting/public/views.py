@@ -13,13 +13,14 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
 from voting import OUTAGE_ERRORS, clock
-from voting.ballot import results, services
+from voting.ballot import services
 from voting.config import ConfigError, check_secrets
 from voting.db import MIGRATIONS, db
 from voting.elections.errors import ElectionNotFound
 from voting.elections.models import Contest
 from voting.elections.services import get_election, list_elections
 from voting.extensions import limiter
+from voting.lifecycle import results
 
 bp = Blueprint("public", __name__)
 

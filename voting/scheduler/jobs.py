@@ -18,21 +18,24 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from voting.admin.models import User
-from voting.audit.checkpoints import checkpoint_now
-from voting.audit.models import AuditHead, Checkpoint
-from voting.audit.services import SCHEDULER, append
+from auditlog.events import SCHEDULER_JOB_RAN
 from voting.auth import Role
 from voting.ballot import links
 from voting.ballot.models import BoardSeal
-from voting.ballot.services import freeze_roll, roll_frozen, seal_board
+from voting.ballot.services import roll_frozen
+from voting.ballot.unreachable import reach
 from voting.db import insert_for
 from voting.elections.models import Election
 from voting.letters.services import issue_letters, letter_contact
+from voting.lifecycle.roll import freeze_roll, send_links
+from voting.lifecycle.seal import seal_board
+from voting.log.checkpoints import checkpoint_now
+from voting.log.models import AuditHead, Checkpoint
+from voting.log.services import SCHEDULER, append
 from voting.mail.services import queue_mail
-from voting.mail.unreachable import reach
 from voting.nominations.models import Nomination, NominationStatus
 from voting.scheduler.models import JobRun
+from voting.staff.models import User
 
 # Settings (``VOTING_SCHEDULER_*`` in the environment); the values here are the defaults.
 SETTINGS: dict[str, float] = {
@@ -190,7 +193,7 @@ def run_job(
     data: dict[str, Any] = {"job": job.name, "due": job.due.isoformat(), "late": late}
     if status is Status.SKIPPED:
         data["skipped"] = detail
-    append(session, election.slug, "scheduler.job_ran", data, now)
+    append(session, election.slug, SCHEDULER_JOB_RAN, data, now)
     if status is None:
         status, detail = Status.DONE, _side_effect(session, election, job.name, now, config)
     # A checkpoint at every phase change; it is a no-op when the side effect just wrote one.
@@ -213,7 +216,7 @@ def _side_effect(
         letters = issue_letters(
             session, election, now, base_url, letter_contact(config), by=SCHEDULER
         )
-        count = links.send_links(session, election, now, base_url, by=SCHEDULER)
+        count = send_links(session, election, now, base_url, by=SCHEDULER)
         # Counts and krets codes only: this line goes to the process log.
         return (
             f"{count} voting links queued; {letters.count} voting letters made; "

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auditlog import GENESIS_HASH, Entry, make_entry
-from voting.audit.models import AuditEntry, AuditHead
 from voting.db import insert_for
+from voting.log.models import AuditEntry, AuditHead
 
 REGISTER_LOG = "register"
 """The log of district-wide events (member register, staff accounts); elections log by slug."""

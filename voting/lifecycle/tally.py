@@ -16,12 +16,12 @@ from ballots.board import board_hash, sorted_board
 from ballots.errors import BallotError
 from ballots.rules import holds_vote
 from ballots.tally import TallyError, count, lottery_key, result_bytes, result_hash, turnout
-from voting.audit.checkpoints import checkpoint_now
-from voting.audit.services import Actor, append
 from voting.ballot import services
 from voting.ballot.errors import TransitionBlocked
 from voting.ballot.models import Ballot, BoardSeal, ContestKey, Tally
 from voting.elections.models import Contest, Election
+from voting.log.checkpoints import checkpoint_now
+from voting.log.services import Actor, append
 from voting.postal.paper import paper_for_count
 
 RESULT_VERSION = 1

@@ -1,4 +1,6 @@
-"""Staff accounts: argon2id password hash, encrypted TOTP secret, session epoch, login count."""
+"""Staff accounts: argon2id password hash, encrypted TOTP secret, session epoch, login count;
+and the Swedish eID that may sign in to one (a keyed hash of the personnummer, never the number).
+"""
 
 from __future__ import annotations
 
@@ -33,3 +35,15 @@ class User(Base):
     # Failed logins in a row, and until when the next attempt must wait (LoginBackoff).
     failed_logins: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     login_delay_until: Mapped[UTCTime | None]
+
+
+class StaffEid(Base):
+    """The eID that may sign in to one staff account (optional; password and TOTP stay)."""
+
+    __tablename__ = "staff_eid"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("staff_user.id"), primary_key=True)
+    # HMAC of the canonical personnummer under its own purpose ("staff-eid"), so that it matches
+    # neither the member register's look-up hash nor anything in the log.
+    pnr_lookup: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[UTCTime]

@@ -11,16 +11,16 @@ from sqlalchemy import func, select
 from auditlog import merkle, verify_checkpoint
 from tests.admin.factories import make_election, make_member, make_nomination
 from tests.ballot.conftest import AFTER, setup_voting
-from voting.audit import checkpoints as cps
-from voting.audit.checkpoints import leaf_hashes, write_checkpoint
-from voting.audit.keys import fingerprint
-from voting.audit.models import Checkpoint
-from voting.audit.services import append
-from voting.ballot import services
 from voting.ballot.services import manifest
 from voting.db import db
 from voting.elections.services import get_election
-from voting.nominations import review
+from voting.lifecycle.candidates import publish_candidates
+from voting.lifecycle.seal import seal_board
+from voting.log import checkpoints as cps
+from voting.log.checkpoints import leaf_hashes, write_checkpoint
+from voting.log.keys import fingerprint
+from voting.log.models import Checkpoint
+from voting.log.services import append
 from voting.nominations.models import NominationStatus
 
 
@@ -52,7 +52,7 @@ def test_a_checkpoint_is_written_when_candidates_are_published(app, clock):
             status=NominationStatus.APPROVED,
         )
         later = election.nomination_closes + timedelta(minutes=1)
-        review.publish_candidates(s, election, later, key_bits=2048, confirm_no_vote=True)
+        publish_candidates(s, election, later, key_bits=2048, confirm_no_vote=True)
     [row] = _rows("val-pub")
     assert row.reason == "candidates.published"
     assert row.created_at == later
@@ -71,7 +71,7 @@ def voting(app, clock, rsa_keys):
 
 def test_checkpoints_at_freeze_and_seal_are_sound_and_consistent(voting):
     with db.transaction() as s:
-        services.seal_board(s, get_election(s, voting.slug), AFTER, by="cli")
+        seal_board(s, get_election(s, voting.slug), AFTER, by="cli")
     rows = _rows(voting.slug)
     assert [r.reason for r in rows] == ["roll.frozen", "board.sealed"]
     reasons = {r.reason: r for r in rows}

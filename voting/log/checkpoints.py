@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auditlog import checkpoint_body, merkle
-from voting.audit.keys import ensure_log_key, fingerprint, sign
-from voting.audit.models import AuditEntry, AuditHead, Checkpoint, LogKey
+from voting.log.keys import ensure_log_key, fingerprint, sign
+from voting.log.models import AuditEntry, AuditHead, Checkpoint, LogKey
 
 DEFAULT_HOST = "localhost"
 

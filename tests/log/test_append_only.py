@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auditlog import verify_chain
-from voting.audit.models import AuditEntry
-from voting.audit.services import append, entries
+from voting.log.models import AuditEntry
+from voting.log.services import append, entries
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -72,7 +72,7 @@ def test_concurrent_appends_keep_one_chain(app, engine):
     "statement", ["UPDATE checkpoint SET reason = 'x'", "DELETE FROM checkpoint"]
 )
 def test_database_refuses_to_change_checkpoints(engine, db_session, statement):
-    from voting.audit.checkpoints import write_checkpoint
+    from voting.log.checkpoints import write_checkpoint
 
     append(db_session, "demo", "test.event", {"i": 1}, NOW)
     write_checkpoint(db_session, "demo", "localhost", NOW, "test")

@@ -9,8 +9,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
 from auditlog.checkpoint import key_fingerprint
-from voting.audit.models import LogKey
 from voting.crypto import decrypt, encrypt
+from voting.log.models import LogKey
 
 PURPOSE = "log-key"
 

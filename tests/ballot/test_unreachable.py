@@ -20,20 +20,20 @@ from sqlalchemy import func, select
 
 from tests.ballot.conftest import BEFORE, ELECTION, setup_voting
 from tests.scheduler.conftest import VOTING_OPENS, add_committee, make_election, publish
-from voting.audit.models import AuditEntry
 from voting.ballot.models import RollEntry
-from voting.ballot.services import freeze_roll
+from voting.ballot.unreachable import Reason, reach, unreachable_csv, unreachable_members
 from voting.db import db
 from voting.elections.models import Election
 from voting.elections.services import create_election
+from voting.lifecycle.roll import freeze_roll
+from voting.log.models import AuditEntry
 from voting.mail import transports
+from voting.mail.addresses import change_email
 from voting.mail.delivery import deliver_due
 from voting.mail.errors import PermanentFailure
 from voting.mail.models import REJECTED_PREFIX, MailStatus, OutboxMessage
 from voting.mail.services import queue_mail
-from voting.mail.unreachable import Reason, reach, unreachable_csv, unreachable_members
 from voting.members.models import Krets, Member
-from voting.members.services import change_email
 from voting.scheduler.jobs import Status
 from voting.scheduler.services import run_due
 

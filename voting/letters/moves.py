@@ -2,7 +2,7 @@
 
 Why: a voting link is the member's vote. One staff member who could change a member's address
 to their own and resend the link could vote in the member's name; the notice to the old address
-(``members.services.change_email``) makes that visible, and this makes it take two people. The
+(``mail.addresses.change_email``) makes that visible, and this makes it take two people. The
 log names both staff accounts, and the results count the moves per krets in public.
 """
 
@@ -15,13 +15,14 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from voting.audit.services import append
+from auditlog.events import LINKS_MOVE_ASKED, LINKS_MOVE_DECIDED
 from voting.ballot.errors import TransitionBlocked, VotingError
 from voting.ballot.links import check_resend, link_would_move, resend_link
 from voting.ballot.models import LETTER, LinkMove, RollEntry
 from voting.crypto import pseudonym
 from voting.elections.models import Election
 from voting.letters.services import letter_contact, replace_letter
+from voting.log.services import append
 from voting.members.models import Member
 
 PENDING, APPROVED, REFUSED = "pending", "approved", "refused"
@@ -65,7 +66,7 @@ def ask(
     session.flush()
     voter = pseudonym(member.member_id, election.slug)
     append(
-        session, election.slug, "links.move_asked", {"move": move.id, "voter": voter, "by": by}, now
+        session, election.slug, LINKS_MOVE_ASKED, {"move": move.id, "voter": voter, "by": by}, now
     )
     return move
 
@@ -106,7 +107,7 @@ def decide(
     append(
         session,
         election.slug,
-        "links.move_decided",
+        LINKS_MOVE_DECIDED,
         {"move": move.id, "by": by, "approved": approve},
         now,
     )

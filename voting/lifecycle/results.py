@@ -16,16 +16,17 @@ from sqlalchemy.orm import Session
 from auditlog.events import RESULTS_PUBLISHED, TALLY_COUNTED
 from ballots.rules import holds_vote
 from ballots.tally import result_hash
-from voting.audit.checkpoints import checkpoint_now, checkpoints
-from voting.audit.keys import fingerprint
-from voting.audit.models import AuditEntry, Checkpoint, LogKey
-from voting.audit.services import Actor, append
-from voting.ballot import link_moves, services
+from voting.ballot import services
 from voting.ballot.codes import check_url
 from voting.ballot.errors import TransitionBlocked
 from voting.ballot.models import ResultsPublication
-from voting.ballot.tally import stored_result
 from voting.elections.models import Election
+from voting.letters import moves as link_moves
+from voting.lifecycle.tally import stored_result
+from voting.log.checkpoints import checkpoint_now, checkpoints
+from voting.log.keys import fingerprint
+from voting.log.models import AuditEntry, Checkpoint, LogKey
+from voting.log.services import Actor, append
 from voting.postal.paper import paper_votes
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")

@@ -1,0 +1,1 @@
+"""The append-only, hash-chained audit log: its tables, appends, signing key and checkpoints."""
