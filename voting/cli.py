@@ -30,7 +30,14 @@ def register(app: Flask) -> None:
     from voting.eid.cli import staff_eid_command
     from voting.elections.cli import election_group
     from voting.letters.cli import letters_group
-    from voting.lifecycle.cli import board_group, links_send, results_group, roll_freeze, tally
+    from voting.lifecycle.cli import (
+        board_group,
+        links_send,
+        results_group,
+        roll_freeze,
+        show,
+        tally,
+    )
     from voting.mail.cli import mail_group
     from voting.members.cli import foreningar_group, members_group
     from voting.postal.cli import postal_group
@@ -59,6 +66,7 @@ def register(app: Flask) -> None:
     ):
         app.cli.add_command(group)
     admin_group.add_command(staff_eid_command)  # voting admin eid EMAIL
+    election_group.add_command(show)  # voting election show SLUG
     election_group.add_command(export)  # voting election export SLUG
     roll_group.add_command(roll_freeze)  # voting roll freeze SLUG
     links_group.add_command(links_send)  # voting links send SLUG

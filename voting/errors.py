@@ -1,12 +1,20 @@
-"""The one base of the app's service errors that carry a field, a code and params.
+"""The app's error bases, and the blockers that stop a stage change.
 
-``code`` is a stable name for what went wrong and ``params`` its data, for callers that make
-their own message rather than show ``message``; ``field`` names the input at fault, if any.
-Features subclass it (staff accounts, candidate review), so a command or view that runs
-services of several features catches one class.
+``ServiceError`` is the one base of the service errors that carry data: ``code``, a stable name
+for what went wrong, ``params`` its data, and ``field`` the input at fault, if any. Features
+subclass it (staff accounts, candidate review, the voter's side). ``VotingError`` adds the HTTP
+status and API code the voter's API answers with.
+
+A stage change's guard raises ``TransitionBlocked`` with every ``Blocker`` it found: a code and
+its params, never prose. The web layer turns a code into a translated sentence
+(``voting.web.blocker_label``); the command line and the logs use the plain text here, in the
+language each command has always printed.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 
 class ServiceError(Exception):
@@ -26,3 +34,86 @@ class ServiceError(Exception):
         self.field = field
         self.code = code
         self.params = params or {}
+
+
+class VotingError(ServiceError):
+    """Base of the voting errors: ``code`` names the error in the API, the message explains it."""
+
+    code: str | None = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message, code=code or type(self).code)
+
+
+# The plain text of each blocker: the command line and the logs. ``num`` picks the plural.
+PLAIN: dict[str, str | tuple[str, str]] = {
+    "candidates_already_published": "Kandidatlistorna publicerades redan {time}.",
+    "nomination_not_closed": "Nomineringsperioden har inte stängt (den stänger {time}).",
+    "awaiting_review": (
+        "{krets}: {num} nominering väntar på granskning.",
+        "{krets}: {num} nomineringar väntar på granskning.",
+    ),
+    "no_vote_unconfirmed": "{lines}",
+    "candidates_not_published": "the candidate lists are not published",
+    "roll_already_frozen": "the roll is already frozen",
+    "roll_not_frozen": "the roll is not frozen",
+    "roll_not_frozen_yet": "the roll is not frozen yet; the member will be on it then",
+    "voting_not_open": "voting is not open",
+    "voting_closed": "voting has closed",
+    "voting_not_closed": "voting has not closed",
+    "board_already_sealed": "the board is already sealed",
+    "board_not_sealed": "seal the board first (voting board seal {slug})",
+    "contest_not_sealed": "contest {contest} is not in the board seal",
+    "board_inconsistent": "{problem}",
+    "already_counted": "the election is already counted",
+    "seed_missing": "--seed: give the seed drawn at the counting meeting",
+    "seed_invalid": "--seed: at most {max} characters, no control characters",
+    "not_counted": "count the election first (voting tally {slug} --seed ...)",
+    "results_already_published": "the results are already published",
+    "link_move_too_late": (
+        "links are not moved to a new address in the last {hours} hours before the close"
+    ),
+    "letter_move_too_late": (
+        "letters are not moved to a new address in the last {hours} hours before the close"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """One reason a stage change cannot happen now: a stable ``code`` and its ``params``."""
+
+    code: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.code not in PLAIN:
+            raise ValueError(f"unknown blocker code {self.code!r}")
+
+    def __str__(self) -> str:
+        text = PLAIN[self.code]
+        if isinstance(text, tuple):
+            text = text[0] if self.params.get("num") == 1 else text[1]
+        return text.format(**self.params)
+
+
+class TransitionBlocked(VotingError):
+    """A stage change's guard found blockers; ``blockers`` lists them all."""
+
+    status, code = 409, "blocked"
+
+    def __init__(self, blockers: Sequence[Blocker]) -> None:
+        super().__init__("; ".join(str(b) for b in blockers))
+        self.blockers = list(blockers)
+        self.codes = [b.code for b in blockers]
+
+
+class NoVoteNotConfirmed(TransitionBlocked):
+    """Some kretsar would hold no vote and the committee has not confirmed them.
+
+    ``without_vote`` holds one line per such krets.
+    """
+
+    def __init__(self, without_vote: list[str]) -> None:
+        super().__init__([Blocker("no_vote_unconfirmed", {"lines": "; ".join(without_vote)})])
+        self.without_vote = without_vote

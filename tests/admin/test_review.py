@@ -14,6 +14,7 @@ from tests.admin.conftest import close_nominations
 from tests.admin.factories import make_election, make_member, make_nomination, make_staff
 from voting.crypto import pseudonym
 from voting.elections.services import get_election
+from voting.errors import NoVoteNotConfirmed, TransitionBlocked
 from voting.lifecycle.candidates import (
     contests_without_vote,
     no_vote_line,
@@ -25,12 +26,7 @@ from voting.log.services import entries
 from voting.mail.models import OutboxMessage
 from voting.mail.services import message_body
 from voting.nominations import review
-from voting.nominations.errors import (
-    CandidatesPublished,
-    NoVoteNotConfirmed,
-    PublicationBlocked,
-    ReviewError,
-)
+from voting.nominations.errors import CandidatesPublished, ReviewError
 from voting.nominations.models import Nomination, NominationStatus
 
 
@@ -151,16 +147,16 @@ def test_state_guards(db_session, seed, clock):
 def test_publication_blockers(db_session, seed, clock):
     election = get_election(db_session, seed.slug)
     blockers = publication_blockers(db_session, election, clock())
-    assert len(blockers) == 2
-    assert "Nomineringsperioden har inte stängt" in blockers[0]
-    assert "SODERMALM" in blockers[1]
-    assert "1 nominering väntar" in blockers[1]
+    assert [b.code for b in blockers] == ["nomination_not_closed", "awaiting_review"]
+    assert "Nomineringsperioden har inte stängt" in str(blockers[0])
+    assert blockers[1].params == {"krets": "Södermalm (SODERMALM)", "num": 1}
+    assert "1 nominering väntar" in str(blockers[1])
     # The last second of the period still blocks; the next does not.
     assert publication_blockers(db_session, election, election.nomination_closes)
     review.approve(db_session, db_session.get(Nomination, seed.awaiting), None, clock())
     after = election.nomination_closes + timedelta(seconds=1)
     assert publication_blockers(db_session, election, after) == []
-    with pytest.raises(PublicationBlocked) as info:
+    with pytest.raises(TransitionBlocked) as info:
         publish_candidates(db_session, election, clock())
     assert len(info.value.blockers) == 1
     assert election.candidates_published_at is None
@@ -239,7 +235,7 @@ def test_publish_freezes_the_lists_and_logs_their_hashes(db_session, seed, clock
         review.approve(db_session, db_session.get(Nomination, seed.approved), None, later)
     with pytest.raises(CandidatesPublished):
         review.reject(db_session, zeta, None, "För sent", later)
-    with pytest.raises(PublicationBlocked, match="publicerades redan"):
+    with pytest.raises(TransitionBlocked, match="publicerades redan"):
         publish_candidates(db_session, election, later, confirm_no_vote=True)
     assert len(_events(db_session, seed.slug, "candidates.published")) == 1
 

@@ -25,6 +25,7 @@ from voting.ballot.links import NO_VOTE_KIND, remind, resend_link
 from voting.ballot.models import VoterLink
 from voting.db import db
 from voting.elections.services import get_election
+from voting.errors import NoVoteNotConfirmed
 from voting.lifecycle import results as results_service
 from voting.lifecycle.candidates import publish_candidates
 from voting.lifecycle.results import protocol_pdf, publish_results, view_model
@@ -35,7 +36,6 @@ from voting.log.models import AuditEntry
 from voting.mail.models import OutboxMessage
 from voting.mail.services import message_body
 from voting.members.models import Member
-from voting.nominations.errors import NoVoteNotConfirmed
 from voting.nominations.models import NominationStatus
 
 SLUG = "val-tomt"

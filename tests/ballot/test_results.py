@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from ballots.tally import result_hash
-from voting.ballot.errors import TransitionBlocked
 from voting.ballot.models import ResultsPublication
 from voting.db import db
 from voting.elections.services import get_election
+from voting.errors import TransitionBlocked
 from voting.lifecycle import results as results_service
 from voting.lifecycle.cli import results_publish
 from voting.lifecycle.tally import stored_result

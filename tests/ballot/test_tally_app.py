@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from sqlalchemy import select
 
 from ballots.tally import count, lottery_key, result_bytes
-from voting.ballot.errors import TransitionBlocked
 from voting.ballot.models import Ballot, BoardSeal, Tally
 from voting.db import db
 from voting.elections.services import get_election
+from voting.errors import Blocker, TransitionBlocked
 from voting.lifecycle.cli import tally as tally_command
 from voting.lifecycle.seal import seal_board
 from voting.lifecycle.tally import compute, stored_result, tally
@@ -157,8 +157,9 @@ def test_blocked_before_the_close(voting, voter_client):
     cast_all(voting, voter_client)
     with pytest.raises(TransitionBlocked) as exc:
         run_tally(voting.slug, now=voting_closes_minus_a_second(voting))
-    assert "voting has not closed" in exc.value.blockers
-    assert any("seal the board first" in b for b in exc.value.blockers)
+    assert exc.value.codes == ["voting_not_closed", "board_not_sealed"]
+    assert "voting has not closed" in str(exc.value)
+    assert "seal the board first" in str(exc.value)
 
 
 def voting_closes_minus_a_second(voting):
@@ -171,7 +172,8 @@ def test_blocked_when_the_board_is_not_sealed(voting, voter_client, clock):
     clock.set(AFTER)
     with pytest.raises(TransitionBlocked) as exc:
         run_tally(voting.slug)
-    assert exc.value.blockers == [f"seal the board first (voting board seal {voting.slug})"]
+    assert exc.value.blockers == [Blocker("board_not_sealed", {"slug": voting.slug})]
+    assert str(exc.value) == f"seal the board first (voting board seal {voting.slug})"
     with db.transaction() as s:
         assert s.scalars(select(Tally)).all() == []
 
@@ -219,7 +221,7 @@ def test_a_tampered_ballot_blocks_the_tally_naming_it(voting, voter_client, cloc
         )
     with pytest.raises(TransitionBlocked) as exc:
         run_tally(voting.slug)
-    assert any(target in b for b in exc.value.blockers)
+    assert any(target in str(b.params["problem"]) for b in exc.value.blockers)
     assert f"ballot {target}" in str(exc.value)
     with db.transaction() as s:
         assert s.scalars(select(Tally)).all() == []

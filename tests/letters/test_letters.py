@@ -18,10 +18,10 @@ from tests.letters.conftest import (
     session_client,
     set_address,
 )
-from voting.ballot.errors import VotingError
 from voting.ballot.models import LETTER, LinkMove, VoterLink
 from voting.crypto import token_hash
 from voting.db import db
+from voting.errors import VotingError
 from voting.letters import codes, services
 from voting.letters.models import LetterBatch
 from voting.letters.moves import decide

@@ -156,7 +156,7 @@ def test_no_move_in_the_last_hours_before_the_close(client, voting, login_as, cl
     clock.set(AFTER - timedelta(hours=3))  # inside LINK_MOVE_CUTOFF_HOURS (24) of the close
     login_as("committee")
     page = _decide(client, voting.slug, asked["move"], "godkann").get_data(as_text=True)
-    assert "24 hours before the close" in page
+    assert "de sista 24 timmarna före stängningen" in page
     assert _live_link_to(ATTACKER) is None
     # And no new request is taken then either.
     response = _redirect(client, voting.slug, "S4", "annan@example.net")

@@ -12,10 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from ballots.client import ApiError
 from tests.ballot.conftest import AFTER
 from voting.ballot.codes import code_lists
-from voting.ballot.errors import TransitionBlocked
 from voting.ballot.models import SignatureIssued
 from voting.db import db
 from voting.elections.services import get_election
+from voting.errors import TransitionBlocked
 from voting.lifecycle.roll import send_links
 from voting.lifecycle.seal import seal_board
 from voting.lifecycle.tally import compute

@@ -29,7 +29,7 @@ from voting.auth import Role
 from voting.db import OWNER_URL_ENV, db, owner_transaction, refused_for_rights
 from voting.elections.errors import ElectionError
 from voting.elections.services import get_election
-from voting.errors import ServiceError
+from voting.errors import NoVoteNotConfirmed, ServiceError, TransitionBlocked
 from voting.lifecycle.candidates import (
     contests_without_vote,
     no_vote_line,
@@ -37,7 +37,6 @@ from voting.lifecycle.candidates import (
     publish_candidates,
 )
 from voting.nominations import review
-from voting.nominations.errors import NoVoteNotConfirmed, PublicationBlocked
 from voting.nominations.models import Nomination, NominationStatus
 from voting.staff.models import User
 
@@ -355,7 +354,7 @@ def candidates_publish(slug: str, confirm_no_vote: bool) -> None:
         for line in exc.without_vote:
             click.echo(f"  - {line}", err=True)
         sys.exit(1)
-    except PublicationBlocked as exc:
+    except TransitionBlocked as exc:
         click.echo("The candidate lists cannot be published yet:", err=True)
         for blocker in exc.blockers:
             click.echo(f"  - {blocker}", err=True)

@@ -28,21 +28,20 @@ from wtforms.validators import DataRequired, Length, ValidationError
 
 from voting import clock
 from voting.admin.views import bp
-from voting.admin.voting_views import _blockers
 from voting.auth import Role, role_required
 from voting.ballot import links
-from voting.ballot.errors import VotingError
 from voting.ballot.models import LinkMove, RollEntry
 from voting.ballot.unreachable import Reason, reach, unreachable_csv, unreachable_members
 from voting.db import db
 from voting.elections.models import Election
+from voting.errors import VotingError
 from voting.letters import moves as link_moves
 from voting.mail.addresses import change_email
 from voting.mail.models import MailStatus, OutboxMessage
 from voting.members.models import Member
 from voting.members.services import normalize_email
 from voting.staff.models import User
-from voting.web import View, election_or_404
+from voting.web import View, election_or_404, error_reason
 
 # How many failed mails and bounced members the page lists; the counts above are complete.
 LIST_LIMIT = 200
@@ -253,7 +252,7 @@ def mail_correct(slug: str) -> View:
                     links.resend_link(s, election, member, clock.now(), _base_url(), by=g.user.id)
     except VotingError as exc:
         # Nothing was written: the address stays as it was, so the committee can decide again.
-        flash(f"{failure}: {_blockers(exc)}", "error")
+        flash(f"{failure}: {error_reason(exc)}", "error")
         return _page(election, form, 409)
     if asked:
         flash(
@@ -319,7 +318,7 @@ def mail_decide_move(slug: str, move_id: int, decision: str) -> View:
         message = (
             _("samma ledamot som bad om flytten kan inte godkänna den; en annan måste göra det")
             if exc.code == "same_person"
-            else _blockers(exc)
+            else error_reason(exc)
         )
         flash(_("Beslutet kunde inte sparas: %(why)s", why=message), "error")
         return _page(election, status=409)

@@ -55,7 +55,9 @@ from voting.elections.services import (
     reminder_items,
     set_sign_in,
 )
+from voting.errors import NoVoteNotConfirmed, TransitionBlocked
 from voting.extensions import limiter
+from voting.lifecycle import Stage, stage
 from voting.lifecycle.candidates import (
     contests_without_vote,
     no_vote_line,
@@ -65,9 +67,9 @@ from voting.lifecycle.candidates import (
 )
 from voting.lifecycle.schedule import reschedule, set_reminders
 from voting.nominations import review
-from voting.nominations.errors import NotFound, NoVoteNotConfirmed, PublicationBlocked, ReviewError
+from voting.nominations.errors import NotFound, ReviewError
 from voting.nominations.models import NominationStatus
-from voting.web import View, election_or_404
+from voting.web import View, blocker_label, election_or_404
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -78,12 +80,18 @@ STATUS_LABELS = {
     NominationStatus.APPROVED.value: _l("Godkänd"),
     NominationStatus.REJECTED.value: _l("Avslagen"),
 }
-PHASE_LABELS = {
-    "before_nomination": _l("Före nomineringen"),
-    "nomination": _l("Nominering pågår"),
-    "review": _l("Granskning"),
-    "voting": _l("Röstning pågår"),
-    "closed": _l("Avslutat"),
+# The election's stage (voting.lifecycle.stage) as the committee's pages name it.
+STAGE_LABELS = {
+    Stage.BEFORE_NOMINATION: _l("Före nomineringen"),
+    Stage.NOMINATION: _l("Nominering pågår"),
+    Stage.REVIEW: _l("Granskning"),
+    Stage.CANDIDATES_PUBLISHED: _l("Kandidatlistor publicerade"),
+    Stage.ROLL_FROZEN: _l("Röstlängden är fryst"),
+    Stage.VOTING: _l("Röstning pågår"),
+    Stage.CLOSED: _l("Röstningen har stängt"),
+    Stage.SEALED: _l("Anslagstavlan är förseglad"),
+    Stage.COUNTED: _l("Rösterna är räknade"),
+    Stage.RESULTS_PUBLISHED: _l("Resultatet är publicerat"),
 }
 
 
@@ -97,7 +105,7 @@ def can_review() -> bool:
 def _admin_globals() -> dict[str, Any]:
     return {
         "status_labels": STATUS_LABELS,
-        "phase_labels": PHASE_LABELS,
+        "stage_label": lambda election: STAGE_LABELS[stage(db.session, election, clock.now())],
         "can_review": can_review(),
         "action_form": ActionForm(),
     }
@@ -457,7 +465,7 @@ def publish(slug: str) -> View:
             ]
             flash(_("Kandidatlistorna kunde inte publiceras."), "error")
             status = 400
-        except PublicationBlocked:
+        except TransitionBlocked:
             flash(_("Kandidatlistorna kunde inte publiceras."), "error")
             status = 409
         else:
@@ -468,7 +476,7 @@ def publish(slug: str) -> View:
         "admin/publish.html",
         election=item,
         form=form,
-        blockers=publication_blockers(db.session, item, now),
+        blockers=[blocker_label(b) for b in publication_blockers(db.session, item, now)],
         warnings=publication_warnings(db.session, item),
         without_vote=[no_vote_line(c, n) for c, n in contests_without_vote(db.session, item)]
         if item.candidates_published_at is None

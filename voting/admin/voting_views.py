@@ -26,43 +26,16 @@ from voting import clock
 from voting.admin.views import bp
 from voting.auth import Role, role_required
 from voting.ballot import links, services
-from voting.ballot.errors import TransitionBlocked, VotingError
 from voting.ballot.models import Ballot, BoardSeal, RollFreeze, VoterLink
 from voting.ballot.unreachable import reach
 from voting.db import db
 from voting.elections.models import Contest, Election
+from voting.errors import TransitionBlocked, VotingError
 from voting.lifecycle.roll import freeze_roll, send_links
 from voting.lifecycle.seal import seal_board
 from voting.mail.models import MailStatus, OutboxMessage
 from voting.members.models import Member
-from voting.web import View, election_or_404
-
-# The services speak English (they also serve the CLI); the page shows the known blockers in
-# Swedish and falls back to the service's own words for anything new.
-BLOCKER_LABELS = {
-    "the candidate lists are not published": _l("kandidatlistorna är inte publicerade"),
-    "the roll is already frozen": _l("röstlängden är redan fryst"),
-    "the roll is not frozen yet; the member will be on it then": _l(
-        "röstlängden är inte fryst än; medlemmen kommer med när den fryses"
-    ),
-    "the member is already on the roll": _l("medlemmen finns redan i röstlängden"),
-    "the member is not on the electoral roll": _l("medlemmen finns inte i röstlängden"),
-    "the member has no email address in the register": _l(
-        "medlemmen har ingen e-postadress i registret"
-    ),
-    "voting has closed": _l("röstningen har stängt"),
-    "the member has already voted; no new link was sent": _l(
-        "medlemmen har redan röstat, så ingen ny röstlänk skickades"
-    ),
-    "voting is not open": _l("röstningen pågår inte"),
-    "voting has not closed": _l("röstningen har inte stängt än"),
-    "the board is already sealed": _l("anslagstavlan är redan förseglad"),
-}
-
-
-def _blockers(exc: VotingError) -> str:
-    parts = exc.blockers if isinstance(exc, TransitionBlocked) else [exc.message]
-    return "; ".join(str(BLOCKER_LABELS.get(p, p)) for p in parts)
+from voting.web import View, election_or_404, error_reason
 
 
 class ConfirmForm(FlaskForm):
@@ -189,7 +162,7 @@ def _act(slug: str, name: str, failure: str, action: Action) -> View:
         with db.transaction() as s:
             message = action(s, election, clock.now(), form)
     except VotingError as exc:
-        flash(f"{failure}: {_blockers(exc)}", "error")
+        flash(f"{failure}: {error_reason(exc)}", "error")
         return _page(election, forms, 409 if isinstance(exc, TransitionBlocked) else 400)
     except IntegrityError:
         # Two clicks at once: the database's unique constraints let only one through.

@@ -23,15 +23,15 @@ from werkzeug.wrappers import Response
 from voting import clock
 from voting.audit.record import RecordNotReady, build_record
 from voting.auth import GRANTS, Role, role_required
-from voting.ballot.errors import TransitionBlocked
 from voting.db import db, parse_id
 from voting.elections.errors import ElectionNotFound
 from voting.elections.services import get_election
+from voting.errors import TransitionBlocked
 from voting.lifecycle import results
 from voting.lifecycle.tally import stored_result
 from voting.log.checkpoints import checkpoint_json, checkpoints, log_key_json
 from voting.log.models import AuditEntry
-from voting.web import election_or_404
+from voting.web import election_or_404, error_reason
 
 bp = Blueprint("audit", __name__)
 
@@ -200,7 +200,7 @@ def results_publish(slug: str) -> Response:
         with db.transaction() as session:
             results.publish_results(session, get_election(session, slug), clock.now(), by=g.user.id)
     except TransitionBlocked as exc:
-        flash(_("Resultatet kunde inte publiceras: %(reason)s", reason=exc.message), "error")
+        flash(_("Resultatet kunde inte publiceras: %(reason)s", reason=error_reason(exc)), "error")
     else:
         flash(_("Resultatet är publicerat."), "success")
     return redirect(url_for("audit.results_page", slug=election.slug))

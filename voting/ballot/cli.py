@@ -13,10 +13,10 @@ from ballots.client import VoterClient
 from ballots.errors import BallotError
 from voting import clock
 from voting.ballot import links, services
-from voting.ballot.errors import VotingError
 from voting.db import db
 from voting.elections.errors import ElectionError
 from voting.elections.services import get_election
+from voting.errors import VotingError
 from voting.log.services import CLI
 from voting.members.models import Member
 

@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-
-class VotingError(Exception):
-    """Base: ``code`` names the error in the API, the message explains it."""
-
-    status = 400
-    code = "bad_request"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code:
-            self.code = code
+from voting.errors import VotingError
 
 
 class Unauthenticated(VotingError):
@@ -54,13 +43,3 @@ class AlreadySigned(VotingError):
 
 class DuplicateBallot(VotingError):
     status, code = 409, "duplicate_ballot"
-
-
-class TransitionBlocked(VotingError):
-    """A phase transition's guard found blockers; the message lists them."""
-
-    status, code = 409, "blocked"
-
-    def __init__(self, blockers: list[str]) -> None:
-        super().__init__("; ".join(blockers))
-        self.blockers = blockers

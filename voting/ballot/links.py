@@ -20,11 +20,12 @@ from sqlalchemy.orm import Session
 
 from auditlog.events import LINKS_REMINDED, LINKS_RESENT, LINKS_SENT
 from voting.ballot.codes import check_url, member_code, read_code, with_voter_code
-from voting.ballot.errors import NoVote, TransitionBlocked, Unauthenticated, VotingError
+from voting.ballot.errors import NoVote, Unauthenticated
 from voting.ballot.models import LETTER, RollEntry, SignatureIssued, VoterLink
 from voting.ballot.services import LINK_GRACE, contest_holds_vote, published_candidates, roll_frozen
 from voting.crypto import new_token, pseudonym, token_hash
 from voting.elections.models import SIGN_IN_EID, SIGN_IN_LINK_EID, Contest, Election
+from voting.errors import Blocker, TransitionBlocked, VotingError
 from voting.log.services import Actor, append
 from voting.mail.models import OutboxMessage
 from voting.mail.services import outbox_row, queue_many
@@ -288,9 +289,9 @@ def queue_links(
     that says why, once.
     """
     if now > election.voting_closes:
-        raise TransitionBlocked(["voting has closed"])
+        raise TransitionBlocked([Blocker("voting_closed")])
     if not roll_frozen(session, election):
-        raise TransitionBlocked(["the roll is not frozen"])
+        raise TransitionBlocked([Blocker("roll_not_frozen")])
     have = _active_links(session, election)
     without_vote = _without_vote(session, election)
     recipients = list(_roll_recipients(session, election))
@@ -350,21 +351,21 @@ def has_voted(session: Session, election: Election, member_id: str) -> bool:
 def check_resend(session: Session, election: Election, member: Member, now: datetime) -> None:
     """Raise VotingError naming why the member cannot be sent a new link now; None if they can."""
     if now > election.voting_closes:
-        raise TransitionBlocked(["voting has closed"])
+        raise TransitionBlocked([Blocker("voting_closed")])
     contest_id = session.scalar(
         select(RollEntry.contest_id).where(
             RollEntry.election_id == election.id, RollEntry.member_id == member.member_id
         )
     )
     if contest_id is None:
-        raise VotingError("the member is not on the electoral roll")
+        raise VotingError("the member is not on the electoral roll", code="not_on_roll")
     if not member.email:
-        raise VotingError("the member has no email address in the register")
+        raise VotingError("the member has no email address in the register", code="no_email")
     if contest_id in _without_vote(session, election):
         raise NoVote("no vote is held in the member's krets; there is no link to send")
     if has_voted(session, election, member.member_id):
         # Why refuse: the new link could only say "you cannot vote again" (SECURITY.md).
-        raise VotingError("the member has already voted; no new link was sent")
+        raise VotingError("the member has already voted; no new link was sent", code="voted")
 
 
 def link_would_move(session: Session, election: Election, member: Member) -> bool:
@@ -423,7 +424,7 @@ def resend_link(
 def remind(session: Session, election: Election, now: datetime, base_url: str, *, by: Actor) -> int:
     """Mail a fresh link to every member of the roll who has not received a signature."""
     if not election.voting_open(now):
-        raise TransitionBlocked(["voting is not open"])
+        raise TransitionBlocked([Blocker("voting_not_open")])
     signed = set(
         session.scalars(
             select(SignatureIssued.voter)

@@ -30,9 +30,7 @@ from voting.ballot.errors import (
     DuplicateBallot,
     NotOnRoll,
     NoVote,
-    TransitionBlocked,
     UnknownContest,
-    VotingError,
     WindowClosed,
     WrongKrets,
 )
@@ -48,6 +46,7 @@ from voting.ballot.models import (
 from voting.crypto import pseudonym
 from voting.db import insert_for, parse_id
 from voting.elections.models import Contest, Election
+from voting.errors import Blocker, TransitionBlocked, VotingError
 from voting.log.keys import ensure_log_key, public_key_b64, sign
 from voting.log.services import Actor, append
 from voting.members.models import Member
@@ -152,16 +151,18 @@ def add_to_roll(
     """The committee adds a member after the freeze, with a fresh voter code; the addition is
     logged with the contest's new roll size and the commitment to its codes."""
     if not roll_frozen(session, election):
-        raise TransitionBlocked(["the roll is not frozen yet; the member will be on it then"])
+        raise TransitionBlocked([Blocker("roll_not_frozen_yet")])
     contest = next((c for c in election.contests if c.krets_code == member.krets_code), None)
     if contest is None:
-        raise VotingError(f"krets {member.krets_code} has no contest in this election")
+        raise VotingError(
+            f"krets {member.krets_code} has no contest in this election", code="no_contest"
+        )
     if session.scalar(
         select(RollEntry.id).where(
             RollEntry.election_id == election.id, RollEntry.member_id == member.member_id
         )
     ):
-        raise VotingError("the member is already on the roll")
+        raise VotingError("the member is already on the roll", code="already_on_roll")
     # Why lock the contest: two additions to one roll must take turns, or both would commit to
     # a roll without the other's code.
     session.execute(select(Contest.id).where(Contest.id == contest.id).with_for_update())

@@ -25,7 +25,7 @@ from wtforms.validators import ValidationError
 
 from voting import clock
 from voting.ballot import codes, services
-from voting.ballot.errors import EidRequired, NotOnRoll, Unauthenticated, VotingError
+from voting.ballot.errors import EidRequired, NotOnRoll, Unauthenticated
 from voting.ballot.links import authenticate
 from voting.ballot.voter import (
     VOTER_KEY,
@@ -42,6 +42,7 @@ from voting.db import db
 from voting.elections.errors import ElectionNotFound
 from voting.elections.models import Contest, Election
 from voting.elections.services import get_election
+from voting.errors import VotingError
 from voting.extensions import csrf, limiter
 from voting.nominations.presentations import nomination_links
 

@@ -9,10 +9,10 @@ import click
 from flask import current_app
 
 from voting import clock
-from voting.ballot.errors import VotingError
 from voting.db import db
 from voting.elections.errors import ElectionError
 from voting.elections.services import get_election
+from voting.errors import VotingError
 from voting.letters import services
 from voting.letters.services import letter_contact
 from voting.log.services import CLI

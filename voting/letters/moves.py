@@ -16,11 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auditlog.events import LINKS_MOVE_ASKED, LINKS_MOVE_DECIDED
-from voting.ballot.errors import TransitionBlocked, VotingError
 from voting.ballot.links import check_resend, link_would_move, resend_link
 from voting.ballot.models import LETTER, LinkMove, RollEntry
 from voting.crypto import pseudonym
 from voting.elections.models import Election
+from voting.errors import Blocker, TransitionBlocked, VotingError
 from voting.letters.services import letter_contact, replace_letter
 from voting.log.services import append
 from voting.members.models import Member
@@ -33,9 +33,7 @@ def _check_window(election: Election, now: datetime, cutoff: timedelta) -> None:
     # notice to their old address and object before the close.
     if now > election.voting_closes - cutoff:
         hours = int(cutoff.total_seconds() // 3600)
-        raise TransitionBlocked(
-            [f"links are not moved to a new address in the last {hours} hours before the close"]
-        )
+        raise TransitionBlocked([Blocker("link_move_too_late", {"hours": hours})])
 
 
 def ask(

@@ -20,16 +20,12 @@ from sqlalchemy.orm import Session
 
 from auditlog.events import LETTERS_DOWNLOADED, LETTERS_ISSUED, LETTERS_MOVE_ASKED, LETTERS_REPLACED
 from voting.ballot.codes import read_code
-from voting.ballot.errors import (
-    NoVote,
-    TransitionBlocked,
-    Unauthenticated,
-    VotingError,
-)
+from voting.ballot.errors import NoVote, Unauthenticated
 from voting.ballot.models import LETTER, LinkMove, RollEntry, SignatureIssued, VoterLink
 from voting.ballot.services import LINK_GRACE, contest_holds_vote, roll_frozen
 from voting.crypto import decrypt, encrypt, keyed_hash, pseudonym
 from voting.elections.models import Contest, Election
+from voting.errors import Blocker, TransitionBlocked, VotingError
 from voting.letters.codes import code_hash, new_code, normalize
 from voting.letters.models import LetterBatch
 from voting.letters.pdf import Letter, LetterContext, render
@@ -199,9 +195,9 @@ def _issue(
 
 def _check_open(session: Session, election: Election, now: datetime) -> None:
     if now > election.voting_closes:
-        raise TransitionBlocked(["voting has closed"])
+        raise TransitionBlocked([Blocker("voting_closed")])
     if not roll_frozen(session, election):
-        raise TransitionBlocked(["the roll is not frozen"])
+        raise TransitionBlocked([Blocker("roll_not_frozen")])
 
 
 def issue_letters(
@@ -343,9 +339,7 @@ def ask_move(
     check_replace(session, election, member, now)
     if now > election.voting_closes - cutoff:
         hours = int(cutoff.total_seconds() // 3600)
-        raise TransitionBlocked(
-            [f"letters are not moved to a new address in the last {hours} hours before the close"]
-        )
+        raise TransitionBlocked([Blocker("letter_move_too_late", {"hours": hours})])
     if not letter_would_move(session, election, member):
         raise VotingError("the letter would not move the member's vote", code="no_move")
     existing = session.scalar(

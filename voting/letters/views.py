@@ -26,14 +26,14 @@ from wtforms.validators import DataRequired, Length
 
 from voting import clock
 from voting.auth import Role, role_required
-from voting.ballot.errors import TransitionBlocked, VotingError
 from voting.ballot.voter import VOTER_KEY, start_voter_session
 from voting.db import db
+from voting.errors import TransitionBlocked, VotingError
 from voting.extensions import limiter
 from voting.letters import services
 from voting.letters.services import letter_contact
 from voting.members.models import Member
-from voting.web import View, election_or_404
+from voting.web import View, election_or_404, error_reason
 
 bp = Blueprint("letters", __name__)
 admin_bp = Blueprint("letters_admin", __name__, url_prefix="/admin")
@@ -107,10 +107,8 @@ class MemberForm(FlaskForm):
     )
 
 
-# The services speak English (they also serve the CLI); the page says the known ones in Swedish.
+# The letter errors by code, as the page says them (blockers: voting.web.BLOCKER_LABELS).
 ERRORS = {
-    "voting has closed": _l("röstningen har stängt"),
-    "the roll is not frozen": _l("röstlängden är inte fryst"),
     "not_on_roll": _l("medlemmen finns inte i röstlängden"),
     "not_letter": _l("medlemmens röstkanal är inte brev; ändra den först"),
     "no_address": _l("medlemmen har ingen postadress i registret"),
@@ -118,12 +116,6 @@ ERRORS = {
     "voted": _l("medlemmen har redan röstat, så inget nytt brev gjordes"),
     "no_letters": _l("breven är redan nedladdade eller ersatta av nyare"),
 }
-
-
-def _reason(exc: VotingError) -> str:
-    if isinstance(exc, TransitionBlocked):
-        return "; ".join(str(ERRORS.get(b, b)) for b in exc.blockers)
-    return str(ERRORS.get(exc.code, exc.message))
 
 
 def _page(slug: str, status: int = 200, **forms: FlaskForm) -> tuple[str, int]:
@@ -164,7 +156,7 @@ def issue(slug: str) -> View:
                 by=g.user.id,
             )
     except VotingError as exc:
-        flash(_("Inga brev kunde göras: %(reason)s", reason=_reason(exc)), "error")
+        flash(_("Inga brev kunde göras: %(reason)s", reason=error_reason(exc, ERRORS)), "error")
         return _page(slug, 409, issue=form)
     flash(
         ngettext(
@@ -229,7 +221,9 @@ def replace(slug: str) -> View:
                     id=member_id,
                 )
     except VotingError as exc:
-        flash(_("Inget nytt brev kunde göras: %(reason)s", reason=_reason(exc)), "error")
+        flash(
+            _("Inget nytt brev kunde göras: %(reason)s", reason=error_reason(exc, ERRORS)), "error"
+        )
         return _page(slug, 409 if isinstance(exc, TransitionBlocked) else 400, replace=form)
     except IntegrityError:
         flash(_("Någon annan gjorde samma sak samtidigt; se läget nedan."), "error")
@@ -247,7 +241,9 @@ def download(slug: str, batch_id: int) -> View:
         with db.transaction() as s:
             pdf = services.download(s, election, batch_id, clock.now(), by=g.user.id)
     except VotingError as exc:
-        flash(_("Breven kunde inte laddas ner: %(reason)s", reason=_reason(exc)), "error")
+        flash(
+            _("Breven kunde inte laddas ner: %(reason)s", reason=error_reason(exc, ERRORS)), "error"
+        )
         return _page(slug, 404)
     response = Response(pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = (

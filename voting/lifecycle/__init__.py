@@ -33,6 +33,11 @@ class Stage(enum.StrEnum):
     COUNTED = "counted"
     RESULTS_PUBLISHED = "results_published"
 
+    def reached(self, other: Stage) -> bool:
+        """Whether this stage is ``other`` or later."""
+        order = list(Stage)
+        return order.index(self) >= order.index(other)
+
 
 def stage(session: Session, election: Election, now: datetime) -> Stage:
     """The election's stage: the write-once rows first (they never go back), then the clock."""

@@ -20,43 +20,33 @@ from auditlog.events import CANDIDATES_PUBLISHED
 from ballots.rules import holds_vote
 from voting.ballot.keys import generate_contest_keys
 from voting.elections.models import Contest, Election
+from voting.errors import Blocker, NoVoteNotConfirmed, TransitionBlocked
 from voting.log.checkpoints import checkpoint_now
 from voting.log.services import append
-from voting.nominations.errors import NoVoteNotConfirmed, PublicationBlocked
 from voting.nominations.models import NominationStatus
 from voting.nominations.review import _, _n, actor, candidate_list, list_hash, status_counts
 from voting.staff.models import User
 
 
-def publication_blockers(session: Session, election: Election, now: datetime) -> list[str]:
+def publication_blockers(session: Session, election: Election, now: datetime) -> list[Blocker]:
     """What stops publication of the candidate lists now; empty when it may go ahead."""
     blockers = []
     if election.candidates_published_at is not None:
         blockers.append(
-            _(
-                "Kandidatlistorna publicerades redan %(time)s.",
-                time=_fmt(election, election.candidates_published_at),
+            Blocker(
+                "candidates_already_published",
+                {"time": _fmt(election, election.candidates_published_at)},
             )
         )
     if now <= election.nomination_closes:
         blockers.append(
-            _(
-                "Nomineringsperioden har inte stängt (den stänger %(time)s).",
-                time=_fmt(election, election.nomination_closes),
-            )
+            Blocker("nomination_not_closed", {"time": _fmt(election, election.nomination_closes)})
         )
     counts = status_counts(session, election)
     for contest in election.contests:
         waiting = counts.get(contest.krets_code, Counter()).get(NominationStatus.AWAITING_REVIEW, 0)
         if waiting:
-            blockers.append(
-                _n(
-                    "%(krets)s: %(num)s nominering väntar på granskning.",
-                    "%(krets)s: %(num)s nomineringar väntar på granskning.",
-                    waiting,
-                    krets=_krets(contest),
-                )
-            )
+            blockers.append(Blocker("awaiting_review", {"krets": _krets(contest), "num": waiting}))
     return blockers
 
 
@@ -134,7 +124,7 @@ def publish_candidates(
     """Freeze the candidate lists, create each contest's RSA key, and log hashes of both.
 
     A krets with no more candidates than seats holds no vote; publishing such lists needs
-    ``confirm_no_vote``, so that the committee has seen them (PublicationBlocked otherwise).
+    ``confirm_no_vote``, so that the committee has seen them (TransitionBlocked otherwise).
     """
     # Why lock and re-check here: two committee members pressing "publish" at once, or a
     # review racing the publication, must not produce two events or a list that changed.
@@ -146,7 +136,7 @@ def publish_candidates(
     ).one()
     blockers = publication_blockers(session, election, now)
     if blockers:
-        raise PublicationBlocked(blockers)
+        raise TransitionBlocked(blockers)
     without_vote = contests_without_vote(session, election)
     if without_vote and not confirm_no_vote:
         raise NoVoteNotConfirmed([no_vote_line(c, n) for c, n in without_vote])

@@ -1,11 +1,12 @@
-"""``voting roll freeze``, ``links send``, ``board``, ``tally`` and ``results``: the lifecycle's
-stage changes from the command line (``roll freeze`` and ``links send`` are attached to their
-groups in voting/cli.py)."""
+"""The lifecycle from the command line: ``voting election show`` (with the stage), ``roll
+freeze``, ``links send``, ``board``, ``tally`` and ``results``. ``election show``, ``roll freeze``
+and ``links send`` are attached to their groups in voting/cli.py."""
 
 from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import click
 import sqlalchemy as sa
@@ -14,13 +15,15 @@ from flask import current_app
 from ballots.rules import holds_vote
 from voting import clock
 from voting.ballot import services
-from voting.ballot.errors import VotingError
 from voting.ballot.models import BoardSeal
 from voting.ballot.unreachable import reach
 from voting.db import OWNER_URL_ENV, db, make_engine
+from voting.elections.cli import reminders_text
 from voting.elections.errors import ElectionError
-from voting.elections.services import get_election
+from voting.elections.services import SCHEDULE_FIELDS, format_reminder, get_election
+from voting.errors import VotingError
 from voting.lifecycle import results as results_service
+from voting.lifecycle import stage
 from voting.lifecycle import tally as tally_service
 from voting.lifecycle.results import count_sv, no_vote_sv, percent_sv, place_sv
 from voting.lifecycle.roll import freeze_roll, send_links
@@ -235,3 +238,51 @@ def links_send(slug: str) -> None:
         raise _fail(exc) from exc
     click.echo(f"Queued {count} voting links. Deliver them with `voting mail send`.")
     click.echo(unreachable.hint(slug))
+
+
+@click.command("show")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def show(slug: str, as_json: bool) -> None:
+    """Show an election, its schedule in its own timezone and its kretsar."""
+    try:
+        election = get_election(db.session, slug)
+    except ElectionError as exc:
+        raise click.ClickException(str(exc)) from exc
+    now = clock.now()
+    info: dict[str, Any] = {
+        "slug": election.slug,
+        "title": election.title,
+        "timezone": election.timezone,
+        "phase": election.phase(now),
+        "stage": stage(db.session, election, now).value,
+        "schedule": {f: election.local(getattr(election, f)).isoformat() for f in SCHEDULE_FIELDS},
+        "reminders": [format_reminder(h) for h in election.reminder_hours or []],
+        "candidates_published": election.candidates_published_at is not None,
+        "kretsar": [
+            {
+                "contest_id": c.id,
+                "code": c.krets_code,
+                "name": c.krets.name,
+                "seats": c.seats,
+                "min_selections": c.min_selections,
+                "max_selections": c.max_selections,
+                "substitutes": c.substitutes,
+            }
+            for c in election.contests
+        ],
+    }
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{election.title} ({election.slug}), stage: {info['stage']}")
+    click.echo(f"Times in {election.timezone}:")
+    for field in SCHEDULE_FIELDS:
+        click.echo(f"  {field:18} {info['schedule'][field]}")
+    click.echo(f"  {'reminders':18} {reminders_text(election.reminder_hours)} before the close")
+    click.echo("Kretsar:")
+    for k in info["kretsar"]:
+        click.echo(
+            f"  {k['code']:22} {k['name']:24} seats {k['seats']}, mark {k['min_selections']}"
+            f"-{k['max_selections']}, ersättare {k['substitutes']}"
+        )

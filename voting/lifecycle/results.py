@@ -18,10 +18,11 @@ from ballots.rules import holds_vote
 from ballots.tally import result_hash
 from voting.ballot import services
 from voting.ballot.codes import check_url
-from voting.ballot.errors import TransitionBlocked
 from voting.ballot.models import ResultsPublication
 from voting.elections.models import Election
+from voting.errors import Blocker, TransitionBlocked
 from voting.letters import moves as link_moves
+from voting.lifecycle import Stage, stage
 from voting.lifecycle.tally import stored_result
 from voting.log.checkpoints import checkpoint_now, checkpoints
 from voting.log.keys import fingerprint
@@ -45,12 +46,13 @@ def publish_results(session: Session, election: Election, now: datetime, *, by: 
 
     Returns the results hash. TransitionBlocked lists what blocks it.
     """
-    result = stored_result(session, election)
+    current = stage(session, election, now)
     blockers = []
-    if result is None:
-        blockers.append(f"count the election first (voting tally {election.slug} --seed ...)")
-    if publication(session, election) is not None:
-        blockers.append("the results are already published")
+    if not current.reached(Stage.COUNTED):
+        blockers.append(Blocker("not_counted", {"slug": election.slug}))
+    if current.reached(Stage.RESULTS_PUBLISHED):
+        blockers.append(Blocker("results_already_published"))
+    result = stored_result(session, election)
     if blockers or result is None:
         raise TransitionBlocked(blockers)
     digest = result_hash(result)

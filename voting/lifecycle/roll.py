@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 from auditlog import canonical_json
 from auditlog.events import ROLL_FROZEN
 from voting.ballot import codes, links
-from voting.ballot.errors import TransitionBlocked
 from voting.ballot.models import RollFreeze
 from voting.ballot.services import roll_frozen
 from voting.crypto import pseudonym
 from voting.elections.models import Contest, Election
+from voting.errors import Blocker, TransitionBlocked
 from voting.log.checkpoints import checkpoint_now
 from voting.log.services import Actor, append
 from voting.members.models import Member
@@ -28,9 +28,9 @@ def freeze_roll(
     code; log the roll's hash, and per contest its size and the commitment to its codes."""
     blockers = []
     if election.candidates_published_at is None:
-        blockers.append("the candidate lists are not published")
+        blockers.append(Blocker("candidates_not_published"))
     if roll_frozen(session, election):
-        blockers.append("the roll is already frozen")
+        blockers.append(Blocker("roll_already_frozen"))
     if blockers:
         raise TransitionBlocked(blockers)
     contests = {c.krets_code: c.id for c in election.contests}
@@ -82,7 +82,7 @@ def send_links(
 ) -> int:
     """Queue a link to every member of the roll who has none yet; freezes the roll if needed."""
     if now > election.voting_closes:
-        raise TransitionBlocked(["voting has closed"])
+        raise TransitionBlocked([Blocker("voting_closed")])
     if not roll_frozen(session, election):
         freeze_roll(session, election, now, by=by)
     return links.queue_links(session, election, now, base_url, by=by)

@@ -12,13 +12,24 @@ from auditlog.events import BOARD_SEALED
 from auditlog.votercodes import list_hash as issued_codes_hash
 from ballots.board import board_hash
 from voting.ballot import codes
-from voting.ballot.errors import TransitionBlocked
 from voting.ballot.models import BoardSeal
 from voting.ballot.services import board_ballots, roll_sizes, seal_lock, signatures_issued
 from voting.elections.models import Election
+from voting.errors import Blocker, TransitionBlocked
+from voting.lifecycle import Stage, stage
 from voting.log.checkpoints import checkpoint_now
 from voting.log.services import Actor, append
 from voting.postal.counts import sealed_envelopes
+
+
+def seal_blockers(session: Session, election: Election, now: datetime) -> list[Blocker]:
+    """What stops the seal now: voting still open, or a seal already made."""
+    current = stage(session, election, now)
+    if not current.reached(Stage.CLOSED):
+        return [Blocker("voting_not_closed")]
+    if current.reached(Stage.SEALED):
+        return [Blocker("board_already_sealed")]
+    return []
 
 
 def seal_board(session: Session, election: Election, now: datetime, *, by: Actor) -> dict[str, Any]:
@@ -27,12 +38,7 @@ def seal_board(session: Session, election: Election, now: datetime, *, by: Actor
     # holds back any that start now until the seal is committed (they then see it and are
     # refused), so the seal covers exactly the board, signatures and roll that stand.
     seal_lock(session, election, exclusive=True)
-    blockers = []
-    if now <= election.voting_closes:
-        blockers.append("voting has not closed")
-    if session.get(BoardSeal, election.id) is not None:
-        blockers.append("the board is already sealed")
-    if blockers:
+    if blockers := seal_blockers(session, election, now):
         raise TransitionBlocked(blockers)
     issued = signatures_issued(session, election)
     sizes = roll_sizes(session, election)

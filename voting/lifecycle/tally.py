@@ -17,9 +17,10 @@ from ballots.errors import BallotError
 from ballots.rules import holds_vote
 from ballots.tally import TallyError, count, lottery_key, result_bytes, result_hash, turnout
 from voting.ballot import services
-from voting.ballot.errors import TransitionBlocked
 from voting.ballot.models import Ballot, BoardSeal, ContestKey, Tally
 from voting.elections.models import Contest, Election
+from voting.errors import Blocker, TransitionBlocked
+from voting.lifecycle import Stage, stage
 from voting.log.checkpoints import checkpoint_now
 from voting.log.services import Actor, append
 from voting.postal.paper import paper_for_count
@@ -31,23 +32,26 @@ MAX_SEED_LENGTH = 200
 def _guards(session: Session, election: Election, seed: str, now: datetime) -> dict[str, Any]:
     """The sealed board's data per contest id; TransitionBlocked listing every blocker."""
     blockers = []
-    if now <= election.voting_closes:
-        blockers.append("voting has not closed")
+    current = stage(session, election, now)
+    if not current.reached(Stage.CLOSED):
+        blockers.append(Blocker("voting_not_closed"))
     seal = session.get(BoardSeal, election.id)
     if seal is None:
-        blockers.append(f"seal the board first (voting board seal {election.slug})")
-    if session.get(Tally, election.id) is not None:
-        blockers.append("the election is already counted")
+        blockers.append(Blocker("board_not_sealed", {"slug": election.slug}))
+    if current.reached(Stage.COUNTED):
+        blockers.append(Blocker("already_counted"))
     if not isinstance(seed, str) or not seed.strip():
-        blockers.append("--seed: give the seed drawn at the counting meeting")
+        blockers.append(Blocker("seed_missing"))
     elif len(seed) > MAX_SEED_LENGTH or any(ord(ch) < 32 for ch in seed):
-        blockers.append(f"--seed: at most {MAX_SEED_LENGTH} characters, no control characters")
+        blockers.append(Blocker("seed_invalid", {"max": MAX_SEED_LENGTH}))
     if blockers or seal is None:
         raise TransitionBlocked(blockers)
     sealed = {c["contest"]: c for c in json.loads(seal.seal)["contests"]}
     missing = [str(c.id) for c in election.contests if str(c.id) not in sealed]
     if missing:
-        raise TransitionBlocked([f"contest {cid} is not in the board seal" for cid in missing])
+        raise TransitionBlocked(
+            [Blocker("contest_not_sealed", {"contest": cid}) for cid in missing]
+        )
     return sealed
 
 
@@ -152,7 +156,7 @@ def compute(session: Session, election: Election, seed: str, now: datetime) -> d
         if envelopes:
             contests[-1].update(paper_ballots=len(paper), paper_invalid=len(invalid))
     if problems:
-        raise TransitionBlocked(problems)
+        raise TransitionBlocked([Blocker("board_inconsistent", {"problem": p}) for p in problems])
     return {
         "version": RESULT_VERSION,
         "election": election.slug,

@@ -59,22 +59,3 @@ class NotFound(ReviewError):
 
 class CandidatesPublished(ReviewError):
     """The candidate lists are published and frozen; nothing on them may change."""
-
-
-class PublicationBlocked(ReviewError):
-    """The candidate lists cannot be published yet; ``blockers`` says why."""
-
-    def __init__(self, blockers: list[str]) -> None:
-        super().__init__("; ".join(blockers))
-        self.blockers = blockers
-
-
-class NoVoteNotConfirmed(PublicationBlocked):
-    """Some kretsar would hold no vote and the committee has not confirmed them.
-
-    ``without_vote`` holds one line per such krets.
-    """
-
-    def __init__(self, without_vote: list[str]) -> None:
-        super().__init__(without_vote)
-        self.without_vote = without_vote

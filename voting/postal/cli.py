@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 
 from voting import clock
 from voting.auth import GRANTS, Role
-from voting.ballot.errors import VotingError
 from voting.db import db
 from voting.elections.errors import ElectionError
 from voting.elections.models import Contest, Election
 from voting.elections.services import get_election
+from voting.errors import VotingError
 from voting.letters.services import letter_contact
 from voting.postal import kit, services
 from voting.postal.models import COUNTED, PENDING, SET_ASIDE

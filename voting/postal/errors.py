@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voting.ballot.errors import VotingError
+from voting.errors import VotingError
 
 
 class PostalError(VotingError):

@@ -20,14 +20,14 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
 from voting import clock
 from voting.auth import Role, role_required
-from voting.ballot.errors import VotingError
 from voting.db import db
 from voting.elections.models import Contest, Election
+from voting.errors import TransitionBlocked, VotingError
 from voting.letters.services import letter_contact
 from voting.postal import kit, services
 from voting.postal.errors import PostalError
 from voting.postal.models import PaperBallot, PostalBatch
-from voting.web import View, election_or_404
+from voting.web import View, election_or_404, error_reason
 
 bp = Blueprint("postal_admin", __name__, url_prefix="/admin")
 
@@ -112,7 +112,9 @@ ERRORS: dict[str, Any] = {
 
 
 def _reason(exc: VotingError) -> str:
-    reason = str(ERRORS.get(exc.code, exc.message))
+    if isinstance(exc, TransitionBlocked):
+        return error_reason(exc)
+    reason = str(ERRORS.get(exc.code or "", exc.message))
     params = getattr(exc, "params", {})
     if exc.code == "batch_too_small":
         reason += f" ({params.get('minimum')})"

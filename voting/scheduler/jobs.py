@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 from auditlog.events import SCHEDULER_JOB_RAN
 from voting.auth import Role
 from voting.ballot import links
-from voting.ballot.models import BoardSeal
 from voting.ballot.services import roll_frozen
 from voting.ballot.unreachable import reach
 from voting.db import insert_for
 from voting.elections.models import Election
 from voting.letters.services import issue_letters, letter_contact
+from voting.lifecycle import Stage, stage
 from voting.lifecycle.roll import freeze_roll, send_links
 from voting.lifecycle.seal import seal_board
 from voting.log.checkpoints import checkpoint_now
@@ -153,7 +153,7 @@ def _precheck(
             return Status.BLOCKED, "the roll is not frozen (no voting links were sent)"
         if not election.voting_open(now):
             return Status.BLOCKED, "voting is not open"
-    if job == VOTING_CLOSES and now <= election.voting_closes:
+    if job == VOTING_CLOSES and not stage(session, election, now).reached(Stage.CLOSED):
         return Status.BLOCKED, "voting has not closed"
     return None, ""
 
@@ -226,7 +226,7 @@ def _side_effect(
         count = links.remind(session, election, now, base_url, by=SCHEDULER)
         return f"{count} reminders queued; {reach(session, election).summary()}"
     if job == VOTING_CLOSES:
-        if session.get(BoardSeal, election.id) is not None:
+        if stage(session, election, now).reached(Stage.SEALED):
             return "the board was already sealed"
         seal_board(session, election, now, by=SCHEDULER)
         return "board sealed"

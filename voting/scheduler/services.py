@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from voting.ballot.errors import TransitionBlocked
 from voting.db import db
 from voting.elections.models import Election
+from voting.errors import TransitionBlocked
 from voting.scheduler.jobs import (
     REMINDER_PREFIX,
     DueJob,
