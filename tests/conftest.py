@@ -421,7 +421,7 @@ def login_as(client: FlaskClient, clock: Clock) -> Any:
     """
     from types import SimpleNamespace
 
-    from tests.admin.factories import make_staff_quick
+    from tests.factories import make_staff_quick
     from voting.admin.services import start_session
     from voting.db import db
 

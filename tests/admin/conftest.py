@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.admin.factories import make_election, make_member, make_nomination
+from tests.factories import make_election, make_member, make_nomination
 from voting.db import db
 from voting.members.models import Forening
 from voting.nominations.models import NominationStatus

@@ -30,8 +30,8 @@ from flask import Flask, url_for
 from flask.testing import FlaskClient
 
 from tests.admin.conftest import Seed, make_seed
-from tests.admin.factories import make_member, make_nomination, make_staff_quick
 from tests.conftest import Clock, _pg_admin, _pg_url, make_app, new_data_key
+from tests.factories import make_member, make_nomination, make_staff_quick
 from voting import create_app
 from voting.admin.services import start_session
 from voting.ballot.models import RollEntry, VoterLink

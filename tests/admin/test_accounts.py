@@ -10,7 +10,7 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
-from tests.admin.factories import PASSWORD, make_staff
+from tests.factories import PASSWORD, make_staff
 from voting.admin.errors import AccountError, LoginError
 from voting.admin.services import (
     LOGIN_FAILED,

@@ -10,7 +10,7 @@ import pyotp
 from sqlalchemy import select
 
 from tests.admin.conftest import close_nominations
-from tests.admin.factories import PASSWORD
+from tests.factories import PASSWORD
 from voting.admin.services import authenticate
 from voting.db import db
 from voting.log.services import entries

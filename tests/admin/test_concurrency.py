@@ -8,7 +8,7 @@ import pyotp
 import pytest
 
 from tests.admin.conftest import close_nominations
-from tests.admin.factories import PASSWORD, make_staff
+from tests.factories import PASSWORD, make_staff
 from voting.admin.services import authenticate
 from voting.db import db
 from voting.elections.services import get_election

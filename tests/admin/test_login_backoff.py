@@ -13,8 +13,8 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
-from tests.admin.factories import PASSWORD, make_staff
 from tests.conftest import make_app
+from tests.factories import PASSWORD, make_staff
 from voting.admin.errors import LoginError
 from voting.admin.services import LOGIN_FAILED, LoginBackoff, claim_login_attempt
 from voting.db import db

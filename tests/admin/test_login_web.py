@@ -7,8 +7,8 @@ from datetime import timedelta
 import pyotp
 import pytest
 
-from tests.admin.factories import PASSWORD, login, make_staff
 from tests.conftest import make_app
+from tests.factories import PASSWORD, login, make_staff
 from voting.admin.services import LOGIN_FAILED
 from voting.db import db
 

@@ -10,7 +10,7 @@ import secrets
 import pytest
 from sqlalchemy import select
 
-from tests.admin.factories import PASSWORD, make_staff
+from tests.factories import PASSWORD, make_staff
 from voting.admin.errors import WeakPassword
 from voting.admin.passwords import check_password_policy
 from voting.admin.services import create_user, reset_password

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from auditlog import canonical_json, verify_chain
 from tests.admin.conftest import close_nominations
-from tests.admin.factories import make_election, make_member, make_nomination, make_staff
+from tests.factories import make_election, make_member, make_nomination, make_staff
 from voting.crypto import pseudonym
 from voting.elections.services import get_election
 from voting.errors import NoVoteNotConfirmed, TransitionBlocked

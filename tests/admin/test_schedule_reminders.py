@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.admin.factories import make_election
+from tests.factories import make_election
 from voting.db import db
 from voting.elections.models import Election
 from voting.elections.services import get_election

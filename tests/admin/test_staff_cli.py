@@ -8,7 +8,7 @@ from datetime import timedelta
 import pyotp
 from sqlalchemy import select
 
-from tests.admin.factories import PASSWORD, make_staff
+from tests.factories import PASSWORD, make_staff
 from voting.admin.services import authenticate, totp_secret
 from voting.db import db
 from voting.log.services import REGISTER_LOG, entries

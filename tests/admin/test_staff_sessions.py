@@ -13,7 +13,7 @@ from datetime import timedelta
 import pyotp
 import pytest
 
-from tests.admin.factories import PASSWORD, login, make_staff
+from tests.factories import PASSWORD, login, make_staff
 from voting.admin.services import LOGIN_FAILED
 from voting.db import db
 from voting.log.services import REGISTER_LOG, entries

@@ -39,10 +39,10 @@ from auditlog.votercodes import codes_hash
 from ballots.ballot import canonical_ballot
 from ballots.rules import SelectionRule
 from ballots.tally import result_hash, turnout
-from tests.admin.factories import make_member
 from tests.audit import test_record as record_tests
 from tests.audit.test_record import SLUG, counted_election
 from tests.conftest import Clock, make_app
+from tests.factories import make_member
 from voting.ballot import services
 from voting.ballot.errors import WindowClosed
 from voting.db import db

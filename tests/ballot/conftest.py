@@ -8,13 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ballots.client import VoterClient
-from voting.ballot.keys import store_contest_key
+from tests.factories import link_tokens, member_row, publish_with_keys
 from voting.db import db
 from voting.elections.services import create_election
 from voting.lifecycle.roll import send_links
-from voting.members.models import Member
-from voting.nominations.models import Nomination, NominationStatus
-from voting.nominations.review import candidate_list, list_hash
 
 ELECTION = """
 slug = "val-2027"
@@ -40,6 +37,16 @@ BEFORE = datetime(2026, 12, 15, tzinfo=UTC)
 DURING = datetime(2027, 1, 15, 12, 0, tzinfo=UTC)
 AFTER = datetime(2027, 1, 26, tzinfo=UTC)
 
+MEMBERS = [
+    ("S1", "Anna", "Berg", "SODERMALM"),
+    ("S2", "Bo", "Åberg", "SODERMALM"),
+    ("S3", "Cecilia", "Dahl", "SODERMALM"),
+    ("S4", "David", "Ek", "SODERMALM"),
+    ("B1", "Eva", "Falk", "BROMMA"),
+    ("B2", "Filip", "Gran", "BROMMA"),
+]
+NOMINEES = ["S1", "S2", "S3", "B1", "B2"]
+
 
 @dataclass
 class VotingSetup:
@@ -47,17 +54,6 @@ class VotingSetup:
     contests: dict[str, str]  # krets code -> contest id
     candidates: dict[str, list[str]]  # krets code -> candidate ids
     tokens: dict[str, str]  # member id -> voting link token
-
-
-def _member(member_id: str, first: str, last: str, krets: str) -> Member:
-    return Member(
-        member_id=member_id,
-        first_name=first,
-        last_name=last,
-        email=f"{member_id}@example.org",
-        krets_code=krets,
-        updated_at=BEFORE,
-    )
 
 
 @pytest.fixture
@@ -72,51 +68,12 @@ def setup_voting(app, clock, rsa_keys, base_url: str) -> VotingSetup:
     with db.transaction() as s:
         election = create_election(s, ELECTION, BEFORE, by="cli")
         s.flush()
-        members = [
-            _member("S1", "Anna", "Berg", "SODERMALM"),
-            _member("S2", "Bo", "Åberg", "SODERMALM"),
-            _member("S3", "Cecilia", "Dahl", "SODERMALM"),
-            _member("S4", "David", "Ek", "SODERMALM"),
-            _member("B1", "Eva", "Falk", "BROMMA"),
-            _member("B2", "Filip", "Gran", "BROMMA"),
-        ]
-        s.add_all(members)
+        s.add_all(member_row(*m, BEFORE) for m in MEMBERS)
         s.flush()
-        contests = {c.krets_code: c for c in election.contests}
-        candidates: dict[str, list[str]] = {}
-        for member_id in ("S1", "S2", "S3", "B1", "B2"):
-            krets = member_id[0] == "S" and "SODERMALM" or "BROMMA"
-            nomination = Nomination(
-                election_id=election.id,
-                contest_id=contests[krets].id,
-                member_id=member_id,
-                status=NominationStatus.APPROVED,
-                created_at=BEFORE,
-            )
-            s.add(nomination)
-            s.flush()
-            candidates.setdefault(krets, []).append(str(nomination.id))
-        for contest in election.contests:
-            contest.list_hash = list_hash(candidate_list(s, contest))
-        election.candidates_published_at = BEFORE
-        for contest, key in zip(
-            sorted(election.contests, key=lambda c: c.krets_code), rsa_keys, strict=True
-        ):
-            store_contest_key(s, contest, key, BEFORE)
-        s.flush()
+        candidates = publish_with_keys(s, election, NOMINEES, rsa_keys, BEFORE)
         send_links(s, election, BEFORE, base_url, by="cli")
-        contest_ids = {code: str(c.id) for code, c in contests.items()}
-    tokens = {}
-    from voting.mail.models import OutboxMessage
-    from voting.mail.services import message_body
-
-    for message in db.session.scalars(
-        __import__("sqlalchemy").select(OutboxMessage).where(OutboxMessage.kind == "voter_link")
-    ):
-        body = message_body(message)
-        assert body is not None
-        token = body.split(f"{base_url}/rosta/", 1)[1].split()[0]
-        tokens[message.to_addr.split("@")[0]] = token
+        contest_ids = {c.krets_code: str(c.id) for c in election.contests}
+    tokens = link_tokens(db.session, base_url)
     db.session.rollback()
     clock.set(DURING)
     return VotingSetup("val-2027", contest_ids, candidates, tokens)

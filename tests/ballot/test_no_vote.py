@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from auditlog import verify as verifier
 from ballots.client import ClientError, VoterClient, parse_manifest
-from tests.admin.factories import make_election, make_member, make_nomination
 from tests.ballot.conftest import flask_transport
+from tests.factories import make_election, make_member, make_nomination
 from voting.ballot import services
 from voting.ballot.errors import NoVote, WrongKrets
 from voting.ballot.links import NO_VOTE_KIND, remind, resend_link

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from tests.admin.factories import make_election, make_member
+from tests.factories import make_election, make_member
 from voting.ballot.models import BoardSeal, RollEntry, RollFreeze, VoterLink
 
 

@@ -17,8 +17,8 @@ from typing import Any
 import pyotp
 import pytest
 
-from tests.admin.factories import PASSWORD, make_election, make_member, make_nomination, make_staff
 from tests.ballot.conftest import AFTER, setup_voting
+from tests.factories import PASSWORD, make_election, make_member, make_nomination, make_staff
 from voting.db import db
 from voting.elections.services import get_election
 from voting.lifecycle import results as results_service

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pyotp
 import pytest
 
-from tests.admin.factories import (
+from tests.factories import (
     PASSWORD,
     make_election,
     make_member,

@@ -11,7 +11,7 @@ import pyotp
 import pytest
 from PIL import Image
 
-from tests.admin.factories import PASSWORD, make_staff
+from tests.factories import PASSWORD, make_staff
 from tests.nominations.conftest import DURING, ELECTION_TOML, SLUG, add_member
 from voting.db import db
 from voting.elections.services import create_election

@@ -11,8 +11,8 @@ from typing import Any
 import pyotp
 import pytest
 
-from tests.admin.factories import PASSWORD, make_staff
 from tests.ballot.conftest import AFTER, setup_voting
+from tests.factories import PASSWORD, make_staff
 from voting.db import db
 from voting.members.models import Channel, Member
 

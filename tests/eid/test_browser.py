@@ -143,7 +143,7 @@ def test_a_member_not_on_the_roll_is_refused(site, page, clock, rsa_keys, smtp):
 
 
 def test_staff_sign_in_with_eid(site, page, clock, smtp):
-    from tests.admin.factories import make_staff_quick
+    from tests.factories import make_staff_quick
     from voting.db import db
     from voting.eid.services import set_staff_eid
 

@@ -156,7 +156,7 @@ def test_the_mails_say_how_to_sign_in(app, clock, rsa_keys, smtp):
 
 
 def _staff(clock, role="committee"):
-    from tests.admin.factories import make_staff_quick
+    from tests.factories import make_staff_quick
 
     with db.transaction() as s:
         user = make_staff_quick(s, role, clock())

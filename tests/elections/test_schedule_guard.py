@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from tests.admin.factories import make_election
+from tests.factories import make_election
 from voting.ballot.models import BoardSeal
 from voting.db import db
 from voting.elections.errors import ElectionFileError

@@ -8,11 +8,10 @@ import re
 from dataclasses import dataclass
 
 import pytest
-import sqlalchemy as sa
 
 from ballots.client import VoterClient
-from tests.ballot.conftest import BEFORE, DURING, ELECTION, flask_transport
-from voting.ballot.keys import store_contest_key
+from tests.ballot.conftest import BEFORE, DURING, ELECTION, MEMBERS, NOMINEES, flask_transport
+from tests.factories import link_tokens, member_row, publish_with_keys
 from voting.crypto import encrypt
 from voting.db import db
 from voting.elections.services import create_election, get_election
@@ -20,8 +19,6 @@ from voting.letters import services
 from voting.lifecycle.roll import freeze_roll, send_links
 from voting.members.importing import ADDRESS_PURPOSE
 from voting.members.models import Member
-from voting.nominations.models import Nomination, NominationStatus
-from voting.nominations.review import candidate_list, list_hash
 
 CONTACT = {"name": "Valberedningen i Distrikt Test", "email": "val@example.org", "phone": None}
 ADDRESSES = {
@@ -45,76 +42,29 @@ def set_address(member: Member, address: dict[str, str]) -> None:
     member.address_enc = encrypt(plain.encode(), ADDRESS_PURPOSE, aad=member.member_id.encode())
 
 
-def _member(member_id: str, first: str, last: str, krets: str, letter: bool) -> Member:
-    member = Member(
-        member_id=member_id,
-        first_name=first,
-        last_name=last,
-        email=None if letter else f"{member_id}@example.org",
-        krets_code=krets,
-        updated_at=BEFORE,
-    )
-    if letter:
-        member.channel = "letter"
-        set_address(member, ADDRESSES[member_id])
-    return member
-
-
 def setup_letters(clock, rsa_keys, base_url: str = "http://localhost") -> LetterSetup:
     """Four email members and two letter members (S4, B2), mid-vote, letters made at the open."""
     clock.set(BEFORE)
     with db.transaction() as s:
         election = create_election(s, ELECTION, BEFORE, by="cli")
         s.flush()
-        s.add_all(
-            [
-                _member("S1", "Anna", "Berg", "SODERMALM", False),
-                _member("S2", "Bo", "Åberg", "SODERMALM", False),
-                _member("S3", "Cecilia", "Dahl", "SODERMALM", False),
-                _member("S4", "David", "Ek", "SODERMALM", True),
-                _member("B1", "Eva", "Falk", "BROMMA", False),
-                _member("B2", "Filip", "Gran", "BROMMA", True),
-            ]
-        )
+        for member_id, first, last, krets in MEMBERS:
+            member = member_row(member_id, first, last, krets, BEFORE)
+            if member_id in ADDRESSES:  # on the letter channel: no email, a postal address
+                member.email = None
+                member.channel = "letter"
+                set_address(member, ADDRESSES[member_id])
+            s.add(member)
         s.flush()
-        contests = {c.krets_code: c for c in election.contests}
-        candidates: dict[str, list[str]] = {}
-        for member_id in ("S1", "S2", "S3", "B1", "B2"):
-            krets = "SODERMALM" if member_id[0] == "S" else "BROMMA"
-            nomination = Nomination(
-                election_id=election.id,
-                contest_id=contests[krets].id,
-                member_id=member_id,
-                status=NominationStatus.APPROVED,
-                created_at=BEFORE,
-            )
-            s.add(nomination)
-            s.flush()
-            candidates.setdefault(krets, []).append(str(nomination.id))
-        for contest in election.contests:
-            contest.list_hash = list_hash(candidate_list(s, contest))
-        election.candidates_published_at = BEFORE
-        for contest, key in zip(
-            sorted(election.contests, key=lambda c: c.krets_code), rsa_keys, strict=True
-        ):
-            store_contest_key(s, contest, key, BEFORE)
-        s.flush()
+        candidates = publish_with_keys(s, election, NOMINEES, rsa_keys, BEFORE)
         freeze_roll(s, election, BEFORE, by="cli")
         issued = services.issue_letters(s, election, BEFORE, base_url, CONTACT, by="scheduler")
         send_links(s, election, BEFORE, base_url, by="cli")
-        contest_ids = {code: str(c.id) for code, c in contests.items()}
+        contest_ids = {c.krets_code: str(c.id) for c in election.contests}
         assert issued.batch is not None
         batch_id = issued.batch.id
         pdf = services.download(s, election, batch_id, BEFORE, by="cli")
-    tokens = {}
-    from voting.mail.models import OutboxMessage
-    from voting.mail.services import message_body
-
-    for message in db.session.scalars(
-        sa.select(OutboxMessage).where(OutboxMessage.kind == "voter_link")
-    ):
-        body = message_body(message) or ""
-        tokens[message.to_addr.split("@")[0]] = body.split(f"{base_url}/rosta/", 1)[1].split()[0]
+    tokens = link_tokens(db.session, base_url)
     db.session.rollback()
     clock.set(DURING)
     return LetterSetup("val-2027", contest_ids, candidates, tokens, pdf, batch_id)

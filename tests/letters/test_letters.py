@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import select
 
-from tests.admin.factories import make_staff_quick
+from tests.factories import make_staff_quick
 from tests.letters.conftest import (
     ADDRESSES,
     CONTACT,

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from tests.admin.factories import make_staff_quick
 from tests.conftest import make_app
+from tests.factories import make_staff_quick
 from tests.letters.conftest import (
     ADDRESSES,
     codes_in,

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from auditlog import merkle, verify_checkpoint
-from tests.admin.factories import make_election, make_member, make_nomination
 from tests.ballot.conftest import AFTER, setup_voting
+from tests.factories import make_election, make_member, make_nomination
 from voting.ballot.services import manifest
 from voting.db import db
 from voting.elections.services import get_election

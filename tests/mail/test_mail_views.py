@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from tests.admin.factories import make_staff_quick
 from tests.ballot.conftest import AFTER, setup_voting
 from tests.conftest import make_app
+from tests.factories import make_staff_quick
 from voting.admin.mail_views import form_prefix
 from voting.admin.services import start_session
 from voting.ballot.models import LinkMove, VoterLink

@@ -17,7 +17,7 @@ import pytest
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
-from tests.admin.factories import make_staff_quick
+from tests.factories import make_staff_quick
 from tests.nominations.conftest import (
     SLUG,
     image_bytes,

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 
-from tests.admin.factories import make_election, make_member, make_nomination
+from tests.factories import make_election, make_member, make_nomination
 from voting.db import ROOT, db
 from voting.lifecycle.candidates import publish_candidates
 from voting.lifecycle.roll import send_links

@@ -20,9 +20,9 @@ import pytest
 import sqlalchemy as sa
 
 from ballots.client import VoterClient
-from tests.admin.factories import PASSWORD
 from tests.ballot.conftest import flask_transport
 from tests.conftest import PG_ADMIN_URL, POSTGRES_SKIP_REASON, _pg_admin, make_app
+from tests.factories import PASSWORD
 from tests.ops.conftest import open_election
 from voting.admin.services import (
     LoginBackoff,

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.admin.factories import make_staff_quick
 from tests.ballot.conftest import BEFORE, VotingSetup, setup_voting, voter_client
+from tests.factories import make_staff_quick
 from voting.db import db
 from voting.members.models import Channel, Member
 

@@ -10,8 +10,8 @@ import re
 from sqlalchemy import select
 
 from auditlog.verify import verify_record
-from tests.admin.factories import make_staff_quick
 from tests.ballot.conftest import AFTER, BEFORE, DURING, ELECTION, later
+from tests.factories import make_staff_quick
 from tests.letters.conftest import (
     ADDRESSES,
     CONTACT,

@@ -132,7 +132,7 @@ def test_the_pages_in_english(app, client):
 def test_the_email_change_notice_gives_the_committee_contact(app, clock):
     from sqlalchemy import select
 
-    from tests.admin.factories import make_member
+    from tests.factories import make_member
     from voting.db import db
     from voting.mail.addresses import change_email
     from voting.mail.models import OutboxMessage
@@ -173,7 +173,7 @@ def test_an_eid_refusal_says_how_to_reach_the_committee(app, settings, expected)
 
 
 def test_the_check_guide_reports_to_the_committee_contact_address(app, client, clock):
-    from tests.admin.factories import make_election
+    from tests.factories import make_election
     from voting.db import db
 
     app.config.update(CONTACT)

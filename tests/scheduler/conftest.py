@@ -15,7 +15,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.admin.factories import make_staff_quick
+from tests.factories import make_staff_quick
 from voting.elections.models import Election
 from voting.elections.services import create_election
 from voting.members.models import Member

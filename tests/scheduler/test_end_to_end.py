@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from auditlog import verify as verifier
 from ballots.client import VoterClient
-from tests.admin.factories import make_election, make_member, make_nomination
 from tests.ballot.conftest import flask_transport
+from tests.factories import make_election, make_member, make_nomination
 from voting.db import db
 from voting.elections.services import get_election
 from voting.lifecycle.candidates import publish_candidates

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -92,3 +93,54 @@ def test_locks_admit_one_holder(app):
 def test_no_lock_for_an_in_memory_database():
     with pytest.raises(LockError, match="in-memory"):
         runner_lock("sqlite:///:memory:")
+
+
+class _HeldLock:
+    description = "test lock"
+
+    def held(self) -> bool:
+        return True
+
+
+class _Stop:
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+    def wait(self, timeout: float) -> bool:
+        return self.event.wait(timeout)
+
+
+def test_stopping_while_a_resync_runs_does_not_hang(app, monkeypatch):
+    """A resync still running when the runner stops must not wait on APScheduler's shutdown,
+    which waits on it: the resync reaches its wake-ups only after the shutdown began here."""
+    import voting.scheduler.runner as runner_module
+
+    resync_started, shutdown_started = threading.Event(), threading.Event()
+
+    def slow_upcoming(config):
+        resync_started.set()
+        shutdown_started.wait(10)
+        return {("val", "voting_closes"): utc_now() + timedelta(days=1)}
+
+    real_shutdown = BackgroundScheduler.shutdown
+
+    def shutdown(self, wait=True):
+        shutdown_started.set()
+        return real_shutdown(self, wait)
+
+    monkeypatch.setattr(runner_module, "run_due", lambda config, clock, slug=None: [])
+    monkeypatch.setattr(runner_module, "checkpoint_open_windows", lambda clock: [])
+    monkeypatch.setattr(runner_module, "upcoming", slow_upcoming)
+    monkeypatch.setattr(BackgroundScheduler, "shutdown", shutdown)
+    runner = Runner(app, _HeldLock(), lambda line: None)
+    stop = _Stop()
+    acting = threading.Thread(target=runner.act, args=(stop,), daemon=True)
+    acting.start()
+    assert resync_started.wait(10)
+    stop.event.set()
+    acting.join(20)
+    assert not acting.is_alive(), "the runner hung in its shutdown"
+    assert runner.scheduler is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -46,6 +47,12 @@ class Runner:
         self.clock = app.config["CLOCK"]
         self.said_blocked: set[tuple[str, str, str]] = set()
         self.scheduler: BackgroundScheduler | None = None
+        # Why: APScheduler's shutdown(wait=True) holds its job-store lock while it waits for the
+        # running job, so a resync that then calls get_jobs() or add_job() waits for shutdown
+        # and shutdown for it, forever (seen in testing). A resync changes wake-ups only under
+        # this lock and only while not stopping; act() sets ``stopping`` under it first.
+        self._wakeups = threading.Lock()
+        self._stopping = False
 
     def say(self, message: str) -> None:
         self.echo(f"{datetime.now(UTC).isoformat(timespec='seconds')} {message}")
@@ -94,9 +101,15 @@ class Runner:
         except Exception as exc:  # noqa: BLE001 - the database may be restarting
             self.say(f"resync failed, trying again later: {exc.__class__.__name__}")
             return
-        scheduler = self.scheduler
-        if scheduler is None:
-            return
+        with self._wakeups:
+            scheduler = self.scheduler
+            if scheduler is None or self._stopping:
+                return
+            self._set_wakeups(scheduler, wanted)
+
+    def _set_wakeups(
+        self, scheduler: BackgroundScheduler, wanted: dict[tuple[str, str], datetime]
+    ) -> None:
         now = datetime.now(UTC)
         ids = set()
         for (slug, job), due in wanted.items():
@@ -152,8 +165,11 @@ class Runner:
                     self.say("lost the scheduler lock; stopping work until it is taken again")
                     break
         finally:
+            with self._wakeups:
+                self._stopping = True
             scheduler.shutdown(wait=True)  # finish the job in hand: its transaction commits
             self.scheduler = None
+            self._stopping = False
 
     def _checkpoints(self) -> None:
         try:

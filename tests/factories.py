@@ -1,4 +1,5 @@
-"""Test data for the committee's side: elections, members, nominations, staff, logging in."""
+"""Test data builders: elections, members, nominations, staff, logging in, and an election
+published with given keys, ready to vote."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ from functools import lru_cache
 from typing import Any
 
 import pyotp
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voting.admin.services import PASSWORD_HASHER, create_user
+from voting.ballot.keys import store_contest_key
 from voting.crypto import encrypt
 from voting.elections.models import Election
 from voting.elections.services import create_election
+from voting.mail.models import OutboxMessage
+from voting.mail.services import message_body
 from voting.members.models import Forening, Member
 from voting.nominations.models import (
     Nomination,
@@ -22,6 +27,7 @@ from voting.nominations.models import (
     NominationSubmission,
     SubmissionStatus,
 )
+from voting.nominations.review import candidate_list, list_hash
 from voting.staff.models import User
 
 PASSWORD = "correct horse battery staple"
@@ -164,3 +170,63 @@ def login(client: Any, email: str, secret: str, moment: datetime, **extra: Any) 
     data = {"email": email, "password": PASSWORD, "code": pyotp.TOTP(secret).at(moment)}
     data.update(extra)
     return client.post("/admin/login", data=data)
+
+
+# --- An election ready to vote -----------------------------------------------------------
+
+
+def member_row(
+    member_id: str, first: str, last: str, krets: str, at: datetime, *, email: str | None = ""
+) -> Member:
+    """A register row with a fixed member ID; ``email=""`` makes ``<member_id>@example.org``,
+    ``None`` leaves the member without an address."""
+    return Member(
+        member_id=member_id,
+        first_name=first,
+        last_name=last,
+        email=f"{member_id}@example.org" if email == "" else email,
+        krets_code=krets,
+        updated_at=at,
+    )
+
+
+def publish_with_keys(
+    session: Session, election: Election, nominees: list[str], rsa_keys: Any, at: datetime
+) -> dict[str, list[str]]:
+    """Approve ``nominees`` in their kretsar, publish the lists and store the given contest keys
+    (one per contest, in krets code order), as publication would but without making keys.
+
+    Returns the candidate ids per krets code.
+    """
+    contests = {c.krets_code: c for c in election.contests}
+    candidates: dict[str, list[str]] = {}
+    for member_id in nominees:
+        member = session.get_one(Member, member_id)
+        nomination = Nomination(
+            election_id=election.id,
+            contest_id=contests[member.krets_code].id,
+            member_id=member_id,
+            status=NominationStatus.APPROVED,
+            created_at=at,
+        )
+        session.add(nomination)
+        session.flush()
+        candidates.setdefault(member.krets_code, []).append(str(nomination.id))
+    for contest in election.contests:
+        contest.list_hash = list_hash(candidate_list(session, contest))
+    election.candidates_published_at = at
+    for contest, key in zip(
+        sorted(election.contests, key=lambda c: c.krets_code), rsa_keys, strict=True
+    ):
+        store_contest_key(session, contest, key, at)
+    session.flush()
+    return candidates
+
+
+def link_tokens(session: Session, base_url: str) -> dict[str, str]:
+    """Each mailed voting link's token, by the local part of its address (the member ID)."""
+    tokens = {}
+    for message in session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "voter_link")):
+        body = message_body(message) or ""
+        tokens[message.to_addr.split("@")[0]] = body.split(f"{base_url}/rosta/", 1)[1].split()[0]
+    return tokens
