@@ -16,11 +16,11 @@ from tests.ballot.conftest import (
     BEFORE,
     DURING,
     ELECTION,
-    _member,
     flask_transport,
     setup_voting,
 )
 from tests.conftest import make_app
+from tests.factories import make_staff_quick, member_row
 from voting.admin.services import start_session
 from voting.ballot.keys import store_contest_key
 from voting.ballot.models import BoardSeal, RollEntry, RollFreeze, VoterLink
@@ -30,8 +30,6 @@ from voting.elections.services import create_election
 from voting.log.models import AuditEntry
 from voting.mail.models import OutboxMessage
 from voting.nominations.models import Nomination, NominationStatus
-
-from .factories import make_staff_quick
 
 ROLES = ("anonymous", "auditor", "committee", "admin")
 RANK = {"anonymous": 0, "auditor": 1, "committee": 2, "admin": 3}
@@ -53,7 +51,7 @@ ROUTES = [
 def _add_late_member(member_id: str = "S9") -> None:
     """A member who joined the register after the roll was frozen."""
     with db.transaction() as s:
-        s.add(_member(member_id, "Greta", "Hall", "SODERMALM"))
+        s.add(member_row(member_id, "Greta", "Hall", "SODERMALM", BEFORE))
 
 
 @pytest.fixture
@@ -72,7 +70,7 @@ def unfrozen(clock, rsa_keys, *, publish: bool = True) -> str:
         s.flush()
         s.add_all(
             [
-                _member(mid, first, "Test", krets)
+                member_row(mid, first, "Test", krets, BEFORE)
                 for mid, first, krets in [
                     ("S1", "Anna", "SODERMALM"),
                     ("S2", "Bo", "SODERMALM"),
