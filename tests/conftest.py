@@ -13,6 +13,12 @@ connections (threads, locks, triggers seen from another connection), a subproces
 server's thread. The shared connection refuses use from another thread, and the run fails if the
 shared database holds other rows at the end than after the migrations. ``KVTEST_OWN_DATABASE=1``
 gives every test a database of its own, as before, to tell a sharing problem from a real one.
+
+Three things keep the suite's CPU down without changing what a test checks (docs/benchmarks.md
+has the figures): staff passwords are hashed with argon2id's cheapest parameters (as Django
+advises for tests; tests/admin/test_accounts.py checks the production parameters), the garbage
+collector leaves the long-lived objects of the collection alone, and the long CPU-only checks
+(mypy, the wheel) start first so that no worker runs them alone at the end.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import base64
 import contextlib
 import email
 import email.policy
+import gc
 import os
 import secrets
 import shutil
@@ -36,13 +43,16 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy.orm import Session
 
+import voting.admin.services
 from voting import create_app
 from voting.db import make_engine, upgrade
 
+PRODUCTION_PASSWORD_HASHER = voting.admin.services.PASSWORD_HASHER
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -164,8 +174,14 @@ def _shared_url(
     return shared[backend].url
 
 
+# Started first: each keeps one worker busy on its own for up to a minute of CPU.
+FIRST = ("tests/test_lint.py", "tests/test_packaging.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark ``own_database`` every test that uses ``database_url`` other than through ``app``."""
+    """Mark ``own_database`` every test that uses ``database_url`` other than through ``app``;
+    put the tests in ``FIRST`` first (a stable sort: the rest keep their order)."""
+    items.sort(key=lambda item: not item.nodeid.startswith(FIRST))
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
         if info is None or "database_url" not in info.names_closure:
@@ -177,6 +193,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         ]
         if users or "database_url" in info.argnames:
             item.add_marker(pytest.mark.own_database)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Why: every test builds an app (Werkzeug compiles each URL rule to Python code), and the
+    collector's full passes over everything imported and collected cost a seventh of the CPU.
+    Frozen objects are never scanned; the thresholds make the youngest generation's passes rarer.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quick_password_hashes() -> Iterator[None]:
+    """argon2id at the cheapest cost for the staff accounts tests make (see the docstring)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            voting.admin.services,
+            "PASSWORD_HASHER",
+            PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1),
+        )
+        yield
+
+
+@pytest.fixture
+def production_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For a test of the hashes themselves: argon2id at the cost production uses."""
+    monkeypatch.setattr(voting.admin.services, "PASSWORD_HASHER", PRODUCTION_PASSWORD_HASHER)
 
 
 def uses_own_database(request: pytest.FixtureRequest) -> bool:

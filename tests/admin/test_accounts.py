@@ -24,6 +24,7 @@ from voting.log.services import REGISTER_LOG, entries
 from voting.staff.models import User
 
 
+@pytest.mark.usefixtures("production_password_hashes")
 def test_create_user_hashes_with_argon2id_and_encrypts_the_secret(db_session, clock):
     user, secret = create_user(db_session, " Kim@Example.ORG ", "committee", PASSWORD, clock())
     db_session.commit()
@@ -116,6 +117,7 @@ def test_a_code_cannot_be_replayed_nor_an_earlier_one_used(db_session, clock):
     assert authenticate(db_session, user.email, PASSWORD, totp.at(later), later).id == user.id
 
 
+@pytest.mark.usefixtures("production_password_hashes")
 def test_authenticate_keeps_an_outdated_hash_and_a_reset_renews_it(db_session, clock):
     # The app's database role may not write password hashes (deploy/postgresql/grants.sql).
     user, secret = make_staff(db_session, "admin", clock())
