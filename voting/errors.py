@@ -5,6 +5,11 @@ for what went wrong, ``params`` its data, and ``field`` the input at fault, if a
 subclass it (staff accounts, candidate review, the voter's side). ``VotingError`` adds the HTTP
 status and API code the voter's API answers with.
 
+A feature whose errors reach members in their language keeps a catalog, ``messages``: each code's
+Swedish text, marked with ``N_`` for extraction. A service raises ``Error.coded(code, field=...,
+**params)`` and never translates; ``voting.web.say`` gives the text in the reader's language, and
+``message`` is the plain Swedish text the command line and the logs print (``field: text``).
+
 A stage change's guard raises ``TransitionBlocked`` with every ``Blocker`` it found: a code and
 its params, never prose. The web layer turns a code into a translated sentence
 (``voting.web.blocker_label``); the command line and the logs use the plain text here, in the
@@ -15,12 +20,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar, Self
+
+
+def N_(msgid: str) -> str:  # noqa: N802 - gettext's name for "mark only", which Babel extracts
+    """Mark ``msgid`` for translation without translating it: it is translated where shown."""
+    return msgid
 
 
 class ServiceError(Exception):
     """Base: ``message`` for the user, ``field``, ``code`` and ``params`` for the caller."""
 
     status = 400
+    # code -> Swedish text with %(name)s placeholders, for the errors made by ``coded``.
+    messages: ClassVar[Mapping[str, str]] = {}
+    # The params whose values are themselves catalog texts (a status name, say): translated too.
+    word_params: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -34,6 +49,13 @@ class ServiceError(Exception):
         self.field = field
         self.code = code
         self.params = params or {}
+
+    @classmethod
+    def coded(cls, code: str, /, *, field: str | None = None, **params: object) -> Self:
+        """The error ``code`` of this class's catalog; ``message`` is its plain Swedish text."""
+        text = cls.messages[code]
+        text = text % params if params else text
+        return cls(f"{field}: {text}" if field else text, field=field, code=code, params=params)
 
 
 class VotingError(ServiceError):

@@ -1,5 +1,6 @@
 """What every feature's views share: the view return type, the election named in the URL, and
-the one mapping of a blocker or voting error code to the sentence a page shows."""
+the one place where an error's code becomes the sentence a page shows (``say`` for the
+features' catalogs, ``blocker_label`` and ``error_reason`` for the stage changes and voting)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import abort
+from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from werkzeug.wrappers import Response
 
 from voting.db import db
 from voting.elections.errors import ElectionNotFound
 from voting.elections.models import Election
 from voting.elections.services import get_election
-from voting.errors import Blocker, TransitionBlocked, VotingError
+from voting.errors import Blocker, ServiceError, TransitionBlocked, VotingError
 
 View = str | Response | tuple[str, int]
 
@@ -26,6 +27,19 @@ def election_or_404(slug: str) -> Election:
         return get_election(db.session, slug)
     except ElectionNotFound:
         abort(404)
+
+
+def say(error: ServiceError) -> str:
+    """A service error in the reader's language: its code's catalog text translated, with its
+    params (those in ``word_params`` translated too); an error without a catalog text as is."""
+    text = error.messages.get(error.code or "")
+    if text is None:
+        return error.message
+    params = {
+        k: gettext(v) if k in error.word_params and isinstance(v, str) else v
+        for k, v in error.params.items()
+    }
+    return str(gettext(text, **params))
 
 
 def _n(singular: str, plural: str) -> tuple[str, str]:

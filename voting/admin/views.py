@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import flask_babel
 from flask import (
     Blueprint,
     abort,
@@ -69,7 +70,7 @@ from voting.lifecycle.schedule import reschedule, set_reminders
 from voting.nominations import review
 from voting.nominations.errors import NotFound, ReviewError
 from voting.nominations.models import NominationStatus
-from voting.web import View, blocker_label, election_or_404
+from voting.web import View, blocker_label, election_or_404, say
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -341,7 +342,7 @@ def nominations(slug: str) -> View:
     try:
         rows = review.list_nominations(db.session, item, krets=krets, status=status)
     except ReviewError as exc:
-        error, rows = exc.message, []
+        error, rows = f"{exc.field}: {say(exc)}", []  # the filter's name: krets or status
     groups: dict[str, list[Any]] = {}
     for row in rows:
         groups.setdefault(row.contest.krets_code, []).append(row)
@@ -384,7 +385,7 @@ def approve(nomination_id: int) -> Response:
         with db.transaction() as s:
             review.approve(s, nomination, g.user, clock.now())
     except ReviewError as exc:
-        flash(exc.message, "error")
+        flash(say(exc), "error")
     else:
         flash(_("%(name)s är godkänd som kandidat.", name=name), "success")
     return _back_to_list(slug, nomination_id)
@@ -404,9 +405,9 @@ def reject(nomination_id: int) -> View:
                 review.reject(s, nomination, g.user, form.reason.data or "", clock.now())
         except ReviewError as exc:
             if exc.field == "reason":
-                form.reason.errors.append(exc.message.split(":", 1)[-1].strip())
+                form.reason.errors.append(say(exc))
             else:
-                flash(exc.message, "error")
+                flash(say(exc), "error")
                 return _back_to_list(slug, nomination_id)
         else:
             flash(_("Nomineringen av %(name)s är avslagen.", name=name), "success")
@@ -477,8 +478,10 @@ def publish(slug: str) -> View:
         election=item,
         form=form,
         blockers=[blocker_label(b) for b in publication_blockers(db.session, item, now)],
-        warnings=publication_warnings(db.session, item),
-        without_vote=[no_vote_line(c, n) for c, n in contests_without_vote(db.session, item)]
+        warnings=publication_warnings(db.session, item, flask_babel),
+        without_vote=[
+            no_vote_line(c, n, flask_babel) for c, n in contests_without_vote(db.session, item)
+        ]
         if item.candidates_published_at is None
         else [],
         counts=review.status_counts(db.session, item),

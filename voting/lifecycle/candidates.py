@@ -24,8 +24,9 @@ from voting.errors import Blocker, NoVoteNotConfirmed, TransitionBlocked
 from voting.log.checkpoints import checkpoint_now
 from voting.log.services import append
 from voting.nominations.models import NominationStatus
-from voting.nominations.review import _, _n, actor, candidate_list, list_hash, status_counts
+from voting.nominations.review import actor, candidate_list, list_hash, status_counts
 from voting.staff.models import User
+from voting.words import PLAIN, Words
 
 
 def publication_blockers(session: Session, election: Election, now: datetime) -> list[Blocker]:
@@ -67,17 +68,17 @@ def contests_without_vote(session: Session, election: Election) -> list[tuple[Co
     ]
 
 
-def no_vote_line(contest: Contest, candidates: int) -> str:
+def no_vote_line(contest: Contest, candidates: int, words: Words = PLAIN) -> str:
     """One line on a krets without a vote, for the publish page and the CLI."""
-    seats = _n("%(num)s plats", "%(num)s platser", contest.seats)
+    seats = words.ngettext("%(num)s plats", "%(num)s platser", contest.seats)
     if candidates == 0:
-        return _(
+        return words.gettext(
             "%(krets)s: inga godkända kandidater för %(seats)s, ingen omröstning; "
             "platserna står tomma.",
             krets=_krets(contest),
             seats=seats,
         )
-    return _n(
+    return words.ngettext(
         "%(krets)s: %(num)s godkänd kandidat för %(seats)s, ingen omröstning; "
         "kandidaten väljs utan omröstning.",
         "%(krets)s: %(num)s godkända kandidater för %(seats)s, ingen omröstning; "
@@ -88,7 +89,7 @@ def no_vote_line(contest: Contest, candidates: int) -> str:
     )
 
 
-def publication_warnings(session: Session, election: Election) -> list[str]:
+def publication_warnings(session: Session, election: Election, words: Words = PLAIN) -> list[str]:
     """What the committee should know before publishing, without being stopped by it.
 
     Kretsar without a vote are not here: ``contests_without_vote`` lists them, and publishing
@@ -99,7 +100,7 @@ def publication_warnings(session: Session, election: Election) -> list[str]:
     unanswered = sum(c.get(NominationStatus.AWAITING_NOMINEE, 0) for c in counts.values())
     if unanswered:
         warnings.append(
-            _n(
+            words.ngettext(
                 "%(num)s nominerad har inte svarat och kommer inte med på listorna.",
                 "%(num)s nominerade har inte svarat och kommer inte med på listorna.",
                 unanswered,

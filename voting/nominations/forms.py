@@ -32,6 +32,7 @@ from voting import clock
 from voting.members.errors import PersonnummerError
 from voting.members.pnr import parse_personnummer
 from voting.members.services import normalize_email
+from voting.nominations.errors import PresentationInvalid
 from voting.nominations.rules import (
     MOTIVATION_MAX,
     PRESENTATION_MAX,
@@ -40,6 +41,7 @@ from voting.nominations.rules import (
     looks_like_personnummer,
 )
 from voting.text import forbidden_in_line, forbidden_in_text
+from voting.web import say
 
 try:  # WTForms >= 3.3 deprecates (value, label) tuples in favour of SelectChoice.
     from wtforms import SelectChoice as _choice
@@ -106,7 +108,7 @@ def http_link(form: FlaskForm, field: Any) -> None:
     """An absolute http or https URL with a host, without spaces, credentials or controls."""
     problem = link_problem(field.data) if field.data else None
     if problem is not None:
-        raise ValidationError(problem)
+        raise ValidationError(say(PresentationInvalid.coded(problem, field="links")))
 
 
 class NominationForm(FlaskForm):

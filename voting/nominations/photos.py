@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import warnings
 
-from flask_babel import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from voting.nominations.errors import PhotoInvalid
@@ -26,9 +25,9 @@ def reencode(data: bytes) -> bytes:
     comment or trailing payload of the upload survives, and the browser never sees its bytes.
     """
     if len(data) > MAX_UPLOAD_BYTES:
-        raise PhotoInvalid(_("Fotot är större än 2 MB."), field="photo")
+        raise PhotoInvalid.coded("photo_too_large", field="photo")
     if not data:
-        raise PhotoInvalid(_("Fotofilen är tom."), field="photo")
+        raise PhotoInvalid.coded("photo_empty", field="photo")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -36,12 +35,10 @@ def reencode(data: bytes) -> bytes:
                 # Why check the decoded format, not the file name or Content-Type: both are
                 # chosen by the uploader.
                 if image.format not in ALLOWED_FORMATS:
-                    raise PhotoInvalid(
-                        _("Fotot måste vara en JPEG- eller PNG-bild."), field="photo"
-                    )
+                    raise PhotoInvalid.coded("photo_format", field="photo")
                 width, height = image.size
                 if width < 1 or height < 1 or width * height > MAX_PIXELS:
-                    raise PhotoInvalid(_("Fotot har för många bildpunkter."), field="photo")
+                    raise PhotoInvalid.coded("photo_pixels", field="photo")
                 image.load()
                 upright = ImageOps.exif_transpose(image)
                 rgba = upright.convert("RGBA")
@@ -55,9 +52,7 @@ def reencode(data: bytes) -> bytes:
         SyntaxError,
         ValueError,
     ) as exc:
-        raise PhotoInvalid(
-            _("Filen gick inte att läsa som en JPEG- eller PNG-bild."), field="photo"
-        ) from exc
+        raise PhotoInvalid.coded("photo_unreadable", field="photo") from exc
     rgba.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
     # A new canvas carries no metadata at all; transparency becomes white.
     clean = Image.new("RGB", rgba.size, (255, 255, 255))

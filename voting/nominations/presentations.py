@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from auditlog.events import PRESENTATION_UPDATED
@@ -37,11 +36,11 @@ def clean_links(links: list[str]) -> list[str]:
     """Check the links again at the service boundary: at most three, http(s) only."""
     cleaned = [complete_link(link.strip()) for link in links if link and link.strip()]
     if len(cleaned) > MAX_LINKS:
-        raise PresentationInvalid(_("Högst tre länkar."), field="links")
+        raise PresentationInvalid.coded("too_many_links", field="links")
     for link in cleaned:
         problem = link_problem(link)
         if problem is not None:
-            raise PresentationInvalid(str(problem), field="links")
+            raise PresentationInvalid.coded(problem, field="links")
     return cleaned
 
 
@@ -67,16 +66,14 @@ def update_presentation(
     """
     text = (text or "").strip() or None
     if text is not None and len(text) > PRESENTATION_MAX:
-        raise PresentationInvalid(
-            _("Presentationen får vara högst %(max)d tecken.", max=PRESENTATION_MAX), field="text"
-        )
+        raise PresentationInvalid.coded("text_too_long", field="text", max=PRESENTATION_MAX)
     cleaned = clean_links(links)
     new_photo = reencode(photo) if photo is not None else None
     election = lock_nomination(session, nomination)
     if now > election.nomination_closes:
-        raise NotAllowed(_("Nomineringen har stängt, och presentationen kan inte längre ändras."))
+        raise NotAllowed.coded("presentation_closed")
     if nomination.status not in ACCEPTED:
-        raise NotAllowed(_("Presentationen kan skrivas först när du har tackat ja."))
+        raise NotAllowed.coded("not_accepted")
     before = (nomination.presentation, nomination.links, nomination.photo)
     nomination.presentation = text
     nomination.links = json.dumps(cleaned) if cleaned else None

@@ -25,10 +25,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from datetime import datetime
-from typing import Any
 
-from flask import has_request_context
-from flask_babel import gettext, ngettext
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -36,6 +33,7 @@ from auditlog import canonical_json
 from auditlog.events import NOMINATION_APPROVED, NOMINATION_REJECTED
 from voting.crypto import pseudonym
 from voting.elections.models import Contest, Election
+from voting.errors import N_
 from voting.log.services import append
 from voting.mail.services import queue_mail
 from voting.members.models import Member
@@ -55,20 +53,6 @@ from voting.staff.models import User
 MAX_REASON_LENGTH = 2000
 APPROVABLE = frozenset({NominationStatus.AWAITING_REVIEW, NominationStatus.REJECTED})
 REJECTABLE = frozenset({NominationStatus.AWAITING_REVIEW, NominationStatus.APPROVED})
-
-
-def _(message: str, **values: Any) -> str:
-    """Translate in a web request (the reader's language); plain Swedish in the CLI."""
-    if has_request_context():
-        return str(gettext(message, **values))
-    return message % values if values else message
-
-
-def _n(singular: str, plural: str, num: int, **values: Any) -> str:
-    """Plural-aware :func:`_`; ``%(num)s`` is the count."""
-    if has_request_context():
-        return str(ngettext(singular, plural, num, **values))
-    return (singular if num == 1 else plural) % {"num": num, **values}
 
 
 def actor(user: User | None) -> int | str:
@@ -97,12 +81,12 @@ def list_nominations(
     )
     if krets:
         if krets not in {c.krets_code for c in election.contests}:
-            raise ReviewError(_("krets: okänd krets %(code)s", code=krets), field="krets")
+            raise ReviewError.coded("unknown_krets", field="krets", code=krets)
         query = query.where(Contest.krets_code == krets)
     if status:
         if status not in {s.value for s in NominationStatus}:
             known = ", ".join(s.value for s in NominationStatus)
-            raise ReviewError(_("status: måste vara en av %(known)s", known=known), field="status")
+            raise ReviewError.coded("unknown_status", field="status", known=known)
         query = query.where(Nomination.status == status)
     return sorted(
         session.scalars(query),
@@ -123,7 +107,7 @@ def get_nomination(session: Session, nomination_id: int) -> Nomination:
     """The nomination with ``nomination_id``, or NotFound."""
     nomination = session.get(Nomination, nomination_id)
     if nomination is None:
-        raise NotFound(_("Det finns ingen nominering med nummer %(id)s.", id=nomination_id))
+        raise NotFound.coded("not_found", id=nomination_id)
     return nomination
 
 
@@ -186,7 +170,7 @@ def list_hash(candidates: list[Nomination]) -> str:
 def ensure_not_published(election: Election) -> None:
     """Raise CandidatesPublished once the lists are frozen."""
     if election.candidates_published_at is not None:
-        raise CandidatesPublished(_("Kandidatlistorna är publicerade och kan inte längre ändras."))
+        raise CandidatesPublished.coded("lists_published")
 
 
 def _lock(session: Session, nomination: Nomination) -> Election:
@@ -207,25 +191,19 @@ def _lock(session: Session, nomination: Nomination) -> Election:
     return election
 
 
-# Marked for extraction; translated when used (``_`` is a no-op at import time).
+# Each status as the review's errors name it; translated where shown (ReviewError.word_params).
 STATUS_NAMES = {
-    NominationStatus.AWAITING_NOMINEE: _("väntar på kandidatens svar"),
-    NominationStatus.DECLINED: _("avböjd av kandidaten"),
-    NominationStatus.AWAITING_REVIEW: _("väntar på granskning"),
-    NominationStatus.APPROVED: _("godkänd"),
-    NominationStatus.REJECTED: _("avslagen"),
+    NominationStatus.AWAITING_NOMINEE: N_("väntar på kandidatens svar"),
+    NominationStatus.DECLINED: N_("avböjd av kandidaten"),
+    NominationStatus.AWAITING_REVIEW: N_("väntar på granskning"),
+    NominationStatus.APPROVED: N_("godkänd"),
+    NominationStatus.REJECTED: N_("avslagen"),
 }
 
 
-def _wrong_state(nomination: Nomination, action: str) -> ReviewError:
-    return ReviewError(
-        _(
-            "Nominering %(id)s kan inte %(action)s: den är %(status)s.",
-            id=nomination.id,
-            action=action,
-            status=_(STATUS_NAMES[NominationStatus(nomination.status)]),
-        )
-    )
+def _wrong_state(nomination: Nomination, code: str) -> ReviewError:
+    status = STATUS_NAMES[NominationStatus(nomination.status)]
+    return ReviewError.coded(code, id=nomination.id, status=status)
 
 
 def approve(session: Session, nomination: Nomination, user: User | None, now: datetime) -> None:
@@ -233,7 +211,7 @@ def approve(session: Session, nomination: Nomination, user: User | None, now: da
     election = _lock(session, nomination)
     ensure_not_published(election)
     if nomination.status not in APPROVABLE:
-        raise _wrong_state(nomination, _("godkännas"))
+        raise _wrong_state(nomination, "cannot_approve")
     nomination.status = NominationStatus.APPROVED
     nomination.reviewed_at = now
     nomination.review_reason = None
@@ -258,13 +236,13 @@ def reject(
     """Reject a nomination with a reason (stored and mailed, never logged); log the decision."""
     reason = (reason or "").strip()
     if not reason:
-        raise ReviewError(_("reason: ange ett skäl till avslaget"), field="reason")
+        raise ReviewError.coded("reason_missing", field="reason")
     if len(reason) > MAX_REASON_LENGTH:
-        raise ReviewError(_("reason: högst %(n)s tecken", n=MAX_REASON_LENGTH), field="reason")
+        raise ReviewError.coded("reason_too_long", field="reason", n=MAX_REASON_LENGTH)
     election = _lock(session, nomination)
     ensure_not_published(election)
     if nomination.status not in REJECTABLE:
-        raise _wrong_state(nomination, _("avslås"))
+        raise _wrong_state(nomination, "cannot_reject")
     nomination.status = NominationStatus.REJECTED
     nomination.reviewed_at = now
     nomination.review_reason = reason

@@ -8,8 +8,6 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask_babel import lazy_gettext as _l
-
 from voting.text import forbidden_in_line
 
 MOTIVATION_MAX = 1000
@@ -43,22 +41,23 @@ def complete_link(value: Any) -> Any:
     return value
 
 
-def link_problem(value: str) -> Any:
-    """Why ``value`` is not an acceptable presentation link (a message), or None if it is."""
+def link_problem(value: str) -> str | None:
+    """Why ``value`` is not an acceptable presentation link, as a code of
+    ``voting.nominations.errors.MESSAGES``, or None if it is."""
     if len(value) > LINK_MAX or re.search(r"\s", value):
-        return _l("Länken är för lång eller innehåller mellanslag.")
+        return "link_too_long"
     # Why: a bidi control would make the link on the public list read as another address.
     if forbidden_in_line(value):
-        return _l("Länken är inte en giltig adress.")
+        return "link_invalid"
     try:
         parts = urlsplit(value)
         port_ok = parts.port is None or 0 < parts.port < 65536
     except ValueError:
-        return _l("Länken är inte en giltig adress.")
+        return "link_invalid"
     # Why only http(s): a javascript: or data: link on the public list would run in visitors'
     # browsers when clicked.
     if parts.scheme.lower() not in {"http", "https"}:
-        return _l("Länken måste börja med http:// eller https://.")
+        return "link_scheme"
     if not parts.hostname or not port_ok or parts.username or parts.password:
-        return _l("Länken är inte en giltig adress.")
+        return "link_invalid"
     return None

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -139,8 +137,8 @@ def require_open(election: Election, now: datetime) -> None:
     if election.nomination_open(now):
         return
     if election.candidates_published_at is None and now < election.nomination_opens:
-        raise NominationClosed(_("Nomineringen har inte öppnat ännu."))
-    raise NominationClosed(_("Nomineringen är stängd."))
+        raise NominationClosed.coded("not_open")
+    raise NominationClosed.coded("closed")
 
 
 def _norm(text: str) -> str:
@@ -296,16 +294,9 @@ def submit(
 
 # --- Confirmation --------------------------------------------------------------------------
 
-LINK_MESSAGES = {
-    "unknown": _l("Länken är okänd. Kontrollera att hela länken från mejlet kom med."),
-    "used": _l("Länken har redan använts. Nomineringen är redan bekräftad."),
-    "expired": _l("Länken har gått ut. Fyll i nomineringsformuläret igen."),
-    "revoked": _l("Länken har dragits tillbaka."),
-}
-
 
 def _link_invalid(reason: str) -> LinkInvalid:
-    return LinkInvalid(str(LINK_MESSAGES.get(reason, LINK_MESSAGES["unknown"])), reason)
+    return LinkInvalid.coded(reason if reason in {"used", "expired", "revoked"} else "unknown")
 
 
 def _lock_election(session: Session, election_id: int) -> Election:
@@ -360,14 +351,14 @@ def confirm(session: Session, token: str, now: datetime, config: Mapping[str, An
         raise _link_invalid("used")
     election = _lock_election(session, submission.election_id)
     if election.candidates_published_at is not None:
-        raise NominationClosed(_("Kandidatlistorna är redan publicerade; nomineringen är stängd."))
+        raise NominationClosed.coded("closed_published")
     # The submission time counts: a link opened after the deadline still confirms.
     if not election.nomination_opens <= submission.submitted_at <= election.nomination_closes:
-        raise NominationClosed(_("Nomineringen skickades utanför nomineringsperioden."))
+        raise NominationClosed.coded("sent_outside_period")
     nominee = submission.nominee
     contest = _contest_for(session, election, nominee.krets_code)
     if contest is None or contest.list_hash is not None:
-        raise NotAllowed(_("Den nominerades krets tar inte emot fler nomineringar."))
+        raise NotAllowed.coded("krets_closed")
     nomination, created = get_or_create_nomination(
         session, election, contest, nominee.member_id, now
     )
@@ -485,13 +476,12 @@ def open_nominee_link(
         return LinkResult.OPENED, row.subject_id
     except TokenError as exc:
         if exc.reason not in {"used", "expired"} or exc.token is None:
-            raise LinkInvalid(
-                _("Länken är okänd. Kontrollera att hela länken från mejlet kom med."), exc.reason
-            ) from exc
+            # A revoked nominee link says so; any other is unknown, whatever the token's state.
+            raise _link_invalid("revoked" if exc.reason == "revoked" else "unknown") from exc
         nomination_id = exc.token.subject_id
     nomination = session.get(Nomination, nomination_id)
     if nomination is None:
-        raise LinkInvalid(_("Länken är okänd."), "unknown")
+        raise _link_invalid("unknown")
     recent = session.scalar(
         select(func.count(LinkToken.id)).where(
             LinkToken.purpose == Purpose.NOMINEE.value,
@@ -518,7 +508,7 @@ def lock_nomination(session: Session, nomination: Nomination) -> Election:
         .execution_options(populate_existing=True)
     ).one()
     if is_published(nomination):
-        raise NotAllowed(_("Kandidatlistorna är publicerade och kan inte längre ändras."))
+        raise NotAllowed.coded("lists_published")
     return election
 
 
@@ -526,7 +516,7 @@ def respond(session: Session, nomination: Nomination, accept: bool, now: datetim
     """The nominee accepts or declines. Both are final; the lists must not be published yet."""
     election = lock_nomination(session, nomination)
     if nomination.status != NominationStatus.AWAITING_NOMINEE:
-        raise NotAllowed(_("Du har redan svarat på nomineringen."))
+        raise NotAllowed.coded("already_answered")
     nomination.status = NominationStatus.AWAITING_REVIEW if accept else NominationStatus.DECLINED
     nomination.responded_at = now
     append(

@@ -58,6 +58,7 @@ from voting.nominations.services import (
     respond,
     submit,
 )
+from voting.web import say
 
 bp = Blueprint("nominations", __name__)
 # The committee's review pages show presentations with the same reader as the public list.
@@ -111,7 +112,7 @@ def form(slug: str) -> Any:
         # Why 403 on POST: a submission after the deadline is refused, not just unanswered.
         status = 403 if request.method == "POST" else 200
         return render_template(
-            "nominations/closed.html", election=election, message=exc.message
+            "nominations/closed.html", election=election, message=say(exc)
         ), status
     groups = forening_groups(db.session)
     ids = frozenset(fid for _name, items in groups for fid, _label in items)
@@ -136,7 +137,7 @@ def form(slug: str) -> Any:
                 submit(tx, election, data, now, current_app.config)
         except NominationError as exc:
             return render_template(
-                "nominations/closed.html", election=election, message=exc.message
+                "nominations/closed.html", election=election, message=say(exc)
             ), exc.status
         # Why the same page whatever happened: the answer must not reveal who is a member.
         return render_template(
@@ -183,11 +184,11 @@ def confirm_link(token: str) -> Any:
             # or the mail opened again), so the page says so instead of "the link fails".
             return render_template("nominations/already_confirmed.html")
         return render_template(
-            "nominations/link_invalid.html", message=exc.message, reason=exc.reason
+            "nominations/link_invalid.html", message=say(exc), reason=exc.reason
         ), exc.status
     except NominationError as exc:
         return render_template(
-            "nominations/link_invalid.html", message=exc.message, reason="closed"
+            "nominations/link_invalid.html", message=say(exc), reason="closed"
         ), exc.status
     session["nomination_confirmed"] = marker
     return redirect(url_for(".confirmed"), 303)
@@ -217,7 +218,7 @@ def nominee_link(token: str) -> Any:
             )
     except LinkInvalid as exc:
         return render_template(
-            "nominations/link_invalid.html", message=exc.message, reason=exc.reason
+            "nominations/link_invalid.html", message=say(exc), reason=exc.reason
         ), exc.status
     if result in (LinkResult.OPENED, LinkResult.ALREADY_HERE):
         session["nominee"] = {
@@ -267,7 +268,7 @@ def nominee() -> Any:
                 with db.transaction() as tx:
                     respond(tx, nomination, accept, now)
             except NominationError as exc:
-                flash(exc.message, "error")
+                flash(say(exc), "error")
                 return redirect(url_for(".nominee"))
             flash(
                 _("Tack! Du har tackat ja. Skriv gärna din presentation nedan.")
@@ -342,7 +343,7 @@ def _save_presentation(
         except PresentationInvalid as exc:
             _attach_error(form, exc)
         except NominationError as exc:
-            flash(exc.message, "error")
+            flash(say(exc), "error")
             return True, None
         else:
             flash(_("Presentationen är sparad."), "success")
@@ -359,7 +360,7 @@ def _save_presentation(
         try:
             kept = reencode(upload)
         except PhotoInvalid as exc:
-            form.photo.errors = [*form.photo.errors, exc.message]
+            form.photo.errors = [*form.photo.errors, say(exc)]
     form.pending_photo.data = pending.seal(nomination.id, kept) if kept is not None else ""
     return False, pending.data_uri(kept) if kept is not None else None
 
@@ -381,9 +382,9 @@ def _uploaded_photo(form: PresentationForm) -> bytes | None:
 def _attach_error(form: PresentationForm, exc: PresentationInvalid) -> None:
     field = {"text": form.text, "photo": form.photo, "links": form.link_1}.get(exc.field or "")
     if field is None:
-        flash(exc.message, "error")
+        flash(say(exc), "error")
         return
-    field.errors = [*field.errors, exc.message]
+    field.errors = [*field.errors, say(exc)]
 
 
 @bp.route("/kandidat/foto/<int:nomination_id>.jpg", methods=["GET"])
