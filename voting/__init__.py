@@ -100,6 +100,9 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
         app.register_blueprint(dev_bp)
 
     from voting.admin.services import load_user
+    from voting.web import say
+
+    app.jinja_env.globals["say"] = say  # an error's text in the reader's language (macros too)
 
     @app.before_request
     def _load_user() -> None:

@@ -20,12 +20,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Self
+from typing import ClassVar, Protocol, Self
 
 
 def N_(msgid: str) -> str:  # noqa: N802 - gettext's name for "mark only", which Babel extracts
     """Mark ``msgid`` for translation without translating it: it is translated where shown."""
     return msgid
+
+
+class Coded(Protocol):
+    """What ``voting.web.say`` needs: a code of a catalog, its params and the plain message."""
+
+    messages: ClassVar[Mapping[str, str]]
+    word_params: ClassVar[tuple[str, ...]]
+
+    @property
+    def code(self) -> str | None: ...
+
+    @property
+    def params(self) -> Mapping[str, object]: ...
+
+    @property
+    def message(self) -> str: ...
 
 
 class ServiceError(Exception):

@@ -16,7 +16,7 @@ from voting.db import db
 from voting.elections.errors import ElectionNotFound
 from voting.elections.models import Election
 from voting.elections.services import get_election
-from voting.errors import Blocker, ServiceError, TransitionBlocked, VotingError
+from voting.errors import Blocker, Coded, TransitionBlocked, VotingError
 
 View = str | Response | tuple[str, int]
 
@@ -29,9 +29,10 @@ def election_or_404(slug: str) -> Election:
         abort(404)
 
 
-def say(error: ServiceError) -> str:
-    """A service error in the reader's language: its code's catalog text translated, with its
-    params (those in ``word_params`` translated too); an error without a catalog text as is."""
+def say(error: Coded) -> str:
+    """A service error (or an import's row error) in the reader's language: its code's catalog
+    text translated, with its params (those in ``word_params`` translated too); an error
+    without a catalog text as it is."""
     text = error.messages.get(error.code or "")
     if text is None:
         return error.message

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from voting.log.services import REGISTER_LOG, Actor, append
 from voting.members.errors import RegisterError, RegisterImportError, RowError
-from voting.members.errors import tr as _
 from voting.members.importing import common_checks, read_rows
 from voting.members.models import Channel, Member
 
@@ -48,11 +47,11 @@ class ChannelChange:
 
 
 def _unreachable_by(member: Member, channel: str) -> str | None:
-    """Why ``channel`` cannot reach ``member``, or None if it can."""
+    """Why ``channel`` cannot reach ``member`` (an error code), or None if it can."""
     if channel == Channel.EMAIL and not member.email:
-        return _("Medlemmen har ingen e-postadress i registret.")
+        return "no_email"
     if channel in (Channel.LETTER, Channel.POSTAL) and member.address_enc is None:
-        return _("Medlemmen har ingen postadress i registret.")
+        return "no_address"
     return None
 
 
@@ -87,13 +86,13 @@ def set_channel(
 ) -> ChannelChange:
     """Set one member's channel; RegisterError names what is wrong."""
     if channel not in set(Channel):
-        raise RegisterError(_("Okänd kanal %(channel)s.", channel=channel[:20]))
+        raise RegisterError.coded("unknown_channel", channel=channel[:20])
     member = session.get(Member, member_id)
     if member is None:
-        raise RegisterError(_("Ingen medlem med numret %(id)s.", id=member_id[:40]))
+        raise RegisterError.coded("no_member", id=member_id[:40])
     why = _unreachable_by(member, channel)
     if why is not None:
-        raise RegisterError(why)
+        raise RegisterError.coded(why)
     changed, unchanged = _apply(session, [member], channel, now)
     return _finish(session, changed, unchanged, 0, now, by)
 
@@ -121,16 +120,13 @@ def set_channels_from_csv(
             continue
         member, channel = found.get(row["member_id"]), row["channel"].lower()
         if member is None:
-            message = _("Ingen medlem med numret %(id)s.", id=row["member_id"][:40])
-            errors.append(RowError(row_no, "member_id", message))
+            unknown = {"id": row["member_id"][:40]}
+            errors.append(RowError(row_no, "member_id", "no_member", unknown))
         elif row["member_id"] in seen:
-            message = _(
-                "Samma medlemsnummer finns redan på rad %(row)s.", row=seen[row["member_id"]]
-            )
-            errors.append(RowError(row_no, "member_id", message))
+            twice = {"row": seen[row["member_id"]]}
+            errors.append(RowError(row_no, "member_id", "member_id_twice", twice))
         elif channel not in plan:
-            message = _("Kanalen ska vara email, letter eller postal.")
-            errors.append(RowError(row_no, "channel", message))
+            errors.append(RowError(row_no, "channel", "channel_values"))
         elif (why := _unreachable_by(member, channel)) is not None:
             errors.append(RowError(row_no, "channel", why))
         else:
@@ -151,9 +147,9 @@ def set_channel_by_rule(
     """Give ``channel`` to every member the rule selects; those it cannot reach are skipped
     and counted (a letter needs a postal address)."""
     if rule != RULE_NO_EMAIL:
-        raise RegisterError(_("Okänd regel %(rule)s.", rule=rule[:40]))
+        raise RegisterError.coded("unknown_rule", rule=rule[:40])
     if channel not in set(Channel):
-        raise RegisterError(_("Okänd kanal %(channel)s.", channel=channel[:20]))
+        raise RegisterError.coded("unknown_channel", channel=channel[:20])
     selected = session.scalars(
         select(Member).where(or_(Member.email.is_(None), Member.email_bounced_at.is_not(None)))
     ).all()

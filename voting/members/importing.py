@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session
 from voting.crypto import decrypt, encrypt, keyed_hash
 from voting.log.services import REGISTER_LOG, Actor, append
 from voting.members.errors import PersonnummerError, RegisterImportError, RowError
-from voting.members.errors import tr as _
 from voting.members.models import Forening, Krets, Member
 from voting.members.pnr import parse_personnummer
 from voting.members.services import (
@@ -114,9 +113,7 @@ def _decode(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         row = data[: exc.start].count(b"\n") + 1
-        raise RegisterImportError(
-            [RowError(row, "file", _("Filen är inte UTF-8. Spara den som CSV UTF-8."))]
-        ) from exc
+        raise RegisterImportError([RowError(row, "file", "not_utf8")]) from exc
 
 
 def _records(
@@ -135,20 +132,13 @@ def _records(
         found = []
     found = [cell.strip() for cell in found]
     if tuple(found) not in headers:
-        expected = [",".join(h) for h in headers]
-        raise RegisterImportError(
-            [
-                RowError(
-                    1,
-                    "header",
-                    _(
-                        "Rubrikraden ska vara exakt %(expected)s, men är %(found)s.",
-                        expected=_(" eller ").join(expected),
-                        found=",".join(found) or _("tom"),
-                    ),
-                )
-            ]
+        expected = " / ".join(",".join(h) for h in headers)
+        error = (
+            RowError(1, "header", "bad_header", {"expected": expected, "found": ",".join(found)})
+            if any(found)
+            else RowError(1, "header", "empty_header", {"expected": expected})
         )
+        raise RegisterImportError([error])
     header = tuple(found)
     index = 1
     while True:
@@ -159,18 +149,14 @@ def _records(
             return
         except csv.Error as exc:
             # A stray quote or an over-long field: the rest of the file cannot be trusted.
-            message = _("Raden går inte att läsa som CSV: %(why)s", why=str(exc))
-            raise RegisterImportError([RowError(index, "row", message)]) from exc
+            error = RowError(index, "row", "unreadable_row", {"why": str(exc)})
+            raise RegisterImportError([error]) from exc
         if not cells or all(not c.strip() for c in cells):
             continue  # blank spreadsheet rows
         if len(cells) != len(header):
             yield (
                 index,
-                {
-                    "__width__": _(
-                        "Raden har %(n)s fält, men ska ha %(m)s.", n=len(cells), m=len(header)
-                    )
-                },
+                {"__width__": json.dumps([len(cells), len(header)])},
             )
             continue
         yield index, {name: value.strip() for name, value in zip(header, cells, strict=True)}
@@ -203,21 +189,22 @@ def read_rows(
 
 def common_checks(row_no: int, row: dict[str, str], optional: frozenset[str]) -> list[RowError]:
     if "__width__" in row:
-        return [RowError(row_no, "row", row["__width__"])]
+        n, m = json.loads(row["__width__"])
+        return [RowError(row_no, "row", "row_width", {"n": n, "m": m})]
     errors = []
     for name in list(row):
         value = row[name]
         bad = forbidden_in_line(value)
         if bad is not None:
-            message = _("Fältet innehåller ett otillåtet tecken (%(char)s).", char=codepoint(bad))
-            errors.append(RowError(row_no, name, message))
+            forbidden = {"char": codepoint(bad)}
+            errors.append(RowError(row_no, name, "forbidden_character", forbidden))
             # Why blank it: the field's own checks below would echo the value in their
             # messages (an unknown krets code, an email error), bidi controls and all.
             row[name] = ""
         elif not value and name not in optional:
-            errors.append(RowError(row_no, name, _("Fältet måste fyllas i.")))
+            errors.append(RowError(row_no, name, "required"))
         elif name in MAX_LENGTH and len(value) > MAX_LENGTH[name]:
-            errors.append(RowError(row_no, name, _("Högst %(n)s tecken.", n=MAX_LENGTH[name])))
+            errors.append(RowError(row_no, name, "too_long", {"n": MAX_LENGTH[name]}))
     return errors
 
 
@@ -233,7 +220,7 @@ def _check_krets(
         return None, []
     code = kretsar.get(value.upper())
     if code is None:
-        return None, [RowError(row_no, "krets", _("Okänd kretskod %(code)s.", code=value[:40]))]
+        return None, [RowError(row_no, "krets", "unknown_krets", {"code": value[:40]})]
     return code, []
 
 
@@ -249,7 +236,7 @@ def _check_email(
         return normalize_email(value), []
     except EmailNotValidError as exc:
         # The address is not repeated in the message; the row and field find it.
-        return None, [RowError(row_no, field, _("Ogiltig e-postadress: %(why)s", why=str(exc)))]
+        return None, [RowError(row_no, field, "bad_email", {"why": str(exc)})]
 
 
 # --- members ---------------------------------------------------------------------------
@@ -285,7 +272,7 @@ def _validate_members(
                 RowError(
                     row_no,
                     "member_id",
-                    _("Medlemsnumret får bara innehålla bokstäver, siffror, punkt, - och _."),
+                    "member_id_characters",
                 )
             )
         if member_id in seen_ids:
@@ -293,7 +280,8 @@ def _validate_members(
                 RowError(
                     row_no,
                     "member_id",
-                    _("Samma medlemsnummer finns redan på rad %(row)s.", row=seen_ids[member_id]),
+                    "member_id_twice",
+                    {"row": seen_ids[member_id]},
                 )
             )
         elif member_id:
@@ -305,17 +293,15 @@ def _validate_members(
             except PersonnummerError as exc:
                 # The message says which part is wrong (date, check digit, format); the number
                 # itself is never echoed, so error lists can be shown and kept without it.
-                row_errors.append(RowError(row_no, "personnummer", exc.message))
+                row_errors.append(RowError(row_no, "personnummer", exc.code or "pnr_malformed"))
             else:
                 if canonical in seen_pnr:
                     row_errors.append(
                         RowError(
                             row_no,
                             "personnummer",
-                            _(
-                                "Samma personnummer finns redan på rad %(row)s.",
-                                row=seen_pnr[canonical],
-                            ),
+                            "personnummer_twice",
+                            {"row": seen_pnr[canonical]},
                         )
                     )
                 else:
@@ -329,7 +315,7 @@ def _validate_members(
                 RowError(
                     row_no,
                     "phone",
-                    _("Telefonnumret får bara innehålla siffror, +, -, ( ) och mellanslag."),
+                    "phone_characters",
                 )
             )
         address, more = _check_address(row_no, row)
@@ -361,15 +347,13 @@ def _check_address(row_no: int, row: dict[str, str]) -> tuple[str | None, list[R
     if "street" not in row or not any(row[name] for name in ADDRESS_FIELDS):
         return None, []
     errors = [
-        RowError(row_no, name, _("Fältet måste fyllas i när en adress anges."))
+        RowError(row_no, name, "address_incomplete")
         for name in ("street", "postcode", "city")
         if not row[name]
     ]
     postcode = POSTCODE_RE.fullmatch(row["postcode"]) if row["postcode"] else None
     if row["postcode"] and postcode is None:
-        errors.append(
-            RowError(row_no, "postcode", _("Postnumret ska vara fem siffror, som 123 45."))
-        )
+        errors.append(RowError(row_no, "postcode", "postcode"))
     if errors or postcode is None:
         return None, errors
     address = {
@@ -531,11 +515,7 @@ def import_foreningar(session: Session, file: Any, now: datetime, *, by: Actor) 
             continue
         name = row["name"]
         if name in seen:
-            row_errors.append(
-                RowError(
-                    row_no, "name", _("Samma förening finns redan på rad %(row)s.", row=seen[name])
-                )
-            )
+            row_errors.append(RowError(row_no, "name", "forening_twice", {"row": seen[name]}))
         elif name:
             seen[name] = row_no
         krets, more = _check_krets(row_no, row["krets"], kretsar)

@@ -23,7 +23,6 @@ import re
 from datetime import date, datetime
 
 from voting.members.errors import PersonnummerError
-from voting.members.errors import tr as _
 
 # ASCII: \d alone also matches other scripts' digits ("١٩٨١…"), which int() accepts.
 _FORM = re.compile(r"(\d{6}|\d{8})([-+]?)(\d{4})", re.ASCII)
@@ -58,21 +57,15 @@ def _real_date(year: int, month: int, day: int) -> date | None:
 def parse_personnummer(text: str, today: date | datetime) -> str:
     """Validate ``text`` and return the canonical ``YYYYMMDDNNNC``; else raise PersonnummerError."""
     if not isinstance(text, str):
-        raise PersonnummerError("format", _("Personnumret måste vara text."))
+        raise PersonnummerError.coded("pnr_not_text")
     match = _FORM.fullmatch(text.strip())
     if match is None:
-        raise PersonnummerError(
-            "format",
-            _(
-                "Personnumret har fel format: skriv 10 eller 12 siffror, till exempel "
-                "ÅÅÅÅMMDD-NNNN eller ÅÅMMDD-NNNN."
-            ),
-        )
+        raise PersonnummerError.coded("pnr_form")
     head, sep, tail = match.groups()
     today = _as_date(today)
     month, day = int(head[-4:-2]), int(head[-2:])
     if not (1 <= month <= 12 and (1 <= day <= 31 or 61 <= day <= 91)):
-        raise PersonnummerError("date", _("Personnumret innehåller inget giltigt datum."))
+        raise PersonnummerError.coded("pnr_date")
     real_day = day - COORDINATION_OFFSET if day > COORDINATION_OFFSET else day
     if len(head) == 8:
         year = int(head[:4])
@@ -87,24 +80,19 @@ def parse_personnummer(text: str, today: date | datetime) -> str:
             year -= 100
     born = _real_date(year, month, day)
     if born is None or year < MIN_YEAR:
-        raise PersonnummerError("date", _("Personnumret innehåller inget giltigt datum."))
+        raise PersonnummerError.coded("pnr_date")
     if born > today:
-        raise PersonnummerError("date", _("Personnumrets datum ligger i framtiden."))
+        raise PersonnummerError.coded("pnr_future")
     if len(head) == 8 and sep == "+":
         hundredth = (born.year + 100, born.month, born.day)
         if hundredth > (today.year, today.month, today.day):
-            raise PersonnummerError(
-                "format",
-                _("Plustecken i personnumret betyder 100 år eller äldre, vilket inte stämmer."),
-            )
+            raise PersonnummerError.coded("pnr_plus")
     if tail[:3] == "000":
         # Skatteverket issues födelsenummer 001-999 only.
-        raise PersonnummerError(
-            "format", _("Personnumrets tre siffror efter datumet kan inte vara 000.")
-        )
+        raise PersonnummerError.coded("pnr_000")
     canonical = f"{year:04d}{head[-4:]}{tail}"
     if luhn_digit(canonical[2:11]) != ord(canonical[11]) - 48:
-        raise PersonnummerError("check_digit", _("Personnumrets kontrollsiffra stämmer inte."))
+        raise PersonnummerError.coded("pnr_check_digit")
     return canonical
 
 
@@ -122,7 +110,7 @@ def mask(canonical: str) -> str:
     """Show only the date part: ``YYYYMMDD-****``."""
     if len(canonical) != 12 or not canonical.isdigit():
         # Why not echo the input: it may hold a personnummer in some other form.
-        raise PersonnummerError("format", _("Personnumret har fel format."))
+        raise PersonnummerError.coded("pnr_malformed")
     return f"{canonical[:8]}-****"
 
 

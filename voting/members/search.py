@@ -34,8 +34,8 @@ class SearchResult:
     by: str  # "personnummer", "email", "name_or_number" or "nothing" (nothing to search for)
     members: list[Member] = field(default_factory=list)
     truncated: bool = False  # more matched than MAX_RESULTS
-    # Why the query looked like a personnummer but is none (PersonnummerError's message).
-    invalid_personnummer: str | None = None
+    # Why the query looked like a personnummer but is none.
+    invalid_personnummer: PersonnummerError | None = None
 
 
 def _contains(column: InstrumentedAttribute[Any], word: str) -> ColumnElement[bool]:
@@ -63,7 +63,7 @@ def search_members(session: Session, query: str, today: date) -> SearchResult:
             numbered = session.get(Member, text)
             if numbered is not None:
                 return SearchResult(by="name_or_number", members=[numbered])
-            return SearchResult(by="personnummer", invalid_personnummer=exc.message)
+            return SearchResult(by="personnummer", invalid_personnummer=exc)
         return SearchResult(by="personnummer", members=[member] if member else [])
 
     if "@" in text:

@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 from voting.crypto import decrypt, keyed_hash
 from voting.db import utcnow
 from voting.members.errors import MemberNotFound
-from voting.members.errors import tr as _
 from voting.members.models import Forening, Krets, Member
 from voting.members.pnr import mask, parse_personnummer
 
@@ -61,7 +60,7 @@ def get_member(session: Session, member_id: str) -> Member:
     """The member with ``member_id``; MemberNotFound otherwise."""
     member = session.get(Member, member_id.strip())
     if member is None:
-        raise MemberNotFound(_("Ingen medlem har medlemsnumret %(id)s.", id=member_id.strip()[:40]))
+        raise MemberNotFound.coded("member_not_found", id=member_id.strip()[:40])
     return member
 
 

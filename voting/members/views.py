@@ -33,6 +33,7 @@ from voting.members.importing import ImportResult, import_foreningar, import_mem
 from voting.members.models import Forening, Krets, Member
 from voting.members.search import search_members
 from voting.members.services import get_member, list_foreningar, member_summary
+from voting.web import say
 
 bp = Blueprint("members", __name__, url_prefix="/admin/members")
 
@@ -132,7 +133,7 @@ def set_channel_page(member_id: str) -> View:
             with db.transaction() as t:
                 set_channel(t, member_id, form.channel.data or "", clock.now(), by=g.user.id)
         except RegisterError as exc:
-            form.channel.errors = [str(exc)]
+            form.channel.errors = [say(exc)]
         else:
             flash(_("Röstkanalen är ändrad."), "success")
             return redirect(url_for("members.index", member_id=member_id))

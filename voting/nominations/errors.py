@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from voting.errors import N_, ServiceError
 
 # The questionnaire, the links in the mails and the nominee's page.
-MESSAGES = {
+MESSAGES: Mapping[str, str] = {
     "not_open": N_("Nomineringen har inte öppnat ännu."),
     "closed": N_("Nomineringen är stängd."),
     "closed_published": N_("Kandidatlistorna är redan publicerade; nomineringen är stängd."),
@@ -37,7 +40,7 @@ MESSAGES = {
 }
 
 # The committee's review (pages and command line).
-REVIEW_MESSAGES = {
+REVIEW_MESSAGES: Mapping[str, str] = {
     "unknown_krets": N_("okänd krets %(code)s"),
     "unknown_status": N_("måste vara en av %(known)s"),
     "not_found": N_("Det finns ingen nominering med nummer %(id)s."),
@@ -93,7 +96,7 @@ class ReviewError(ServiceError):
 
     status = 409
     messages = REVIEW_MESSAGES
-    word_params = ("status",)
+    word_params: ClassVar[tuple[str, ...]] = ("status",)
 
 
 class NotFound(ReviewError):

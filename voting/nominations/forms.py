@@ -96,7 +96,7 @@ def member_id_or_personnummer(form: FlaskForm, field: Any) -> None:
         try:
             parse_personnummer(text, clock.now())
         except PersonnummerError as exc:
-            raise ValidationError(exc.message) from exc
+            raise ValidationError(say(exc)) from exc
         return
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9\-_/.]{0,39}", text):
         raise ValidationError(
