@@ -108,3 +108,26 @@ def test_only_the_web_layer_imports_flask_babel():
         ):
             offenders.append(str(relative))
     assert offenders == []
+
+
+def test_every_error_of_the_app_has_one_root():
+    import importlib
+    import inspect
+    import pkgutil
+
+    import voting
+    from voting.errors import AppError, OperationalError, ServiceError
+
+    outside = []
+    for module_info in pkgutil.walk_packages(voting.__path__, "voting."):
+        if ".migrations" in module_info.name:
+            continue
+        module = importlib.import_module(module_info.name)
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ != module.__name__ or not issubclass(cls, BaseException):
+                continue
+            if not issubclass(cls, AppError):
+                outside.append(f"{module.__name__}.{name}")
+            elif cls is not AppError:
+                assert issubclass(cls, ServiceError) != issubclass(cls, OperationalError), name
+    assert outside == []

@@ -17,8 +17,10 @@ import click
 from flask import current_app
 from sqlalchemy.engine import make_url
 
+from voting.errors import OperationalError
 
-class BackupError(RuntimeError):
+
+class BackupError(OperationalError):
     """The snapshot could not be made."""
 
 

@@ -6,6 +6,8 @@ import base64
 from datetime import timedelta
 from pathlib import Path
 
+from voting.errors import OperationalError
+
 DEFAULTS: dict[str, object] = {
     "DATABASE_URL": None,  # None: SQLite file under the instance folder
     # The local demo (scripts/serve): the /dev/ pages (mail sink, live TOTP codes), the `voting
@@ -114,7 +116,7 @@ DEFAULTS: dict[str, object] = {
 REQUIRED_SECRETS = ("SECRET_KEY", "DATA_KEY")
 
 
-class ConfigError(RuntimeError):
+class ConfigError(OperationalError):
     """The configuration is missing a secret or holds a bad value."""
 
 

@@ -1,5 +1,10 @@
 """The app's error bases, and the blockers that stop a stage change.
 
+``AppError`` is the root of every error the app raises on purpose, with two kinds below it:
+``ServiceError`` when the request or the election's state is at fault (the answer is a 4xx, or
+a command's refusal), ``OperationalError`` when the system is (configuration, the mail server,
+a backup, a lock: a 5xx, or a command's failure).
+
 ``ServiceError`` is the one base of the service errors that carry data: ``code``, a stable name
 for what went wrong, ``params`` its data, and ``field`` the input at fault, if any. Features
 subclass it (staff accounts, candidate review, the voter's side). ``VotingError`` adds the HTTP
@@ -44,7 +49,15 @@ class Coded(Protocol):
     def message(self) -> str: ...
 
 
-class ServiceError(Exception):
+class AppError(Exception):
+    """The root of the errors the app raises on purpose."""
+
+
+class OperationalError(AppError, RuntimeError):
+    """The system, not the request, is at fault: configuration, mail delivery, backups, locks."""
+
+
+class ServiceError(AppError):
     """Base: ``message`` for the user, ``field``, ``code`` and ``params`` for the caller."""
 
     status = 400

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from voting.crypto import new_token, token_hash
 from voting.db import Base, IntPK, UTCTime
+from voting.errors import ServiceError
 
 
 class Purpose(enum.StrEnum):
@@ -31,11 +32,12 @@ class LinkToken(Base):
     revoked_at: Mapped[UTCTime | None]
 
 
-class TokenError(Exception):
-    """A link token cannot be redeemed; ``reason`` is unknown, used, expired or revoked."""
+class TokenError(ServiceError):
+    """A link token cannot be redeemed; ``reason`` (the code) is unknown, used, expired or
+    revoked."""
 
     def __init__(self, reason: str, token: LinkToken | None = None) -> None:
-        super().__init__(reason)
+        super().__init__(reason, code=reason)
         self.reason = reason
         self.token = token
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -254,20 +253,6 @@ def reminders_text(hours: list[int] | None) -> str:
     return ", ".join(str(h) for h in hours or [])
 
 
-# "reminders[2]: ..." names the second item; "reminders: ..." the list as a whole.
-REMINDER_ERROR_RE = re.compile(rf"^{REMINDERS_FIELD}(?:\[(\d+)\])?:\s*(.*)$", re.DOTALL)
-
-
-def _reminder_error(message: str) -> str | None:
-    """The form's text for a reminders error of the service, None if it is about another field."""
-    match = REMINDER_ERROR_RE.match(message)
-    if match is None:
-        return None
-    if match[1] is None:
-        return str(match[2])
-    return str(_("Påminnelse %(number)s: %(error)s", number=match[1], error=match[2]))
-
-
 @bp.route("/val/<slug>/schema", methods=["GET", "POST"])
 @role_required(Role.COMMITTEE)
 def schedule(slug: str) -> View:
@@ -307,17 +292,22 @@ def schedule(slug: str) -> View:
                 if form.sign_in.data:  # absent from a POST not made by this page: unchanged
                     changed = set_sign_in(s, item, form.sign_in.data, now, by=g.user.id) or changed
         except ElectionError as exc:
-            message = str(exc)
-            reminder_error = _reminder_error(message)
-            target = next((f for f in SCHEDULE_FIELDS if f"{f}:" in message), None)
-            if message.startswith("sign_in:"):
-                form.sign_in.errors.append(message.split(":", 1)[1].strip())
-            elif reminder_error is not None:
-                form.reminders.errors.append(reminder_error)
-            elif target:
-                getattr(form, target).errors.append(message.split(":", 1)[1].strip())
+            # The field the service names: "sign_in", "reminders" or "reminders[2]" (the
+            # second reminder), or a schedule time, with or without the file's "schedule.".
+            field = (exc.field or "").removeprefix("schedule.")
+            which, _bracket, number = field.partition("[")
+            if field == "sign_in":
+                form.sign_in.errors.append(exc.reason)
+            elif which == REMINDERS_FIELD:
+                form.reminders.errors.append(
+                    str(_("Påminnelse %(number)s: %(error)s", number=number[:-1], error=exc.reason))
+                    if number
+                    else exc.reason
+                )
+            elif field in SCHEDULE_FIELDS:
+                getattr(form, field).errors.append(exc.reason)
             else:
-                flash(message, "error")
+                flash(exc.message, "error")
         else:
             if changed:
                 flash(_("Tidsplanen är ändrad."), "success")

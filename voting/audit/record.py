@@ -16,6 +16,7 @@ from voting.ballot import services
 from voting.ballot.codes import code_lists
 from voting.ballot.models import BoardSeal, Tally
 from voting.elections.models import Contest, Election
+from voting.errors import ServiceError
 from voting.lifecycle.tally import stored_result
 from voting.log.checkpoints import checkpoint_json, checkpoint_now, checkpoints, log_key_json
 from voting.log.models import AuditHead
@@ -23,7 +24,7 @@ from voting.log.services import entries
 from voting.postal.paper import paper_record
 
 
-class RecordNotReady(Exception):
+class RecordNotReady(ServiceError):
     """The election is not counted yet, so there is no record to give."""
 
 

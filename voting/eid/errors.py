@@ -5,16 +5,17 @@ None of them holds personal data: not the personnummer, not a claim, not a token
 
 from __future__ import annotations
 
+from voting.errors import ServiceError
 
-class EidError(Exception):
+
+class EidError(ServiceError):
     """Base: ``code`` names what happened."""
 
-    code = "eid_error"
+    code: str | None = "eid_error"
 
     def __init__(self, code: str | None = None, detail: str = "") -> None:
-        super().__init__(detail or (code or self.code))
-        if code:
-            self.code = code
+        code = code or type(self).code
+        super().__init__(detail or code or "eid_error", code=code)
         self.detail = detail
 
 

@@ -99,7 +99,7 @@ def _refusal(exc: EidError, election: Election | None, back: str | None) -> tupl
         status = 400
         # The step and the exception's class only: a provider's message may quote a claim.
         log.warning("eid sign-in failed: %s (%s)", exc.code, exc.detail or "-")
-    title, text = _messages(exc.code, election)
+    title, text = _messages(exc.code or "eid_error", election)
     page = render_template(
         "eid/refused.html", title=title, text=text, code=exc.code, back=back, election=election
     )

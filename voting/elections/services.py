@@ -53,9 +53,9 @@ def parse_time(value: object, tz: ZoneInfo, field: str, now: datetime | None = N
         try:
             moment = datetime.fromisoformat(value.strip())
         except ValueError as exc:
-            raise ElectionFileError(f"{field}: {value!r} is not an ISO 8601 time") from exc
+            raise ElectionFileError(f"{value!r} is not an ISO 8601 time", field=field) from exc
     else:
-        raise ElectionFileError(f"{field}: must be an ISO 8601 time")
+        raise ElectionFileError("must be an ISO 8601 time", field=field)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
     return moment.astimezone(ZoneInfo("UTC"))
@@ -71,7 +71,7 @@ def check_schedule(times: dict[str, datetime]) -> None:
     for first, second, message in pairs:
         if not times[first] < times[second]:
             field = second if first == "nomination_closes" else first
-            raise ElectionFileError(f"schedule.{field}: {message}")
+            raise ElectionFileError(message, field=f"schedule.{field}")
 
 
 def format_reminder(hours: int) -> str:
@@ -87,7 +87,8 @@ def parse_reminders(value: object, field: str = "schedule.reminders") -> list[in
     """
     if not isinstance(value, list):
         raise ElectionFileError(
-            f'{field}: must be a list of times before voting closes, like ["3d", "1d"] or [72, 24]'
+            'must be a list of times before voting closes, like ["3d", "1d"] or [72, 24]',
+            field=field,
         )
     seen: dict[int, object] = {}
     for index, item in enumerate(value, start=1):
@@ -98,13 +99,15 @@ def parse_reminders(value: object, field: str = "schedule.reminders") -> list[in
             hours = int(match[1]) * (24 if match[2] == "d" else 1)
         else:
             raise ElectionFileError(
-                f'{where}: {item!r} is not a time before the close; write "3d", "12h" or hours as '
-                "a number"
+                f'{item!r} is not a time before the close; write "3d", "12h" or hours as a number',
+                field=where,
             )
         if not 1 <= hours <= MAX_REMINDER_HOURS:
-            raise ElectionFileError(f"{where}: must be between 1 hour and 90 days before the close")
+            raise ElectionFileError(
+                "must be between 1 hour and 90 days before the close", field=where
+            )
         if hours in seen:
-            raise ElectionFileError(f"{where}: {item!r} is the same time as {seen[hours]!r}")
+            raise ElectionFileError(f"{item!r} is the same time as {seen[hours]!r}", field=where)
         seen[hours] = item
     return sorted(seen, reverse=True)
 
@@ -127,7 +130,7 @@ def check_reminders(hours: list[int], times: dict[str, datetime], field: str) ->
     for value in hours:
         if timedelta(hours=value) >= window:
             raise ElectionFileError(
-                f"{field}: {format_reminder(value)} before the close is not after voting opens"
+                f"{format_reminder(value)} before the close is not after voting opens", field=field
             )
 
 
@@ -135,11 +138,12 @@ def check_slug(slug: str) -> str:
     """The slug, if it is 2-63 lower-case letters, digits and hyphens and not reserved."""
     if not SLUG_RE.fullmatch(slug):
         raise ElectionFileError(
-            "slug: use 2-63 lower-case letters, digits and hyphens, starting with a letter or digit"
+            "use 2-63 lower-case letters, digits and hyphens, starting with a letter or digit",
+            field="slug",
         )
     if slug in RESERVED_SLUGS:
         raise ElectionFileError(
-            f"slug: {slug!r} is reserved (the register's audit log); choose another"
+            f"{slug!r} is reserved (the register's audit log); choose another", field="slug"
         )
     return slug
 
@@ -148,27 +152,28 @@ def check_title(value: str) -> str:
     """The title without surrounding whitespace; no control, line break or bidi control inside."""
     title = value.strip()
     if not title:
-        raise ElectionFileError("title: must not be empty")
+        raise ElectionFileError("must not be empty", field="title")
     # Why: the title goes into mail subjects, where a line break makes every voting-link mail
     # fail, and into headers and files where it would split a line; a bidi control would make
     # it read as another title there (voting/text.py).
     bad = forbidden_in_line(title)
     if bad is not None:
         raise ElectionFileError(
-            "title: must not contain control characters or line breaks or bidi controls "
-            f"(found {codepoint(bad)})"
+            "must not contain control characters or line breaks or bidi controls (found "
+            f"{codepoint(bad)})",
+            field="title",
         )
     if len(title) > TITLE_MAX:
-        raise ElectionFileError(f"title: at most {TITLE_MAX} characters")
+        raise ElectionFileError(f"at most {TITLE_MAX} characters", field="title")
     return title
 
 
 def _require(data: dict[str, Any], key: str, kind: type, where: str) -> Any:
     if key not in data:
-        raise ElectionFileError(f"{where}{key}: missing")
+        raise ElectionFileError("missing", field=f"{where}{key}")
     value = data[key]
     if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-        raise ElectionFileError(f"{where}{key}: must be {kind.__name__}")
+        raise ElectionFileError(f"must be {kind.__name__}", field=f"{where}{key}")
     return value
 
 
@@ -181,7 +186,7 @@ def parse_election_file(text: str) -> dict[str, Any]:
     known = {"slug", "title", "timezone", "sign_in", "schedule", "krets"}
     for key in data:
         if key not in known:
-            raise ElectionFileError(f"{key}: unknown field")
+            raise ElectionFileError("unknown field", field=key)
     slug = check_slug(_require(data, "slug", str, ""))
     title = check_title(_require(data, "title", str, ""))
     sign_in = check_sign_in(data.get("sign_in", SIGN_IN_LINK))
@@ -189,15 +194,15 @@ def parse_election_file(text: str) -> dict[str, Any]:
     try:
         tz = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
-        raise ElectionFileError(f"timezone: unknown timezone {tz_name!r}") from exc
+        raise ElectionFileError(f"unknown timezone {tz_name!r}", field="timezone") from exc
     schedule = _require(data, "schedule", dict, "")
     for key in schedule:
         if key not in (*SCHEDULE_FIELDS, REMINDERS_FIELD):
-            raise ElectionFileError(f"schedule.{key}: unknown field")
+            raise ElectionFileError("unknown field", field=f"schedule.{key}")
     times = {}
     for field in SCHEDULE_FIELDS:
         if field not in schedule:
-            raise ElectionFileError(f"schedule.{field}: missing")
+            raise ElectionFileError("missing", field=f"schedule.{field}")
         times[field] = parse_time(schedule[field], tz, f"schedule.{field}")
     check_schedule(times)
     reminder_hours = list(DEFAULT_REMINDER_HOURS)
@@ -206,12 +211,12 @@ def parse_election_file(text: str) -> dict[str, Any]:
         check_reminders(reminder_hours, times, "schedule.reminders")
     kretsar = data.get("krets")
     if not isinstance(kretsar, list) or not kretsar:
-        raise ElectionFileError("krets: at least one [[krets]] is needed")
+        raise ElectionFileError("at least one [[krets]] is needed", field="krets")
     contests, seen = [], set()
     for index, krets in enumerate(kretsar, start=1):
         where = f"krets[{index}]."
         if not isinstance(krets, dict):
-            raise ElectionFileError(f"krets[{index}]: must be a table")
+            raise ElectionFileError("must be a table", field=f"krets[{index}]")
         for key in krets:
             if key not in {
                 "code",
@@ -221,20 +226,21 @@ def parse_election_file(text: str) -> dict[str, Any]:
                 "max_selections",
                 "substitutes",
             }:
-                raise ElectionFileError(f"{where}{key}: unknown field")
+                raise ElectionFileError("unknown field", field=f"{where}{key}")
         code = _require(krets, "code", str, where)
         if not KRETS_CODE_RE.fullmatch(code):
-            raise ElectionFileError(f"{where}code: use A-Z, 0-9, '_' and '-' only")
+            raise ElectionFileError("use A-Z, 0-9, '_' and '-' only", field=f"{where}code")
         if code in seen:
-            raise ElectionFileError(f"{where}code: {code} appears twice")
+            raise ElectionFileError(f"{code} appears twice", field=f"{where}code")
         seen.add(code)
         name = _require(krets, "name", str, where).strip()
         if not name:
-            raise ElectionFileError(f"{where}name: must not be empty")
+            raise ElectionFileError("must not be empty", field=f"{where}name")
         if (bad := forbidden_in_line(name)) is not None:
             raise ElectionFileError(
-                f"{where}name: must not contain control characters, line breaks or bidi controls "
-                f"(found {codepoint(bad)})"
+                "must not contain control characters, line breaks or bidi controls (found "
+                f"{codepoint(bad)})",
+                field=f"{where}name",
             )
         try:
             rule = SelectionRule.build(
@@ -261,7 +267,7 @@ def create_election(session: Session, text: str, now: datetime, *, by: Actor) ->
     """Create an election and its contests from the TOML text; nothing is written on error."""
     spec = parse_election_file(text)
     if session.scalar(select(Election.id).where(Election.slug == spec["slug"])) is not None:
-        raise ElectionFileError(f"slug: an election {spec['slug']!r} already exists")
+        raise ElectionFileError(f"an election {spec['slug']!r} already exists", field="slug")
     election = Election(
         slug=spec["slug"],
         title=spec["title"],
@@ -326,7 +332,7 @@ def check_sign_in(value: object, field: str = "sign_in") -> str:
     """The sign-in mode if it is one of ``link``, ``eid`` and ``link+eid``."""
     if not isinstance(value, str) or value.strip() not in SIGN_IN_MODES:
         modes = ", ".join(repr(m) for m in SIGN_IN_MODES)
-        raise ElectionFileError(f"{field}: must be one of {modes}")
+        raise ElectionFileError(f"must be one of {modes}", field=field)
     return value.strip()
 
 
@@ -351,9 +357,9 @@ def set_sign_in(
         return False
     if now >= election.voting_opens:
         raise ElectionFileError(
-            f"sign_in: voting opened at {local_stamp(election, election.voting_opens)}; the "
-            "sign-in "
-            "mode can no longer change"
+            f"voting opened at {local_stamp(election, election.voting_opens)}; the sign-in mode "
+            "can no longer change",
+            field="sign_in",
         )
     old, election.sign_in = election.sign_in, mode
     _log_sign_in(session, election, old, mode, now, by)

@@ -55,27 +55,29 @@ def check_schedule_change(
     # Why: from the second after the close the board shows every ballot's content; moving the
     # close forward then would reopen voting with the running count public.
     if (reason := _closed_reason(session, election, now)) is not None:
-        raise ElectionFileError(f"{first}: {reason}; the schedule can no longer change")
+        raise ElectionFileError(f"{reason}; the schedule can no longer change", field=first)
     nominations_closed = now > election.nomination_closes
     for field in ("nomination_opens", "nomination_closes"):
         if field in changed and nominations_closed:
             raise ElectionFileError(
-                f"{field}: nominations closed at "
-                f"{local_stamp(election, election.nomination_closes)};"
-                " the nomination times can no longer change"
+                f"nominations closed at {local_stamp(election, election.nomination_closes)}; the "
+                "nomination times can no longer change",
+                field=field,
             )
     if now >= election.voting_opens:
         if "voting_opens" in changed:
             raise ElectionFileError(
-                f"voting_opens: voting opened at {local_stamp(election, election.voting_opens)};"
-                " the opening time can no longer change"
+                f"voting opened at {local_stamp(election, election.voting_opens)}; the opening "
+                "time can no longer change",
+                field="voting_opens",
             )
         # Why later than now, not "now or later": a close at or before the present moment
         # would put ballots already cast after the close, and make the board public at once.
         if "voting_closes" in changed and not changed["voting_closes"] > now:
             raise ElectionFileError(
-                "voting_closes: voting is open; the new close must be later than now "
-                f"({local_stamp(election, now)})"
+                "voting is open; the new close must be later than now "
+                f"({local_stamp(election, now)})",
+                field="voting_closes",
             )
 
 
@@ -93,7 +95,7 @@ def reschedule(
     """
     for field in changes:
         if field not in SCHEDULE_FIELDS:
-            raise ElectionFileError(f"{field}: unknown schedule field")
+            raise ElectionFileError("unknown schedule field", field=field)
     election = lock_election(session, election)
     times = {f: getattr(election, f) for f in SCHEDULE_FIELDS}
     for field, value in changes.items():
@@ -138,7 +140,9 @@ def set_reminders(
     # Why: a reminder after the close has nothing to remind of; like the times, the reminders
     # are final once the contents are public.
     if (reason := _closed_reason(session, election, now)) is not None:
-        raise ElectionFileError(f"{REMINDERS_FIELD}: {reason}; the reminders can no longer change")
+        raise ElectionFileError(
+            f"{reason}; the reminders can no longer change", field=REMINDERS_FIELD
+        )
     election.reminder_hours = hours
     append(
         session,

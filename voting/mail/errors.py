@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from voting.errors import OperationalError
 
-class DeliveryError(Exception):
+
+class DeliveryError(OperationalError):
     """Base of the outbox's delivery errors."""
 
 

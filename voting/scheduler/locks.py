@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import NullPool
 
 from voting.db import make_engine
+from voting.errors import OperationalError
 
 # A fixed 64-bit key: advisory locks are per database, so one key serves every deployment.
 ADVISORY_KEY = int.from_bytes(
@@ -23,7 +24,7 @@ ADVISORY_KEY = int.from_bytes(
 )
 
 
-class LockError(RuntimeError):
+class LockError(OperationalError):
     """The database URL gives nothing to lock on (an in-memory SQLite database, say)."""
 
 
