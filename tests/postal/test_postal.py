@@ -127,7 +127,11 @@ def test_log_names_counts_never_members(postal, clock):
     _register_and_confirm(postal, clock, "S4")
     bodies = [
         json.loads(b)
-        for b in db.session.scalars(select(AuditEntry.body).where(AuditEntry.type.like("postal.%")))
+        for b in db.session.scalars(
+            select(AuditEntry.body)
+            .where(AuditEntry.type.like("postal.%"))
+            .order_by(AuditEntry.log, AuditEntry.seq)  # heap order is no insertion order
+        )
     ]
     assert [b["type"] for b in bodies] == [
         "postal.envelope_registered",
