@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 
 from voting.admin.services import PASSWORD_HASHER, create_user
 from voting.ballot.keys import store_contest_key
-from voting.crypto import encrypt
+from voting.crypto import decrypt, encrypt
 from voting.elections.models import Election
 from voting.elections.services import create_election
 from voting.mail.models import OutboxMessage
-from voting.mail.services import message_body
+from voting.mail.services import BODY_KEY
 from voting.members.models import Forening, Member
 from voting.nominations.models import (
     Nomination,
@@ -230,3 +230,23 @@ def link_tokens(session: Session, base_url: str) -> dict[str, str]:
         body = message_body(message) or ""
         tokens[message.to_addr.split("@")[0]] = body.split(f"{base_url}/rosta/", 1)[1].split()[0]
     return tokens
+
+
+def message_body(message: OutboxMessage) -> str | None:
+    """The clear body of a queued message, or None once it was sent and wiped."""
+    if message.body_enc is None:
+        return None
+    return decrypt(message.body_enc, BODY_KEY).decode()
+
+
+def short_form(canonical: str, today: date | datetime) -> str:
+    """A personnummer's 10-digit written form ``YYMMDD-NNNC``, ``+`` from the year the person
+    turns 100: what a register or a member types, for the parser's property tests."""
+    if isinstance(today, datetime):
+        today = today.date()
+    year, month, day = int(canonical[:4]), int(canonical[4:6]), int(canonical[6:8])
+    real_day = day - 60 if day > 60 else day  # a samordningsnummer's day is the birthday + 60
+    # Skatteverket switches to "+" in the year of the 100th birthday; the parser needs the
+    # birthday itself to have passed, which the stricter comparison below matches.
+    sep = "+" if (year + 100, month, real_day) <= (today.year, today.month, today.day) else "-"
+    return f"{canonical[2:8]}{sep}{canonical[8:]}"

@@ -29,7 +29,6 @@ from voting.members.services import (
     find_member_by_personnummer,
     get_member,
     masked_personnummer,
-    member_by_email,
     member_summary,
     members_by_email,
     personnummer_of,
@@ -330,9 +329,11 @@ def test_lookups(db_session, kretsar, clock):
     assert find_member_by_personnummer(db_session, "19500304-1240") is None
     with pytest.raises(PersonnummerError):
         find_member_by_personnummer(db_session, "19811218-9877")
-    assert member_by_email(db_session, " ANNA.Aberg@example.org ").member_id == "1001"
-    assert member_by_email(db_session, "nobody@example.org") is None
-    assert member_by_email(db_session, "not an address") is None
+    assert [m.member_id for m in members_by_email(db_session, " ANNA.Aberg@example.org ")] == [
+        "1001"
+    ]
+    assert members_by_email(db_session, "nobody@example.org") == []
+    assert members_by_email(db_session, "not an address") == []
     assert members_by_email(db_session, "bo@example.org")[0].member_id == "1002"
     assert get_member(db_session, " 1002 ").member_id == "1002"
     with pytest.raises(MemberNotFound):
@@ -348,7 +349,6 @@ def test_shared_email_gives_the_lowest_member_id(db_session, kretsar, clock):
     )
     _import(db_session, data, clock)
     assert [m.member_id for m in members_by_email(db_session, "hem@example.org")] == ["10", "20"]
-    assert member_by_email(db_session, "hem@example.org").member_id == "10"
 
 
 def test_unreadable_csv_row_is_named(db_session, kretsar, clock):

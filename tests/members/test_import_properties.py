@@ -12,11 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from tests.factories import short_form
 from voting.log.models import AuditEntry
 from voting.members.errors import RegisterImportError
 from voting.members.importing import MEMBER_HEADER, import_members
 from voting.members.models import Member
-from voting.members.pnr import make_personnummer, short_form
+from voting.members.pnr import make_personnummer
 from voting.members.services import normalize_email, personnummer_of
 
 TODAY = date(2025, 6, 1)

@@ -131,7 +131,3 @@ def remove_staff_eid(session: Session, user: User, now: datetime) -> bool:
     session.flush()
     append(session, REGISTER_LOG, "staff.eid_removed", {"user": user.id, "by": CLI}, now)
     return True
-
-
-def has_staff_eid(session: Session, user: User) -> bool:
-    return session.get(StaffEid, user.id) is not None

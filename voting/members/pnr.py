@@ -101,11 +101,6 @@ def looks_like_personnummer(text: str) -> bool:
     return _FORM.fullmatch(text.strip()) is not None
 
 
-def is_coordination_number(canonical: str) -> bool:
-    """True for a samordningsnummer (day plus 60)."""
-    return int(canonical[6:8]) > COORDINATION_OFFSET
-
-
 def mask(canonical: str) -> str:
     """Show only the date part: ``YYYYMMDD-****``."""
     if len(canonical) != 12 or not canonical.isdigit():
@@ -122,14 +117,3 @@ def make_personnummer(birthdate: date, serial3: int | str, *, coordination: bool
     day = birthdate.day + (COORDINATION_OFFSET if coordination else 0)
     ten = f"{birthdate.year:04d}{birthdate.month:02d}{day:02d}{serial}"
     return ten + str(luhn_digit(ten[2:]))
-
-
-def short_form(canonical: str, today: date | datetime) -> str:
-    """The 10-digit written form ``YYMMDD-NNNC`` (``+`` from the year the person turns 100)."""
-    today = _as_date(today)
-    year, month, day = int(canonical[:4]), int(canonical[4:6]), int(canonical[6:8])
-    real_day = day - COORDINATION_OFFSET if day > COORDINATION_OFFSET else day
-    # Skatteverket switches to "+" in the year of the 100th birthday; our parser needs the
-    # birthday itself to have passed, which the stricter comparison below matches.
-    sep = "+" if (year + 100, month, real_day) <= (today.year, today.month, today.day) else "-"
-    return f"{canonical[2:8]}{sep}{canonical[8:]}"

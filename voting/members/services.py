@@ -86,12 +86,6 @@ def members_by_email(session: Session, email: str) -> list[Member]:
     )
 
 
-def member_by_email(session: Session, email: str) -> Member | None:
-    """The member with ``email`` (the lowest member ID if several share it), or None."""
-    found = members_by_email(session, email)
-    return found[0] if found else None
-
-
 def committee_contact_suffix() -> str:
     """The committee's address and phone in brackets, to follow "contact the committee" in a
     mail (COMMITTEE_CONTACT_EMAIL, _PHONE); empty outside an app or when neither is set."""

@@ -231,16 +231,6 @@ def envelope_counts(session: Session, election: Election) -> dict[int, Counter[s
     return counts
 
 
-def has_envelopes(session: Session, election: Election) -> bool:
-    """Whether any postal envelope of the election was registered."""
-    return (
-        session.scalar(
-            select(PostalEnvelope.id).where(PostalEnvelope.election_id == election.id).limit(1)
-        )
-        is not None
-    )
-
-
 # --- Batches ------------------------------------------------------------------------------
 
 
