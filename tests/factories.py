@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 
 from voting.admin.services import PASSWORD_HASHER, create_user
 from voting.ballot.keys import store_contest_key
-from voting.crypto import decrypt, encrypt
+from voting.crypto import encrypt
 from voting.elections.models import Election
 from voting.elections.services import create_election
 from voting.mail.models import OutboxMessage
-from voting.mail.services import BODY_KEY
+from voting.mail.services import message_body
 from voting.members.models import Forening, Member
 from voting.nominations.models import (
     Nomination,
@@ -230,13 +230,6 @@ def link_tokens(session: Session, base_url: str) -> dict[str, str]:
         body = message_body(message) or ""
         tokens[message.to_addr.split("@")[0]] = body.split(f"{base_url}/rosta/", 1)[1].split()[0]
     return tokens
-
-
-def message_body(message: OutboxMessage) -> str | None:
-    """The clear body of a queued message, or None once it was sent and wiped."""
-    if message.body_enc is None:
-        return None
-    return decrypt(message.body_enc, BODY_KEY).decode()
 
 
 def short_form(canonical: str, today: date | datetime) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import sqlalchemy as sa
 from flask import Flask, current_app, g, has_app_context
@@ -64,6 +64,9 @@ def parse_id(text: str) -> int | None:
     return value if value <= MAX_ID else None
 
 
+_Row = TypeVar("_Row")
+
+
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING)
 
@@ -71,6 +74,15 @@ class Base(DeclarativeBase):
 def insert_for(session: Session) -> Any:
     """The dialect's own ``insert`` (PostgreSQL's or SQLite's), for ON CONFLICT clauses."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def lock_row(session: Session, model: type[_Row], key: object) -> _Row:
+    """The row ``key`` of ``model``, locked FOR UPDATE until the transaction ends and read
+    afresh (SQLite ignores the lock: ``BEGIN IMMEDIATE`` already serializes its writers)."""
+    row = session.get(model, key, with_for_update=True, populate_existing=True)
+    if row is None:
+        raise LookupError(f"no {model.__name__} {key!r}")
+    return row
 
 
 def utcnow() -> datetime:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from auditlog import canonical_json, verify_chain
 from tests.admin.conftest import close_nominations
-from tests.factories import make_election, make_member, make_nomination, make_staff, message_body
+from tests.factories import make_election, make_member, make_nomination, make_staff
 from voting.crypto import pseudonym
 from voting.elections.services import get_election
 from voting.errors import NoVoteNotConfirmed, TransitionBlocked
@@ -24,6 +24,7 @@ from voting.lifecycle.candidates import (
 )
 from voting.log.services import entries
 from voting.mail.models import OutboxMessage
+from voting.mail.services import message_body
 from voting.nominations import review
 from voting.nominations.errors import CandidatesPublished, ReviewError
 from voting.nominations.models import Nomination, NominationStatus

@@ -7,11 +7,11 @@ import json
 from sqlalchemy import select
 
 from tests.admin.conftest import close_nominations
-from tests.factories import message_body
 from voting.db import db
 from voting.elections.models import Election
 from voting.log.services import entries
 from voting.mail.models import OutboxMessage
+from voting.mail.services import message_body
 from voting.nominations.models import Nomination, NominationStatus
 
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from auditlog import verify as verifier
 from ballots.client import VoterClient
 from tests.ballot.conftest import flask_transport
-from tests.factories import make_election, make_member, make_nomination, message_body
+from tests.factories import make_election, make_member, make_nomination
 from voting.db import db
 from voting.elections.services import get_election
 from voting.lifecycle.candidates import publish_candidates
@@ -22,6 +22,7 @@ from voting.lifecycle.seal import seal_board
 from voting.lifecycle.tally import tally
 from voting.log.models import Checkpoint
 from voting.mail.models import OutboxMessage
+from voting.mail.services import message_body
 from voting.nominations.models import NominationStatus
 
 SLUG = "val-record"

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from auditlog import verify as verifier
 from ballots.client import ClientError, VoterClient, parse_manifest
 from tests.ballot.conftest import flask_transport
-from tests.factories import make_election, make_member, make_nomination, message_body
+from tests.factories import make_election, make_member, make_nomination
 from voting.ballot import services
 from voting.ballot.errors import NoVote, WrongKrets
 from voting.ballot.links import NO_VOTE_KIND, remind, resend_link
@@ -34,6 +34,7 @@ from voting.lifecycle.seal import seal_board
 from voting.lifecycle.tally import stored_result
 from voting.log.models import AuditEntry
 from voting.mail.models import OutboxMessage
+from voting.mail.services import message_body
 from voting.members.models import Member
 from voting.nominations.models import NominationStatus
 

@@ -21,7 +21,6 @@ from sqlalchemy import select
 from auditlog import verify as verifier
 from auditlog.votercodes import CODE_RE, codes_hash, list_hash
 from tests.audit.test_record import SLUG, counted_election, export
-from tests.factories import message_body
 from voting.ballot import codes, services
 from voting.ballot.links import resend_link
 from voting.ballot.models import RollCommitment, RollEntry, SignatureIssued
@@ -31,6 +30,7 @@ from voting.elections.services import get_election
 from voting.lifecycle import results as results_service
 from voting.log.models import AuditEntry
 from voting.mail.models import OutboxMessage
+from voting.mail.services import message_body
 from voting.members.models import Member
 
 from .conftest import AFTER, BEFORE, DURING

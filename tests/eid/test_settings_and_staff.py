@@ -12,7 +12,6 @@ from sqlalchemy import select
 from tests.ballot.conftest import BEFORE, ELECTION
 from tests.conftest import new_data_key
 from tests.eid.conftest import PNR, TEST_REDIRECT, eid_election, sign_in
-from tests.factories import message_body
 from voting import create_app
 from voting.config import ConfigError
 from voting.db import db
@@ -24,6 +23,7 @@ from voting.elections.services import (
     set_sign_in,
 )
 from voting.mail.models import OutboxMessage
+from voting.mail.services import message_body
 from voting.staff.models import StaffEid, User
 
 

@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select, update
 
 from tests.ballot.conftest import setup_voting
-from tests.factories import message_body
 from voting.ballot import links
 from voting.ballot.models import VoterLink
 from voting.db import db
@@ -26,7 +25,7 @@ from voting.lifecycle.roll import send_links
 from voting.mail.addresses import change_email
 from voting.mail.delivery import deliver_due
 from voting.mail.models import MailStatus, OutboxMessage
-from voting.mail.services import queue_mail
+from voting.mail.services import message_body, queue_mail
 from voting.members.importing import import_members
 from voting.members.models import Member
 

@@ -12,11 +12,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.factories import message_body
 from voting.mail import delivery, errors, transports
 from voting.mail.delivery import backoff, deliver_due
 from voting.mail.models import MailStatus, OutboxMessage
-from voting.mail.services import queue_mail
+from voting.mail.services import message_body, queue_mail
 
 SUBJECT = "Bekräfta din nominering – Södermalm, Älvsjö och Östermalm"
 BODY = "Hej!\n\nÖppna länken inom 48 timmar:\nhttp://localhost/nominera/bekrafta/abc123\n\nHälsningar\n"

@@ -19,7 +19,6 @@ from sqlalchemy import func, select
 
 from ballots.client import VoterClient
 from tests.ballot.conftest import AFTER, flask_transport, setup_voting
-from tests.factories import message_body
 from voting.admin.mail_views import form_prefix
 from voting.ballot.models import LinkMove, VoterLink
 from voting.db import db
@@ -27,6 +26,7 @@ from voting.elections.services import get_election
 from voting.log.models import AuditEntry
 from voting.log.services import REGISTER_LOG
 from voting.mail.models import OutboxMessage
+from voting.mail.services import message_body
 from voting.members.models import Member
 
 PAGE = "/admin/val/{slug}/epost"

@@ -11,11 +11,11 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from tests.factories import message_body
 from voting.crypto import encrypt, keyed_hash
 from voting.db import db
 from voting.elections.services import create_election
 from voting.mail.models import OutboxMessage
+from voting.mail.services import message_body
 from voting.members.models import Forening, Member
 from voting.members.pnr import make_personnummer
 

@@ -23,11 +23,12 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 
-from tests.factories import make_election, make_member, make_nomination, message_body
+from tests.factories import make_election, make_member, make_nomination
 from voting.db import ROOT, db
 from voting.lifecycle.candidates import publish_candidates
 from voting.lifecycle.roll import send_links
 from voting.mail.models import OutboxMessage
+from voting.mail.services import message_body
 from voting.nominations.models import NominationStatus
 
 SLUG = "val-drift"

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from auditlog.verify import verify_record
 from tests.ballot.conftest import AFTER, BEFORE, DURING, ELECTION, later
-from tests.factories import make_staff_quick, message_body
+from tests.factories import make_staff_quick
 from tests.letters.conftest import (
     ADDRESSES,
     CONTACT,
@@ -29,6 +29,7 @@ from voting.lifecycle.roll import freeze_roll, send_links
 from voting.lifecycle.seal import seal_board
 from voting.lifecycle.tally import tally
 from voting.mail.models import OutboxMessage
+from voting.mail.services import message_body
 from voting.members.models import Channel, Member
 from voting.nominations.models import Nomination, NominationStatus
 from voting.postal import services

@@ -132,10 +132,11 @@ def test_the_pages_in_english(app, client):
 def test_the_email_change_notice_gives_the_committee_contact(app, clock):
     from sqlalchemy import select
 
-    from tests.factories import make_member, message_body
+    from tests.factories import make_member
     from voting.db import db
     from voting.mail.addresses import change_email
     from voting.mail.models import OutboxMessage
+    from voting.mail.services import message_body
     from voting.members.models import Krets
 
     app.config.update(CONTACT)

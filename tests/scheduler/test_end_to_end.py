@@ -11,12 +11,13 @@ import sqlalchemy as sa
 from auditlog import verify as verifier
 from ballots.client import VoterClient
 from tests.ballot.conftest import flask_transport
-from tests.factories import make_election, make_member, make_nomination, message_body
+from tests.factories import make_election, make_member, make_nomination
 from voting.db import db
 from voting.elections.services import get_election
 from voting.lifecycle.candidates import publish_candidates
 from voting.lifecycle.tally import tally
 from voting.mail.models import OutboxMessage
+from voting.mail.services import message_body
 from voting.nominations.models import NominationStatus
 from voting.scheduler.jobs import Status
 from voting.scheduler.services import checkpoint_open_windows, run_due

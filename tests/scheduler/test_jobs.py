@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import message_body
 from tests.scheduler.conftest import (
     DURING_NOMINATION,
     NOMINATION_CLOSES,
@@ -25,6 +24,7 @@ from voting.db import db
 from voting.elections.models import Election
 from voting.log.models import AuditEntry, Checkpoint
 from voting.mail.models import OutboxMessage
+from voting.mail.services import message_body
 from voting.scheduler.jobs import JUST_AFTER, Status, plan
 from voting.scheduler.models import JobRun
 from voting.scheduler.services import run_due, run_one

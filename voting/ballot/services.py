@@ -44,7 +44,7 @@ from voting.ballot.models import (
     SignatureIssued,
 )
 from voting.crypto import pseudonym
-from voting.db import insert_for, parse_id
+from voting.db import insert_for, lock_row, parse_id
 from voting.elections.models import Contest, Election
 from voting.errors import Blocker, TransitionBlocked, VotingError
 from voting.log.keys import ensure_log_key, public_key_b64, sign
@@ -165,7 +165,7 @@ def add_to_roll(
         raise VotingError("the member is already on the roll", code="already_on_roll")
     # Why lock the contest: two additions to one roll must take turns, or both would commit to
     # a roll without the other's code.
-    session.execute(select(Contest.id).where(Contest.id == contest.id).with_for_update())
+    lock_row(session, Contest, contest.id)
     roll = codes.contest_roll_codes(session, election, contest.id)
     entry, code = codes.add_entry(
         session, election, contest, member.member_id, source="committee", added_at=now

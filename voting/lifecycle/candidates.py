@@ -13,12 +13,12 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auditlog.events import CANDIDATES_PUBLISHED
 from ballots.rules import holds_vote
 from voting.ballot.keys import generate_contest_keys
+from voting.db import lock_row
 from voting.elections.models import Contest, Election
 from voting.errors import Blocker, NoVoteNotConfirmed, TransitionBlocked
 from voting.log.checkpoints import checkpoint_now
@@ -129,12 +129,7 @@ def publish_candidates(
     """
     # Why lock and re-check here: two committee members pressing "publish" at once, or a
     # review racing the publication, must not produce two events or a list that changed.
-    session.scalars(
-        select(Election)
-        .where(Election.id == election.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+    lock_row(session, Election, election.id)
     blockers = publication_blockers(session, election, now)
     if blockers:
         raise TransitionBlocked(blockers)

@@ -9,7 +9,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from voting.crypto import encrypt
+from voting.crypto import decrypt, encrypt
 from voting.mail.models import MailStatus, OutboxMessage
 
 BODY_KEY = "outbox-body"
@@ -92,3 +92,10 @@ def queue_many(session: Session, rows: Iterable[dict[str, Any]]) -> int:
         session.execute(sa.insert(table), batch)
         count += len(batch)
     return count
+
+
+def message_body(message: OutboxMessage) -> str | None:
+    """The clear body of a queued message, or None once it was sent and wiped."""
+    if message.body_enc is None:
+        return None
+    return decrypt(message.body_enc, BODY_KEY).decode()

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, selectinload
 from auditlog import canonical_json
 from auditlog.events import NOMINATION_APPROVED, NOMINATION_REJECTED
 from voting.crypto import pseudonym
+from voting.db import lock_row
 from voting.elections.models import Contest, Election
 from voting.errors import N_
 from voting.log.services import append
@@ -176,18 +177,8 @@ def ensure_not_published(election: Election) -> None:
 def _lock(session: Session, nomination: Nomination) -> Election:
     # Why lock the election row first: publication takes the same lock, so a review that
     # races a publication either lands before it (and is on the list) or sees it and stops.
-    election = session.scalars(
-        select(Election)
-        .where(Election.id == nomination.election_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    session.scalars(
-        select(Nomination)
-        .where(Nomination.id == nomination.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+    election = lock_row(session, Election, nomination.election_id)
+    lock_row(session, Nomination, nomination.id)
     return election
 
 

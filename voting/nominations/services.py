@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from auditlog.events import NOMINATION_ACCEPTED, NOMINATION_CONFIRMED, NOMINATION_DECLINED
 from voting.crypto import nominator_pseudonym, pseudonym, token_hash
-from voting.db import insert_for
+from voting.db import insert_for, lock_row
 from voting.elections.models import Contest, Election
 from voting.log.services import append
 from voting.mail.services import queue_mail
@@ -302,12 +302,7 @@ def _link_invalid(reason: str) -> LinkInvalid:
 def _lock_election(session: Session, election_id: int) -> Election:
     # Why lock the election row: publication takes the same lock, so a change racing a
     # publication either lands before it or sees it and stops (see review.py).
-    return session.scalars(
-        select(Election)
-        .where(Election.id == election_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+    return lock_row(session, Election, election_id)
 
 
 def get_or_create_nomination(
@@ -501,12 +496,7 @@ def open_nominee_link(
 def lock_nomination(session: Session, nomination: Nomination) -> Election:
     """Lock the election and the nomination; NotAllowed once the lists are published."""
     election = _lock_election(session, nomination.election_id)
-    session.scalars(
-        select(Nomination)
-        .where(Nomination.id == nomination.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+    lock_row(session, Nomination, nomination.id)
     if is_published(nomination):
         raise NotAllowed.coded("lists_published")
     return election
