@@ -33,6 +33,11 @@ def N_(msgid: str) -> str:  # noqa: N802 - gettext's name for "mark only", which
     return msgid
 
 
+def fill(text: str, params: Mapping[str, object]) -> str:
+    """A catalog text with its params, formatted as gettext does (no params: as it is)."""
+    return text % dict(params) if params else text
+
+
 class Coded(Protocol):
     """What ``voting.web.say`` needs: a code of a catalog, its params and the plain message."""
 
@@ -82,8 +87,7 @@ class ServiceError(AppError):
     @classmethod
     def coded(cls, code: str, /, *, field: str | None = None, **params: object) -> Self:
         """The error ``code`` of this class's catalog; ``message`` is its plain Swedish text."""
-        text = cls.messages[code]
-        text = text % params if params else text
+        text = fill(cls.messages[code], params)
         return cls(f"{field}: {text}" if field else text, field=field, code=code, params=params)
 
 

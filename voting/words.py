@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from voting.errors import fill
+
 
 class Words(Protocol):
     """gettext and ngettext as flask_babel has them (it is one)."""
@@ -26,7 +28,7 @@ class _Plain:
 
     @staticmethod
     def gettext(string: str, **variables: Any) -> str:
-        return string % variables if variables else string
+        return fill(string, variables)
 
     @staticmethod
     def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:

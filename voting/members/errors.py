@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from voting.errors import N_, ServiceError
+from voting.errors import N_, ServiceError, fill
 
 MESSAGES: Mapping[str, str] = {
     # The file as a whole, and each row's fields.
@@ -97,8 +97,7 @@ class RowError:
     @property
     def message(self) -> str:
         """The problem in plain Swedish (the command line)."""
-        text = self.messages[self.code]
-        return text % dict(self.params) if self.params else text
+        return fill(self.messages[self.code], self.params)
 
     def __str__(self) -> str:
         return f"row {self.row}, {self.field}: {self.message}"
