@@ -8,6 +8,7 @@ import re
 import pytest
 from PIL import Image
 
+from tests.browser.helpers import loaded_width
 from tests.nominations.conftest import DURING, ELECTION_TOML, SLUG, add_member
 from voting.db import db
 from voting.elections.services import create_election
@@ -102,7 +103,7 @@ def test_nominate_confirm_accept_and_present(browser, live_app, live_server, smt
     assert nominee.get_by_label("Länk 1").input_value() == "https://www.example.org/karl"
     image = nominee.get_by_role("img", name="Ditt nuvarande foto")
     image.wait_for()
-    assert image.evaluate("img => img.complete && img.naturalWidth") == 800
+    assert loaded_width(image) == 800
     assert _fits_the_screen(nominee)
 
     # The used link, opened again in another browser (own cookies), sends a fresh one instead.

@@ -11,6 +11,7 @@ import pyotp
 import pytest
 from PIL import Image
 
+from tests.browser.helpers import loaded_width
 from tests.factories import PASSWORD, make_staff
 from tests.nominations.conftest import DURING, ELECTION_TOML, SLUG, add_member
 from voting.db import db
@@ -107,13 +108,13 @@ def test_the_nominee_page_makes_mistakes_hard(browser, live_app, live_server, cl
     page.get_by_role("button", name="Spara presentationen").click()
     page.get_by_role("heading", name="Formuläret innehåller fel").wait_for()
     kept = page.get_by_role("img", name="Fotot du valde")
-    assert kept.evaluate("img => img.complete && img.naturalWidth") == 800
+    assert loaded_width(kept) == 800
     page.get_by_label("Länk 1").fill("www.example.org/karl")
     page.get_by_role("button", name="Spara presentationen").click()
     page.get_by_text("Presentationen är sparad.").wait_for()
     assert page.get_by_label("Länk 1").input_value() == "https://www.example.org/karl"
     current = page.get_by_role("img", name="Ditt nuvarande foto")
-    assert current.evaluate("img => img.complete && img.naturalWidth") == 800
+    assert loaded_width(current) == 800
 
     # Removing the photo is a box to tick, not a second button beside "Spara".
     form = page.locator("form[enctype='multipart/form-data']")
@@ -138,6 +139,6 @@ def test_the_nominee_page_makes_mistakes_hard(browser, live_app, live_server, cl
         assert "Jag vill arbeta för Södermalm." in card.inner_text()
         assert card.get_by_role("link", name="https://www.example.org/karl").count() == 1
         image = card.get_by_role("img", name="Foto på Karl Johan Berg")
-        assert image.evaluate("img => img.complete && img.naturalWidth") == 800
+        assert loaded_width(image) == 800
     finally:
         staff.close()
