@@ -14,11 +14,13 @@ server's thread. The shared connection refuses use from another thread, and the 
 shared database holds other rows at the end than after the migrations. ``KVTEST_OWN_DATABASE=1``
 gives every test a database of its own, as before, to tell a sharing problem from a real one.
 
-Three things keep the suite's CPU down without changing what a test checks (docs/benchmarks.md
-has the figures): staff passwords are hashed with argon2id's cheapest parameters (as Django
-advises for tests; tests/admin/test_accounts.py checks the production parameters), the garbage
-collector leaves the long-lived objects of the collection alone, and the long CPU-only checks
-(mypy, the wheel) start first so that no worker runs them alone at the end.
+Five things keep the suite's CPU down without changing what a test checks (docs/benchmarks.md
+has the figures): each template and each URL rule's builder is compiled once per process rather
+than once per app (``TEMPLATE_CODE``, ``_cached_url_builders``), staff passwords are hashed with
+argon2id's cheapest parameters (as Django advises for tests; tests/admin/test_accounts.py checks
+the production parameters), the garbage collector leaves the long-lived objects of the
+collection alone, and the long CPU-only checks (mypy, the wheel) start first so that no worker
+runs them alone at the end.
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from jinja2.bccache import Bucket, BytecodeCache
 from sqlalchemy.orm import Session
+from werkzeug.routing import Rule
 
 import voting.admin.services
 from voting import create_app
@@ -203,6 +207,39 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cached_url_builders() -> Iterator[None]:
+    """Compile each URL rule's builder once per process, not once per app.
+
+    Why: every test creates an app, and almost all of ``create_app``'s time (about 30 ms of 34)
+    is Werkzeug generating and compiling Python code for the builders of the 80 rules. The code
+    it generates depends only on what the key holds (the rule, its defaults, the parsed trace),
+    so an app gets the same function it would have compiled; the rules are still made, parsed
+    and matched per app as in production.
+    """
+    compile_builder = Rule._compile_builder
+    built: dict[tuple[Any, ...], Any] = {}
+
+    def cached(self: Rule, append_unknown: bool = True) -> Any:
+        key = (
+            type(self),
+            self.rule,
+            self.subdomain,
+            self.host,
+            self.map.host_matching if self.map else None,
+            tuple(self._trace),
+            repr(sorted((self.defaults or {}).items())),
+            append_unknown,
+        )
+        if key not in built:
+            built[key] = compile_builder(self, append_unknown)
+        return built[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Rule, "_compile_builder", cached)
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -391,6 +428,29 @@ def new_data_key() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+class _TemplateCode(BytecodeCache):
+    """Compiled templates kept in memory and shared by every app of this process.
+
+    Why: each test's app has a Jinja environment of its own, which lexes, parses and compiles
+    every template it renders afresh: more than a quarter of the suite's CPU. Every app is made
+    by ``create_app`` with the same Jinja settings, so the code is the same; Jinja checks each
+    entry against a checksum of the template's source.
+    """
+
+    def __init__(self) -> None:
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        if bucket.key in self.code:
+            bucket.bytecode_from_string(self.code[bucket.key])
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATE_CODE = _TemplateCode()
+
+
 def make_app(
     database_url: str, clock: Clock, smtp_port: int, tmp_path: Path, **extra: Any
 ) -> Flask:
@@ -409,7 +469,9 @@ def make_app(
         "CONTEST_KEY_BITS": 2048,  # 3072-bit keys take seconds to make; the code path is the same
     }
     config.update(extra)
-    return create_app(config, instance_path=str(tmp_path / "instance"))
+    app = create_app(config, instance_path=str(tmp_path / "instance"))
+    app.jinja_env.bytecode_cache = TEMPLATE_CODE
+    return app
 
 
 @pytest.fixture
