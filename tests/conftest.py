@@ -178,13 +178,17 @@ def _shared_url(
     return shared[backend].url
 
 
+# The fixtures that make the test's app with ``app_on``, which puts it on the shared database.
+APP_FIXTURES = ("app", "eid_app", "rogue_app")
+
 # Started first: each keeps one worker busy on its own for up to a minute of CPU.
 FIRST = ("tests/test_lint.py", "tests/test_packaging.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark ``own_database`` every test that uses ``database_url`` other than through ``app``;
-    put the tests in ``FIRST`` first (a stable sort: the rest keep their order)."""
+    """Mark ``own_database`` every test that uses ``database_url`` other than through an app
+    fixture (``APP_FIXTURES``); put the tests in ``FIRST`` first (a stable sort: the rest keep
+    their order)."""
     items.sort(key=lambda item: not item.nodeid.startswith(FIRST))
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
@@ -193,7 +197,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         users = [
             name
             for name, defs in info.name2fixturedefs.items()
-            if name != "app" and "database_url" in defs[-1].argnames
+            if name not in APP_FIXTURES and "database_url" in defs[-1].argnames
         ]
         if users or "database_url" in info.argnames:
             item.add_marker(pytest.mark.own_database)
@@ -474,6 +478,31 @@ def make_app(
     return app
 
 
+@contextlib.contextmanager
+def app_on(
+    request: pytest.FixtureRequest,
+    database_url: str,
+    clock: Clock,
+    smtp_port: int,
+    tmp_path: Path,
+    **extra: Any,
+) -> Iterator[Flask]:
+    """The test's app, in its app context: on the shared database it joins the test's outer
+    transaction; on a database of the test's own it has its own engine, disposed after."""
+    _reset_process_caches()
+    shared = any(
+        d.url == database_url for d in request.getfixturevalue("_shared_databases").values()
+    )
+    if shared:
+        extra["TESTING_DB_CONNECTION"] = request.getfixturevalue("_shared_connection")
+    application = make_app(database_url, clock, smtp_port, tmp_path, **extra)
+    with application.app_context():
+        yield application
+    if not shared:
+        application.extensions["db"]["engine"].dispose()
+    _reset_process_caches()
+
+
 @pytest.fixture
 def app(
     database_url: str,
@@ -481,22 +510,9 @@ def app(
     _smtp_server: SmtpSink,
     tmp_path: Path,
     request: pytest.FixtureRequest,
-    _shared_databases: dict[str, SharedDatabase],
 ) -> Iterator[Flask]:
-    _reset_process_caches()
-    if any(d.url == database_url for d in _shared_databases.values()):
-        connection = request.getfixturevalue("_shared_connection")
-        application = make_app(
-            database_url, clock, _smtp_server.port, tmp_path, TESTING_DB_CONNECTION=connection
-        )
-        with application.app_context():
-            yield application
-    else:
-        application = make_app(database_url, clock, _smtp_server.port, tmp_path)
-        with application.app_context():
-            yield application
-        application.extensions["db"]["engine"].dispose()
-    _reset_process_caches()
+    with app_on(request, database_url, clock, _smtp_server.port, tmp_path) as application:
+        yield application
 
 
 @pytest.fixture
@@ -626,7 +642,11 @@ class LiveServer:
         self.server = make_server("127.0.0.1", port, _closed_before_sending(app), threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         app.config["BASE_URL"] = self.url
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # Why the short poll: shutdown() waits for serve_forever's next poll, half a second by
+        # default, at the end of every test with a server.
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     def __enter__(self) -> LiveServer:
         self.thread.start()

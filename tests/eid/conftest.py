@@ -27,7 +27,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from tests.ballot.conftest import setup_voting
-from tests.conftest import Clock, make_app
+from tests.conftest import Clock, app_on
 from voting.crypto import encrypt, keyed_hash
 from voting.db import db
 from voting.elections.services import get_election, set_sign_in
@@ -125,9 +125,11 @@ def eid_config(issuer: str, redirect_uri: str, **extra: Any) -> dict[str, Any]:
 TEST_REDIRECT = "http://localhost/eid/callback"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def oidc_provider() -> Iterator[Provider]:
-    """The real provider, our client registered for the test client's callback."""
+    """The real provider, our client registered for the test client's callback: one for the
+    worker's tests (starting node and the provider costs half a second of CPU). Each test signs
+    in with a client and cookies of its own, so no test sees another's sign-in."""
     provider = start_provider([TEST_REDIRECT])
     yield provider
     provider.stop()
@@ -135,19 +137,17 @@ def oidc_provider() -> Iterator[Provider]:
 
 @pytest.fixture
 def eid_app(
-    database_url: str, clock: Clock, _smtp_server: Any, tmp_path: Path, oidc_provider: Provider
+    request: pytest.FixtureRequest,
+    database_url: str,
+    clock: Clock,
+    _smtp_server: Any,
+    tmp_path: Path,
+    oidc_provider: Provider,
 ) -> Iterator[Flask]:
     """The app (test client) with the real provider configured."""
-    application = make_app(
-        database_url,
-        clock,
-        _smtp_server.port,
-        tmp_path,
-        **eid_config(oidc_provider.issuer, TEST_REDIRECT),
-    )
-    with application.app_context():
-        yield application
-    application.extensions["db"]["engine"].dispose()
+    config = eid_config(oidc_provider.issuer, TEST_REDIRECT)
+    with app_on(request, database_url, clock, _smtp_server.port, tmp_path, **config) as app:
+        yield app
 
 
 def give_personnummer(app: Flask, clock: Clock) -> None:
@@ -243,7 +243,9 @@ class RogueProvider:
         self.jwks_fetches = 0
         self.server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
         self.issuer = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(  # a short poll, for a quick shutdown (see LiveServer)
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self.thread.start()
 
     def stop(self) -> None:
@@ -349,14 +351,16 @@ def rogue() -> Iterator[RogueProvider]:
 
 @pytest.fixture
 def rogue_app(
-    database_url: str, clock: Clock, _smtp_server: Any, tmp_path: Path, rogue: RogueProvider
+    request: pytest.FixtureRequest,
+    database_url: str,
+    clock: Clock,
+    _smtp_server: Any,
+    tmp_path: Path,
+    rogue: RogueProvider,
 ) -> Iterator[Flask]:
-    application = make_app(
-        database_url, clock, _smtp_server.port, tmp_path, **eid_config(rogue.issuer, TEST_REDIRECT)
-    )
-    with application.app_context():
-        yield application
-    application.extensions["db"]["engine"].dispose()
+    config = eid_config(rogue.issuer, TEST_REDIRECT)
+    with app_on(request, database_url, clock, _smtp_server.port, tmp_path, **config) as app:
+        yield app
 
 
 def rogue_callback(client: FlaskClient, start_path: str, **form: str) -> tuple[Any, dict[str, str]]:
