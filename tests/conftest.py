@@ -187,9 +187,15 @@ FIRST = ("tests/test_lint.py", "tests/test_packaging.py")
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark ``own_database`` every test that uses ``database_url`` other than through an app
-    fixture (``APP_FIXTURES``); put the tests in ``FIRST`` first (a stable sort: the rest keep
-    their order)."""
-    items.sort(key=lambda item: not item.nodeid.startswith(FIRST))
+    fixture (``APP_FIXTURES``); put the tests in ``FIRST`` first, then the ones marked ``slow``
+    (a stable sort: the rest keep their order), so that the long ones do not end the run with one
+    worker busy and the others idle."""
+    items.sort(
+        key=lambda item: (
+            not item.nodeid.startswith(FIRST),
+            item.get_closest_marker("slow") is None,
+        )
+    )
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
         if info is None or "database_url" not in info.names_closure:
