@@ -15,12 +15,12 @@ shared database holds other rows at the end than after the migrations. ``KVTEST_
 gives every test a database of its own, as before, to tell a sharing problem from a real one.
 
 Five things keep the suite's CPU down without changing what a test checks (docs/benchmarks.md
-has the figures): each template and each URL rule's builder is compiled once per process rather
-than once per app (``TEMPLATE_CODE``, ``_cached_url_builders``), staff passwords are hashed with
-argon2id's cheapest parameters (as Django advises for tests; tests/admin/test_accounts.py checks
-the production parameters), the garbage collector leaves the long-lived objects of the
-collection alone, and the long CPU-only checks (mypy, the wheel) start first so that no worker
-runs them alone at the end.
+has the figures): each template and each URL rule is compiled once per process rather than once
+per app (``TEMPLATE_CODE``, ``_cached_url_rules``), staff passwords are hashed with argon2id's
+cheapest parameters (as Django advises for tests; tests/admin/test_accounts.py checks the
+production parameters), the garbage collector leaves the long-lived objects of the collection
+alone, and the long tests (mypy, the wheel, those marked ``slow``) start first so that no worker
+runs one alone at the end.
 """
 
 from __future__ import annotations
@@ -220,35 +220,51 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _cached_url_builders() -> Iterator[None]:
-    """Compile each URL rule's builder once per process, not once per app.
+def _cached_url_rules() -> Iterator[None]:
+    """Compile each URL rule once per process, not once per app.
 
-    Why: every test creates an app, and almost all of ``create_app``'s time (about 30 ms of 34)
-    is Werkzeug generating and compiling Python code for the builders of the 80 rules. The code
-    it generates depends only on what the key holds (the rule, its defaults, the parsed trace),
-    so an app gets the same function it would have compiled; the rules are still made, parsed
-    and matched per app as in production.
+    Why: every test creates an app, and most of ``create_app``'s time (about 30 ms of 34) is
+    Werkzeug parsing the 80 rules and generating and compiling Python code for their builders.
+    What ``Rule.compile`` makes (the parsed parts, the converters, the arguments, the builders,
+    nothing else: tests/test_suite_caches.py checks) depends only on what the key holds, so a
+    rule gets the same state it would have made; the apps' maps are still built, and URLs matched
+    and built, as in production.
     """
-    compile_builder = Rule._compile_builder
-    built: dict[tuple[Any, ...], Any] = {}
+    compile_rule = Rule.compile
+    compiled: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
-    def cached(self: Rule, append_unknown: bool = True) -> Any:
+    def cached(self: Rule) -> None:
+        assert self.map is not None
         key = (
             type(self),
             self.rule,
             self.subdomain,
             self.host,
-            self.map.host_matching if self.map else None,
-            tuple(self._trace),
+            self.merge_slashes,
+            self.map.host_matching,
+            tuple(self.map.converters.items()),
             repr(sorted((self.defaults or {}).items())),
-            append_unknown,
         )
-        if key not in built:
-            built[key] = compile_builder(self, append_unknown)
-        return built[key]
+        if key not in compiled:
+            compile_rule(self)
+            compiled[key] = (
+                self._parts,
+                self._trace,
+                self._converters,
+                frozenset(self.arguments),
+                self._build.__func__,
+                self._build_unknown.__func__,
+            )
+            return
+        parts, trace, converters, arguments, build, build_unknown = compiled[key]
+        self._parts, self._trace, self._converters = parts, trace, converters
+        self.arguments = set(arguments)
+        self._build = build.__get__(self, None)
+        self._build_unknown = build_unknown.__get__(self, None)
 
+    cached.uncached = compile_rule  # type: ignore[attr-defined]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Rule, "_compile_builder", cached)
+        patch.setattr(Rule, "compile", cached)
         yield
 
 
