@@ -1,4 +1,7 @@
-"""What every test pays first: creating the app, as ``tests/conftest.py``'s ``make_app`` does.
+"""Creating the app, as ``tests/conftest.py``'s ``make_app`` does, without the suite's caches.
+
+This is what a process pays for each app it creates; the suite's tests pay less (about 2 ms), as
+``tests/conftest.py`` caches the compiled URL rules and templates per process.
 
 Prints the median of N creations (default 40) on a scratch SQLite file. Run it from the root of
 the checkout to measure; run it from another checkout's root (a ``git worktree`` of an older
